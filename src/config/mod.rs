@@ -1,0 +1,92 @@
+//! Configuration: the TOML file (or the embedded default) → a validated [`Config`] with defaults and
+//! bounds. Nothing else in backupmx reads the config file or the environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+/// The validated configuration every module reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Our name: greeting, EHLO, Received, and how we recognise ourselves in MX lists.
+    pub hostname: String,
+    /// Other names under which this host appears in MX records.
+    pub extra_names: Vec<String>,
+    pub smtp: SmtpConfig,
+    pub spool: SpoolConfig,
+    pub dns: DnsConfig,
+    pub delivery: DeliveryConfig,
+    pub queue: QueueConfig,
+    pub domains: Vec<DomainConfig>,
+    pub admin: AdminConfig,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SmtpConfig {
+    pub listen: Vec<SocketAddr>,
+    pub max_message_size: u64,
+    pub max_recipients: usize,
+    pub max_connections: usize,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Time allowed for one command (and for each DATA read).
+    pub command_timeout: Duration,
+    /// Hosts allowed to use ETRN (default: none).
+    pub etrn_allow: Vec<IpNet>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpoolConfig {
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DnsConfig {
+    /// Empty: the system resolver (/etc/resolv.conf).
+    pub nameservers: Vec<SocketAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryConfig {
+    /// TCP port used for MX hosts.
+    pub port: u16,
+    pub connect_timeout: Duration,
+    pub command_timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueConfig {
+    /// Wait before the 2nd, 3rd, ... attempt; the last entry repeats.
+    pub retry: Vec<Duration>,
+    pub max_lifetime: Duration,
+    /// Zero: no delay warnings.
+    pub delay_warning: Duration,
+    pub probe_interval: Duration,
+    pub max_parallel: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DomainConfig {
+    /// Lower-case, no trailing dot.
+    pub name: String,
+    /// Also accept mail for subdomains of `name`.
+    pub subdomains: bool,
+    /// Static route instead of an MX look-up.
+    pub primary: Option<Primary>,
+}
+
+/// `host:port` of a static primary; `host` is a name or an IP address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Primary {
+    pub host: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminConfig {
+    pub listen: SocketAddr,
+    pub allow: Vec<IpNet>,
+    pub api_token: Option<String>,
+}

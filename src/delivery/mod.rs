@@ -1,0 +1,2 @@
+//! Delivery: MX look-up, choice of the hosts more preferred than us, and the SMTP client that hands
+//! messages to the primary with per-recipient results.

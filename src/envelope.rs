@@ -1,0 +1,116 @@
+//! The message envelope shared by the session, the spool, the queue and delivery: who sent it, to whom,
+//! with which ESMTP parameters, and each recipient's delivery state.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+/// A queue id: 16 hex digits, increasing in arrival order (the spool allocates them), so sorting by id
+/// is sorting by arrival.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct QueueId(pub u64);
+
+impl fmt::Display for QueueId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016X}", self.0)
+    }
+}
+
+impl FromStr for QueueId {
+    type Err = std::num::ParseIntError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        u64::from_str_radix(s, 16).map(QueueId)
+    }
+}
+
+/// BODY= of MAIL FROM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BodyType {
+    #[default]
+    SevenBit,
+    EightBitMime,
+    BinaryMime,
+}
+
+/// RET= of MAIL FROM (RFC 3461).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ret {
+    Full,
+    Headers,
+}
+
+/// NOTIFY= of RCPT TO (RFC 3461); `None` in [`Recipient::notify`] means the client gave none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Notify {
+    pub success: bool,
+    pub failure: bool,
+    pub delay: bool,
+}
+
+/// Where a recipient's mail goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// Relayed to the primary of this (normalised, lower-case) backed-up domain.
+    Relay { domain: String },
+    /// Kept in the local postmaster mailbox.
+    Postmaster,
+}
+
+/// A recipient's delivery state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecipientStatus {
+    Pending,
+    /// The primary (or the postmaster mailbox) accepted it; `reply` is the primary's one-line reply.
+    Delivered { at_ms: u64, reply: String },
+    /// Permanently failed and bounced (or dropped when the sender is `<>`).
+    Failed { at_ms: u64, reply: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    /// The address as received (`local@domain`, quotes preserved) or `postmaster`.
+    pub address: String,
+    pub route: Route,
+    pub notify: Option<Notify>,
+    /// ORCPT as `type;address`.
+    pub orcpt: Option<String>,
+    pub status: RecipientStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    /// The reverse path without brackets; empty for `<>`.
+    pub sender: String,
+    pub recipients: Vec<Recipient>,
+    pub body_type: BodyType,
+    pub smtputf8: bool,
+    pub ret: Option<Ret>,
+    pub envid: Option<String>,
+    pub client_ip: IpAddr,
+    /// The EHLO/HELO name the client gave.
+    pub helo: String,
+    /// Arrival time, Unix milliseconds.
+    pub received_at_ms: u64,
+}
+
+impl Envelope {
+    pub fn is_null_sender(&self) -> bool {
+        self.sender.is_empty()
+    }
+    pub fn pending(&self) -> impl Iterator<Item = (usize, &Recipient)> {
+        self.recipients
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.status == RecipientStatus::Pending)
+    }
+}
+
+/// One delivery attempt, kept with the message so admins can see why it waits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub at_ms: u64,
+    /// Host (and address) tried, or the routing step that failed.
+    pub host: String,
+    /// The primary's reply or the network/DNS error, one line.
+    pub result: String,
+}

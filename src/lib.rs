@@ -1,0 +1,12 @@
+//! backupmx: a backup MX server. This library holds every module; `main.rs` is the thin CLI edge.
+//! See ARCHITECTURE.md for the map and the invariants.
+
+pub mod bounce;
+pub mod clock;
+pub mod config;
+pub mod delivery;
+pub mod envelope;
+pub mod inbound;
+pub mod policy;
+pub mod queue;
+pub mod spool;

@@ -1,0 +1,2 @@
+//! Relay policy: pure decisions on which recipients we accept (configured domains only, never an open
+//! relay).
