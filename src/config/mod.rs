@@ -1,6 +1,21 @@
 //! Configuration: the TOML file (or the embedded default) → a validated [`Config`] with defaults and
 //! bounds. Nothing else in backupmx reads the config file or the environment.
 
+mod build;
+mod domains;
+mod duration;
+mod error;
+pub mod limits;
+mod load;
+mod reader;
+mod syntax;
+#[cfg(test)]
+mod tests;
+
+pub use duration::{format_duration, parse_duration};
+pub use error::{ConfigError, ConfigErrors};
+pub use load::EMBEDDED_DEFAULT_TOML;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
