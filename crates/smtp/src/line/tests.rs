@@ -26,11 +26,14 @@ fn frame_chunked(input: &[u8], chunk: usize) -> (Vec<Result<Vec<u8>, LineError>>
 
 #[test]
 fn splits_crlf_lines() {
-    assert_eq!(frame(b"EHLO a\r\nMAIL FROM:<>\r\n\r\n"), vec![
-        Ok(b"EHLO a".to_vec()),
-        Ok(b"MAIL FROM:<>".to_vec()),
-        Ok(Vec::new())
-    ]);
+    assert_eq!(
+        frame(b"EHLO a\r\nMAIL FROM:<>\r\n\r\n"),
+        vec![
+            Ok(b"EHLO a".to_vec()),
+            Ok(b"MAIL FROM:<>".to_vec()),
+            Ok(Vec::new())
+        ]
+    );
     let mut framer = LineFramer::new();
     framer.push(b"NOOP\r");
     assert_eq!(framer.next_line(), None);
@@ -45,11 +48,17 @@ fn splits_crlf_lines() {
 
 #[test]
 fn bare_line_ends_and_nul_are_errors() {
-    assert_eq!(frame(b"NOOP\nQUIT\r\n"), vec![Err(LineError::BareLineEnd), Ok(b"QUIT".to_vec())]);
+    assert_eq!(
+        frame(b"NOOP\nQUIT\r\n"),
+        vec![Err(LineError::BareLineEnd), Ok(b"QUIT".to_vec())]
+    );
     assert_eq!(frame(b"\n"), vec![Err(LineError::BareLineEnd)]);
     assert_eq!(frame(b"NO\rOP\r\n"), vec![Err(LineError::BareLineEnd)]);
     assert_eq!(frame(b"NOOP\r\r\n"), vec![Err(LineError::BareLineEnd)]);
-    assert_eq!(frame(b"NO\0OP\r\nRSET\r\n"), vec![Err(LineError::Nul), Ok(b"RSET".to_vec())]);
+    assert_eq!(
+        frame(b"NO\0OP\r\nRSET\r\n"),
+        vec![Err(LineError::Nul), Ok(b"RSET".to_vec())]
+    );
     // A CR alone is not a line end: it waits for its LF.
     assert_eq!(frame(b"NOOP\rRSET"), vec![]);
 }
@@ -60,13 +69,20 @@ fn longest_line_is_accepted_and_one_more_is_not() {
     line.extend_from_slice(b"\r\n");
     for chunk in [1, 7, 1000, 5000] {
         let (lines, rest) = frame_chunked(&[line.as_slice(), b"NOOP\r\n"].concat(), chunk);
-        assert_eq!(lines, vec![Ok(vec![b'x'; MAX_COMMAND_LINE - 2]), Ok(b"NOOP".to_vec())]);
+        assert_eq!(
+            lines,
+            vec![Ok(vec![b'x'; MAX_COMMAND_LINE - 2]), Ok(b"NOOP".to_vec())]
+        );
         assert!(rest.is_empty());
     }
     let long = [&[b'y'][..], &line, b"NOOP\r\n"].concat();
     for chunk in [1, 7, 1000, 5000] {
         let (lines, _) = frame_chunked(&long, chunk);
-        assert_eq!(lines, vec![Err(LineError::TooLong), Ok(b"NOOP".to_vec())], "chunk {chunk}");
+        assert_eq!(
+            lines,
+            vec![Err(LineError::TooLong), Ok(b"NOOP".to_vec())],
+            "chunk {chunk}"
+        );
     }
 }
 
@@ -94,7 +110,10 @@ fn overlong_tail_behind_complete_lines_is_cut() {
     assert_eq!(framer.next_line(), None);
     assert!(framer.buf.is_empty());
     framer.push(&input[2000..]);
-    assert_eq!(lines_of(&mut framer), vec![Err(LineError::TooLong), Ok(b"QUIT".to_vec())]);
+    assert_eq!(
+        lines_of(&mut framer),
+        vec![Err(LineError::TooLong), Ok(b"QUIT".to_vec())]
+    );
 }
 
 #[test]
@@ -122,6 +141,10 @@ fn any_split_gives_the_same_lines() {
     let (expected, expected_rest) = frame_chunked(&input, input.len());
     assert_eq!(expected.len(), 9);
     for chunk in 1..=64 {
-        assert_eq!(frame_chunked(&input, chunk), (expected.clone(), expected_rest.clone()), "{chunk}");
+        assert_eq!(
+            frame_chunked(&input, chunk),
+            (expected.clone(), expected_rest.clone()),
+            "{chunk}"
+        );
     }
 }
