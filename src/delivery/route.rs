@@ -47,7 +47,7 @@ impl SelfIdentity {
     /// Case-insensitive, trailing dots ignored.
     pub fn is_our_name(&self, name: &str) -> bool {
         let name = normalise_name(name);
-        self.names.iter().any(|ours| *ours == name)
+        self.names.contains(&name)
     }
 
     /// Whether connecting to `addr` would reach one of our own listeners.
