@@ -108,6 +108,8 @@ pub enum Misconfiguration {
         "this host is the most preferred MX (preference {preference}): no better host to deliver to"
     )]
     MostPreferred { preference: u16 },
+    #[error("the static primary {name} has no address")]
+    PrimaryNotFound { name: String },
     #[error("the MX list points back to myself: {name} reaches this host")]
     PointsBackToMyself { name: String },
 }
