@@ -6,12 +6,13 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use backupmx_smtp::{Reply, ReplyParser};
+use backupmx_smtp::Reply;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 use super::ClientError;
+use super::reply::ReplyReader;
 
 /// The connection's byte stream, before or after STARTTLS.
 pub(crate) enum Stream {
@@ -66,7 +67,7 @@ impl AsyncWrite for Stream {
 /// Stream + reply parser + timeout.
 pub(crate) struct Wire {
     pub(crate) stream: Stream,
-    parser: ReplyParser,
+    parser: ReplyReader,
     timeout: Duration,
     read_buf: Vec<u8>,
 }
@@ -75,7 +76,7 @@ impl Wire {
     pub(crate) fn new(stream: TcpStream, timeout: Duration) -> Wire {
         Wire {
             stream: Stream::Plain(stream),
-            parser: ReplyParser::new(),
+            parser: ReplyReader::default(),
             timeout,
             read_buf: vec![0; 4096],
         }
@@ -84,7 +85,7 @@ impl Wire {
     /// Forgets bytes received but not parsed yet: after STARTTLS, anything sent in clear before the
     /// handshake must not be taken as a reply (command-injection defence).
     pub(crate) fn reset_parser(&mut self) {
-        self.parser = ReplyParser::new();
+        self.parser = ReplyReader::default();
     }
 
     pub(crate) async fn write(

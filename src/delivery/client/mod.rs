@@ -5,6 +5,7 @@
 mod body;
 mod hello;
 mod io;
+mod reply;
 mod tls;
 mod transaction;
 
@@ -21,6 +22,7 @@ use crate::envelope::Envelope;
 
 pub use body::DotStuffer;
 pub use hello::Extensions;
+pub use reply::one_line;
 pub use tls::TlsPolicy;
 pub use transaction::{mail_command, precheck, rcpt_command, xtext};
 
@@ -68,10 +70,10 @@ pub enum ClientError {
     #[error("cannot connect to {addr}: {reason}")]
     Unreachable { addr: SocketAddr, reason: String },
     /// The server's greeting was not 220 (421 = busy or down for now).
-    #[error("greeting refused: {}", .0.to_one_line())]
+    #[error("greeting refused: {}", one_line(.0))]
     Greeting(Reply),
     /// A command got a negative reply that ends the session (e.g. EHLO and HELO both refused).
-    #[error("{stage} refused: {}", .reply.to_one_line())]
+    #[error("{stage} refused: {}", one_line(.reply))]
     Rejected { stage: &'static str, reply: Reply },
     #[error("timeout during {stage}")]
     Timeout { stage: &'static str },
