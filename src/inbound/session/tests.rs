@@ -1,0 +1,1 @@
+//! Dialogue tests of the session state machine.
