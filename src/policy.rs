@@ -53,10 +53,16 @@ impl RelayPolicy {
     pub fn new(domains: &[DomainConfig], hostname: &str) -> RelayPolicy {
         let domains = domains
             .iter()
-            .map(|d| PolicyDomain { name: normalise_domain(&d.name), subdomains: d.subdomains })
+            .map(|d| PolicyDomain {
+                name: normalise_domain(&d.name),
+                subdomains: d.subdomains,
+            })
             .filter(|d| !d.name.is_empty())
             .collect();
-        RelayPolicy { domains, hostname: normalise_domain(hostname) }
+        RelayPolicy {
+            domains,
+            hostname: normalise_domain(hostname),
+        }
     }
 
     /// Where mail for `to` goes, or why it is refused.
@@ -70,7 +76,9 @@ impl RelayPolicy {
             return Ok(Route::Postmaster);
         }
         match self.backed_up_domain(&domain) {
-            Some(name) => Ok(Route::Relay { domain: name.to_string() }),
+            Some(name) => Ok(Route::Relay {
+                domain: name.to_string(),
+            }),
             None => Err(PolicyRefusal::RelayDenied { domain }),
         }
     }
@@ -110,7 +118,11 @@ mod tests {
     use super::*;
 
     fn domain(name: &str, subdomains: bool) -> DomainConfig {
-        DomainConfig { name: name.to_string(), subdomains, primary: None }
+        DomainConfig {
+            name: name.to_string(),
+            subdomains,
+            primary: None,
+        }
     }
 
     fn policy() -> RelayPolicy {
@@ -121,11 +133,16 @@ mod tests {
     }
 
     fn to(local: &str, domain: &str) -> ForwardPath {
-        ForwardPath::Mailbox(Mailbox { local_part: local.to_string(), domain: domain.to_string() })
+        ForwardPath::Mailbox(Mailbox {
+            local_part: local.to_string(),
+            domain: domain.to_string(),
+        })
     }
 
     fn relay(domain: &str) -> Result<Route, PolicyRefusal> {
-        Ok(Route::Relay { domain: domain.to_string() })
+        Ok(Route::Relay {
+            domain: domain.to_string(),
+        })
     }
 
     #[test]
@@ -134,14 +151,20 @@ mod tests {
         assert_eq!(p.route(&to("user", "example.test")), relay("example.test"));
         assert_eq!(p.route(&to("user", "EXAMPLE.Test")), relay("example.test"));
         assert_eq!(p.route(&to("user", "example.test.")), relay("example.test"));
-        assert_eq!(p.route(&to("\"john doe\"", "example.test")), relay("example.test"));
+        assert_eq!(
+            p.route(&to("\"john doe\"", "example.test")),
+            relay("example.test")
+        );
     }
 
     #[test]
     fn configured_names_are_normalised_too() {
         let p = RelayPolicy::new(&[domain("Example.TEST.", false)], "MX2.example.net.");
         assert_eq!(p.route(&to("a", "example.test")), relay("example.test"));
-        assert_eq!(p.route(&to("postmaster", "mx2.example.net")), Ok(Route::Postmaster));
+        assert_eq!(
+            p.route(&to("postmaster", "mx2.example.net")),
+            Ok(Route::Postmaster)
+        );
     }
 
     #[test]
@@ -173,7 +196,10 @@ mod tests {
             "elsewhere.test",
         ] {
             assert!(
-                matches!(p.route(&to("user", d)), Err(PolicyRefusal::RelayDenied { .. })),
+                matches!(
+                    p.route(&to("user", d)),
+                    Err(PolicyRefusal::RelayDenied { .. })
+                ),
                 "{d:?} must be refused"
             );
         }
@@ -183,15 +209,24 @@ mod tests {
     fn postmaster_unqualified_and_at_our_hostname() {
         let p = policy();
         assert_eq!(p.route(&ForwardPath::Postmaster), Ok(Route::Postmaster));
-        assert_eq!(p.route(&to("postmaster", "mx2.example.net")), Ok(Route::Postmaster));
-        assert_eq!(p.route(&to("PostMaster", "MX2.Example.NET.")), Ok(Route::Postmaster));
+        assert_eq!(
+            p.route(&to("postmaster", "mx2.example.net")),
+            Ok(Route::Postmaster)
+        );
+        assert_eq!(
+            p.route(&to("PostMaster", "MX2.Example.NET.")),
+            Ok(Route::Postmaster)
+        );
     }
 
     #[test]
     fn postmaster_elsewhere_is_not_ours() {
         let p = policy();
         // The primary's postmaster: relayed like any other address of the domain.
-        assert_eq!(p.route(&to("postmaster", "example.test")), relay("example.test"));
+        assert_eq!(
+            p.route(&to("postmaster", "example.test")),
+            relay("example.test")
+        );
         assert!(p.route(&to("postmaster", "elsewhere.test")).is_err());
         assert!(p.route(&to("postmaster", "evil.mx2.example.net")).is_err());
         assert!(p.route(&to("postmasterx", "mx2.example.net")).is_err());

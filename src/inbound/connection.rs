@@ -86,7 +86,9 @@ impl Connection {
 
     pub(crate) async fn run(mut self) {
         match self.drive().await {
-            Err(Stop::Io(error)) => tracing::debug!(peer = %self.peer, %error, "SMTP connection lost"),
+            Err(Stop::Io(error)) => {
+                tracing::debug!(peer = %self.peer, %error, "SMTP connection lost")
+            }
             end => tracing::debug!(peer = %self.peer, ?end, "SMTP connection ended"),
         }
     }
@@ -100,8 +102,9 @@ impl Connection {
             if !self.framer.has_buffered() {
                 self.command_deadline = None;
             }
-            let deadline =
-                *self.command_deadline.get_or_insert(Instant::now() + self.timing.command_timeout);
+            let deadline = *self
+                .command_deadline
+                .get_or_insert(Instant::now() + self.timing.command_timeout);
             let n = self.read_into(&mut buf, deadline).await?;
             self.framer.push(&buf[..n]);
         }
@@ -204,12 +207,17 @@ impl Connection {
             return Err(Stop::TlsHandshake);
         };
         let (_, connection) = tls.get_ref();
-        let version = connection.protocol_version().map(|v| format!("{v:?}")).unwrap_or_default();
+        let version = connection
+            .protocol_version()
+            .map(|v| format!("{v:?}"))
+            .unwrap_or_default();
         let cipher = connection
             .negotiated_cipher_suite()
             .map(|s| format!("{:?}", s.suite()))
             .unwrap_or_default();
-        self.session.tls_started(TlsInfo { description: format!("{version} {cipher}") });
+        self.session.tls_started(TlsInfo {
+            description: format!("{version} {cipher}"),
+        });
         self.io = Box::new(tls);
         self.command_deadline = None;
         Ok(())
@@ -220,9 +228,13 @@ impl Connection {
     async fn read_into(&mut self, buf: &mut [u8], deadline: Instant) -> Result<usize, Stop> {
         loop {
             if self.grace_deadline.is_some() && !self.session.in_transaction() {
-                return self.close_with(replies::shutting_down(), Stop::Shutdown).await;
+                return self
+                    .close_with(replies::shutting_down(), Stop::Shutdown)
+                    .await;
             }
-            let until = self.grace_deadline.map_or(deadline, |grace| grace.min(deadline));
+            let until = self
+                .grace_deadline
+                .map_or(deadline, |grace| grace.min(deadline));
             let shutting_down = self.grace_deadline.is_some();
             tokio::select! {
                 read = self.io.read(buf) => return match read {

@@ -40,7 +40,10 @@ pub fn protocol_name(extended: bool, tls: bool, smtputf8: bool) -> &'static str 
 /// The complete header, folded, CRLF-terminated.
 pub fn received_header(f: &ReceivedFields<'_>) -> String {
     let helo = sanitize(f.helo, f.utf8);
-    let tls = f.tls.map(|t| format!(" ({})", sanitize(t, false))).unwrap_or_default();
+    let tls = f
+        .tls
+        .map(|t| format!(" ({})", sanitize(t, false)))
+        .unwrap_or_default();
     let for_clause = match f.single_recipient {
         Some(rcpt) => format!("\r\n\tfor <{}>", sanitize(rcpt, f.utf8)),
         None => String::new(),
@@ -77,12 +80,16 @@ fn sanitize(text: &str, utf8: bool) -> String {
 }
 
 const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-const MONTHS: [&str; 12] =
-    ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
 
 /// `Sun, 29 Nov 2026 06:53:29 +0000` (RFC 5322 §3.3), always in UTC.
 pub fn rfc5322_date(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let days = secs / 86_400;
     let rem = secs % 86_400;
     let (year, month, day) = civil_from_days(days);
@@ -109,7 +116,11 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let shifted_month = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 };
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
     let year = year_of_era + era * 400 + u64::from(month <= 2);
     (year, month, day)
 }
@@ -128,10 +139,22 @@ mod tests {
     #[test]
     fn dates() {
         assert_eq!(rfc5322_date(at(0)), "Thu, 1 Jan 1970 00:00:00 +0000");
-        assert_eq!(rfc5322_date(at(951_782_400)), "Tue, 29 Feb 2000 00:00:00 +0000");
-        assert_eq!(rfc5322_date(at(1_798_613_609)), "Wed, 30 Dec 2026 06:53:29 +0000");
-        assert_eq!(rfc5322_date(at(4_102_444_799)), "Thu, 31 Dec 2099 23:59:59 +0000");
-        assert_eq!(rfc5322_date(at(1_709_251_199)), "Thu, 29 Feb 2024 23:59:59 +0000");
+        assert_eq!(
+            rfc5322_date(at(951_782_400)),
+            "Tue, 29 Feb 2000 00:00:00 +0000"
+        );
+        assert_eq!(
+            rfc5322_date(at(1_798_613_609)),
+            "Wed, 30 Dec 2026 06:53:29 +0000"
+        );
+        assert_eq!(
+            rfc5322_date(at(4_102_444_799)),
+            "Thu, 31 Dec 2099 23:59:59 +0000"
+        );
+        assert_eq!(
+            rfc5322_date(at(1_709_251_199)),
+            "Thu, 29 Feb 2024 23:59:59 +0000"
+        );
     }
 
     #[test]
@@ -183,14 +206,20 @@ mod tests {
         let mut f = fields(Some("x@example.test"));
         f.helo = "evil) (by\tfake; é";
         let h = received_header(&f);
-        assert!(h.starts_with("Received: from evil???by?fake??? ([192.0.2.1])"), "{h}");
+        assert!(
+            h.starts_with("Received: from evil???by?fake??? ([192.0.2.1])"),
+            "{h}"
+        );
         f.utf8 = true;
         assert!(received_header(&f).contains("fake??é ([192"));
     }
 
     #[test]
     fn address_literals() {
-        assert_eq!(address_literal(IpAddr::V6(Ipv6Addr::LOCALHOST)), "[IPv6:::1]");
+        assert_eq!(
+            address_literal(IpAddr::V6(Ipv6Addr::LOCALHOST)),
+            "[IPv6:::1]"
+        );
         let mapped = IpAddr::V6(Ipv4Addr::new(127, 0, 0, 1).to_ipv6_mapped());
         assert_eq!(address_literal(mapped), "[127.0.0.1]");
     }

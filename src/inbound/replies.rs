@@ -14,7 +14,11 @@ pub fn reply(code: u16, class: u8, subject: u16, detail: u16, text: impl Into<St
 
 /// A one-line reply without an enhanced code (greeting, HELO, 354).
 pub fn plain(code: u16, text: impl Into<String>) -> Reply {
-    Reply { code, enhanced: None, lines: vec![text.into()] }
+    Reply {
+        code,
+        enhanced: None,
+        lines: vec![text.into()],
+    }
 }
 
 pub fn greeting(hostname: &str) -> Reply {
@@ -50,7 +54,13 @@ pub fn shutting_down() -> Reply {
 }
 
 pub fn message_too_big() -> Reply {
-    reply(552, 5, 3, 4, "Message size exceeds fixed maximum message size")
+    reply(
+        552,
+        5,
+        3,
+        4,
+        "Message size exceeds fixed maximum message size",
+    )
 }
 
 pub fn queued(id: QueueId) -> Reply {
@@ -74,8 +84,12 @@ pub fn data_error(error: &DataError) -> Reply {
         DataError::TooBig => message_too_big(),
         DataError::BareLineEnd => reply(550, 5, 6, 0, "bare CR or LF in message, refused"),
         DataError::Nul => reply(550, 5, 6, 0, "NUL byte in message, refused"),
-        DataError::LineTooLong => {
-            reply(550, 5, 6, 0, "Message line longer than 998 characters, refused")
-        }
+        DataError::LineTooLong => reply(
+            550,
+            5,
+            6,
+            0,
+            "Message line longer than 998 characters, refused",
+        ),
     }
 }

@@ -30,7 +30,9 @@ pub struct ServeOptions {
 
 impl Default for ServeOptions {
     fn default() -> Self {
-        ServeOptions { grace: Duration::from_secs(10) }
+        ServeOptions {
+            grace: Duration::from_secs(10),
+        }
     }
 }
 
@@ -57,9 +59,16 @@ pub async fn serve_with_options(
     shutdown: watch::Receiver<bool>,
     options: ServeOptions,
 ) {
-    let max_connections =
-        ctx.config.smtp.max_connections.min(Semaphore::MAX_PERMITS).min(u32::MAX as usize);
-    let timing = Timing { command_timeout: ctx.config.smtp.command_timeout, grace: options.grace };
+    let max_connections = ctx
+        .config
+        .smtp
+        .max_connections
+        .min(Semaphore::MAX_PERMITS)
+        .min(u32::MAX as usize);
+    let timing = Timing {
+        command_timeout: ctx.config.smtp.command_timeout,
+        grace: options.grace,
+    };
     let shared = Arc::new(Shared {
         settings: Arc::new(SessionSettings::from_config(&ctx.config)),
         ctx,
@@ -120,7 +129,13 @@ fn start_session(
     let ip = peer.ip().to_canonical();
     let client = ClientInfo {
         ip,
-        etrn_allowed: shared.ctx.config.smtp.etrn_allow.iter().any(|net| net.contains(&ip)),
+        etrn_allowed: shared
+            .ctx
+            .config
+            .smtp
+            .etrn_allow
+            .iter()
+            .any(|net| net.contains(&ip)),
         tls_available: shared.ctx.tls.is_some(),
     };
     let session = Session::new(Arc::clone(&shared.settings), client);

@@ -5,12 +5,25 @@ use crate::address::{AddressError, Mailbox};
 /// A parsed command line. Addresses are already checked by [`Mailbox::parse`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    Ehlo { domain: String },
-    Helo { domain: String },
-    Mail { from: ReversePath, params: MailParams },
-    Rcpt { to: ForwardPath, params: RcptParams },
+    Ehlo {
+        domain: String,
+    },
+    Helo {
+        domain: String,
+    },
+    Mail {
+        from: ReversePath,
+        params: MailParams,
+    },
+    Rcpt {
+        to: ForwardPath,
+        params: RcptParams,
+    },
     Data,
-    Bdat { size: u64, last: bool },
+    Bdat {
+        size: u64,
+        last: bool,
+    },
     Rset,
     Noop,
     Quit,
@@ -18,7 +31,9 @@ pub enum Command {
     Expn,
     Help,
     StartTls,
-    Etrn { domain: String },
+    Etrn {
+        domain: String,
+    },
     Auth,
 }
 

@@ -21,7 +21,11 @@ pub struct Reply {
 
 impl Reply {
     pub fn new(code: u16, enhanced: EnhancedCode, text: impl Into<String>) -> Reply {
-        Reply { code, enhanced: Some(enhanced), lines: vec![text.into()] }
+        Reply {
+            code,
+            enhanced: Some(enhanced),
+            lines: vec![text.into()],
+        }
     }
 
     pub fn is_positive(&self) -> bool {

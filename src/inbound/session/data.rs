@@ -16,7 +16,10 @@ impl Session {
         match std::mem::replace(&mut self.phase, Phase::Ready) {
             Phase::Mail(transaction) if !transaction.recipients.is_empty() => {
                 self.phase = Phase::Data(transaction);
-                Step::then(plain(354, "End data with <CR><LF>.<CR><LF>"), Action::StartData)
+                Step::then(
+                    plain(354, "End data with <CR><LF>.<CR><LF>"),
+                    Action::StartData,
+                )
             }
             phase => {
                 let text = match phase {
@@ -41,7 +44,10 @@ impl Session {
             _ => None,
         };
         received_header(&ReceivedFields {
-            helo: self.greeting.as_ref().map_or("unknown", |g| g.name.as_str()),
+            helo: self
+                .greeting
+                .as_ref()
+                .map_or("unknown", |g| g.name.as_str()),
             client_ip: self.client.ip,
             hostname: &self.settings.hostname,
             protocol: protocol_name(extended, self.tls.is_some(), smtputf8),
@@ -86,7 +92,11 @@ impl Session {
             }),
             envid: params.envid,
             client_ip: self.client.ip.to_canonical(),
-            helo: self.greeting.as_ref().map(|g| g.name.clone()).unwrap_or_default(),
+            helo: self
+                .greeting
+                .as_ref()
+                .map(|g| g.name.clone())
+                .unwrap_or_default(),
             received_at_ms: to_unix_ms(now),
         }
     }

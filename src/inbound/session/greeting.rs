@@ -8,13 +8,19 @@ use crate::inbound::replies::{bad_sequence, plain, reply};
 impl Session {
     /// EHLO: resets any transaction (RFC 5321 §4.1.4) and lists the extensions we honour.
     pub(super) fn ehlo(&mut self, name: String) -> Step {
-        self.greeting = Some(Greeting { name, extended: true });
+        self.greeting = Some(Greeting {
+            name,
+            extended: true,
+        });
         self.phase = Phase::Ready;
         Step::reply(self.ehlo_reply())
     }
 
     pub(super) fn helo(&mut self, name: String) -> Step {
-        self.greeting = Some(Greeting { name, extended: false });
+        self.greeting = Some(Greeting {
+            name,
+            extended: false,
+        });
         self.phase = Phase::Ready;
         Step::reply(plain(250, self.settings.hostname.clone()))
     }
@@ -36,7 +42,11 @@ impl Session {
         if self.client.etrn_allowed {
             lines.push("ETRN".to_string());
         }
-        Reply { code: 250, enhanced: None, lines }
+        Reply {
+            code: 250,
+            enhanced: None,
+            lines,
+        }
     }
 
     /// STARTTLS (RFC 3207): only when offered, not yet active, and outside a transaction.

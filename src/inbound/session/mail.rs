@@ -19,7 +19,10 @@ impl Session {
         if params.body == Some(BodyType::BinaryMime) {
             return Step::reply(reply(555, 5, 5, 4, "BODY=BINARYMIME needs CHUNKING"));
         }
-        if params.size.is_some_and(|size| size > self.settings.max_message_size) {
+        if params
+            .size
+            .is_some_and(|size| size > self.settings.max_message_size)
+        {
             return Step::reply(message_too_big());
         }
         let sender = match from {
@@ -29,12 +32,22 @@ impl Session {
         if !sender.is_ascii() && !params.smtputf8 {
             return Step::reply(non_ascii_needs_smtputf8());
         }
-        self.phase = Phase::Mail(Transaction { sender, params, recipients: Vec::new() });
+        self.phase = Phase::Mail(Transaction {
+            sender,
+            params,
+            recipients: Vec::new(),
+        });
         Step::reply(reply(250, 2, 1, 0, "Ok"))
     }
 }
 
 /// RFC 6531 §3.5: a non-ASCII address in a transaction without SMTPUTF8.
 pub(super) fn non_ascii_needs_smtputf8() -> backupmx_smtp::Reply {
-    reply(553, 5, 6, 7, "Non-ASCII address needs MAIL FROM with SMTPUTF8")
+    reply(
+        553,
+        5,
+        6,
+        7,
+        "Non-ASCII address needs MAIL FROM with SMTPUTF8",
+    )
 }

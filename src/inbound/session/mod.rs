@@ -82,7 +82,10 @@ pub struct Step {
 
 impl Step {
     pub fn reply(reply: Reply) -> Step {
-        Step { reply, action: Action::Continue }
+        Step {
+            reply,
+            action: Action::Continue,
+        }
     }
     pub fn then(reply: Reply, action: Action) -> Step {
         Step { reply, action }
@@ -134,7 +137,14 @@ pub struct Session {
 
 impl Session {
     pub fn new(settings: Arc<SessionSettings>, client: ClientInfo) -> Session {
-        Session { settings, client, greeting: None, phase: Phase::AwaitHelo, tls: None, errors: 0 }
+        Session {
+            settings,
+            client,
+            greeting: None,
+            phase: Phase::AwaitHelo,
+            tls: None,
+            errors: 0,
+        }
     }
 
     /// The 220 banner sent on connect.
@@ -232,7 +242,11 @@ fn parse_error_reply(error: &ParseError, line: &[u8]) -> Reply {
 
 /// The upper-cased first word of a line, if it is ASCII letters.
 fn verb(line: &[u8]) -> Option<String> {
-    let word: Vec<u8> = line.iter().copied().take_while(|b| b.is_ascii_alphabetic()).collect();
+    let word: Vec<u8> = line
+        .iter()
+        .copied()
+        .take_while(|b| b.is_ascii_alphabetic())
+        .collect();
     (!word.is_empty() && word.len() <= 8)
         .then(|| String::from_utf8_lossy(&word).to_ascii_uppercase())
 }

@@ -11,7 +11,11 @@ use crate::inbound::replies::{bad_sequence, ok, reply};
 
 impl Session {
     pub(super) fn rset(&mut self) -> Step {
-        self.phase = if self.greeting.is_some() { Phase::Ready } else { Phase::AwaitHelo };
+        self.phase = if self.greeting.is_some() {
+            Phase::Ready
+        } else {
+            Phase::AwaitHelo
+        };
         Step::reply(ok())
     }
 
@@ -39,7 +43,13 @@ impl Session {
         }
         match self.settings.policy.backed_up_domain(domain) {
             Some(configured) => Step::then(
-                reply(250, 2, 0, 0, format!("Queuing for node {configured} started")),
+                reply(
+                    250,
+                    2,
+                    0,
+                    0,
+                    format!("Queuing for node {configured} started"),
+                ),
                 Action::FlushDomain(configured.to_string()),
             ),
             None => {
@@ -52,7 +62,13 @@ impl Session {
 
 /// VRFY never tells whether a mailbox exists (we could not know, and must not be an oracle).
 pub(super) fn vrfy_reply() -> Reply {
-    reply(252, 2, 5, 0, "Cannot VRFY user, but will accept message and attempt delivery")
+    reply(
+        252,
+        2,
+        5,
+        0,
+        "Cannot VRFY user, but will accept message and attempt delivery",
+    )
 }
 
 pub(super) fn help_reply() -> Reply {
@@ -67,5 +83,8 @@ pub(super) fn help_reply() -> Reply {
 
 /// Client text echoed in a reply: printable ASCII only, bounded.
 fn printable(text: &str) -> String {
-    text.chars().take(255).map(|c| if c.is_ascii_graphic() { c } else { '?' }).collect()
+    text.chars()
+        .take(255)
+        .map(|c| if c.is_ascii_graphic() { c } else { '?' })
+        .collect()
 }
