@@ -40,10 +40,7 @@ pub fn protocol_name(extended: bool, tls: bool, smtputf8: bool) -> &'static str 
 /// The complete header, folded, CRLF-terminated.
 pub fn received_header(f: &ReceivedFields<'_>) -> String {
     let helo = sanitize(f.helo, f.utf8);
-    let tls = f
-        .tls
-        .map(|t| format!(" ({})", sanitize(t, false)))
-        .unwrap_or_default();
+    let tls = f.tls.map(|t| format!(" ({t})")).unwrap_or_default();
     let for_clause = match f.single_recipient {
         Some(rcpt) => format!("\r\n\tfor <{}>", sanitize(rcpt, f.utf8)),
         None => String::new(),
