@@ -2,7 +2,23 @@
 //! (envelope + body) and of their state changes, and recovery of the whole queue at start.
 //! See docs/spool-format.md for the on-disk format.
 
+mod body;
+mod codec;
+mod handle;
+mod layout;
+mod live;
+mod record;
+mod recover;
+#[cfg(test)]
+mod tests;
+mod writer;
+
 use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+
+pub use body::{BodyReader, BodyWriter, INLINE_LIMIT};
+pub(crate) use handle::Shared;
+pub use handle::Spool;
 
 use crate::envelope::{Attempt, Envelope, QueueId, RecipientStatus};
 
@@ -70,88 +86,13 @@ pub enum Update {
     },
 }
 
-/// Handle to the spool; cheap to clone, shared by every session and the queue.
-#[derive(Clone)]
-pub struct Spool {
-    _private: (),
-}
-
-/// Receives one message body while DATA/BDAT runs: small bodies stay in memory, larger ones spill to a
-/// private temporary file, so a 50 MB message never sits in RAM. Dropping it discards the body.
-pub struct BodyWriter {
-    _private: (),
-}
-
-/// Reads a stored body (the exact bytes the session gave, Received header included).
-pub struct BodyReader {
-    _private: (),
-}
-
-impl Spool {
-    /// Opens (creating if needed) the spool at `dir`, locks it against a second process, recovers every
-    /// live message and cleans up leftovers of a crash.
-    pub fn open(dir: &std::path::Path) -> Result<(Spool, Vec<StoredMessage>), SpoolError> {
-        let _ = dir;
-        todo!()
-    }
-
-    /// Starts a new body; its queue id is allocated now (the Received header names it).
-    pub fn body_writer(&self) -> BodyWriter {
-        todo!()
-    }
-
-    /// Makes the message durable: returns only after body, envelope and directory entries are fsync'd.
-    pub async fn commit(
-        &self,
-        envelope: Envelope,
-        body: BodyWriter,
-    ) -> Result<StoredMessage, SpoolError> {
-        let _ = (envelope, body);
-        todo!()
-    }
-
-    /// Applies state changes durably (returns after fsync).
-    pub async fn update(&self, updates: Vec<Update>) -> Result<(), SpoolError> {
-        let _ = updates;
-        todo!()
-    }
-
-    /// Opens a stored body for reading.
-    pub async fn open_body(&self, id: QueueId) -> Result<BodyReader, SpoolError> {
-        let _ = id;
-        todo!()
-    }
-
-    /// Copies a message into the local postmaster mailbox (fsync'd).
-    pub async fn deliver_to_postmaster(&self, id: QueueId) -> Result<(), SpoolError> {
-        let _ = id;
-        todo!()
-    }
-}
-
-impl BodyWriter {
-    pub fn id(&self) -> QueueId {
-        todo!()
-    }
-    /// Bytes written so far.
-    pub fn len(&self) -> u64 {
-        todo!()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    pub async fn write(&mut self, data: &[u8]) -> Result<(), SpoolError> {
-        let _ = data;
-        todo!()
-    }
-}
-
-impl tokio::io::AsyncRead for BodyReader {
-    fn poll_read(
-        self: std::pin::Pin<&mut Self>,
-        _cx: &mut std::task::Context<'_>,
-        _buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        todo!()
-    }
+/// Counters for benchmarks and metrics.
+#[derive(Debug, Default)]
+pub struct SpoolStats {
+    /// Messages made durable.
+    pub commits: AtomicU64,
+    /// Group commits (journal writes).
+    pub batches: AtomicU64,
+    /// fsync/fdatasync calls made by the committer.
+    pub fsyncs: AtomicU64,
 }

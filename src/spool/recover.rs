@@ -1,0 +1,182 @@
+//! Start-up recovery: replays the journals into the live state, cuts torn tails, quarantines damage,
+//! and sweeps files that no live message references (crash leftovers).
+
+use std::fs;
+use std::path::Path;
+
+use tracing::{error, warn};
+
+use super::SpoolError;
+use super::codec::{self, Frame};
+use super::layout::{JOURNAL_MAGIC, Layout, list_ids, list_seq};
+use super::live::Live;
+use super::record::{self, BodyLocation, Record};
+use crate::envelope::QueueId;
+
+pub struct Recovered {
+    pub live: Live,
+    pub journals: Vec<u64>,
+    pub segments: Vec<u64>,
+    /// One line per item set aside (damaged journal, message with a missing body).
+    pub quarantined: Vec<String>,
+}
+
+pub fn recover(layout: &Layout) -> Result<Recovered, SpoolError> {
+    let journals = list_seq(&layout.journal_dir(), "log")?;
+    let segments = list_seq(&layout.data_dir(), "dat")?;
+    let mut live = Live::default();
+    let mut quarantined = Vec::new();
+    for (i, &seq) in journals.iter().enumerate() {
+        let is_last = i + 1 == journals.len();
+        replay_journal(layout, seq, is_last, &mut live, &mut quarantined)?;
+    }
+    check_bodies(layout, &mut live, &mut quarantined)?;
+    Ok(Recovered {
+        live,
+        journals,
+        segments,
+        quarantined,
+    })
+}
+
+fn replay_journal(
+    layout: &Layout,
+    seq: u64,
+    is_last: bool,
+    live: &mut Live,
+    quarantined: &mut Vec<String>,
+) -> Result<(), SpoolError> {
+    let path = layout.journal(seq);
+    let bytes = fs::read(&path)?;
+    if bytes.len() < JOURNAL_MAGIC.len() {
+        // A journal whose header never reached the disk holds nothing.
+        return Ok(());
+    }
+    if &bytes[..JOURNAL_MAGIC.len()] != JOURNAL_MAGIC {
+        quarantine_file(layout, &path, "unknown journal header", quarantined)?;
+        return Ok(());
+    }
+    let mut offset = JOURNAL_MAGIC.len();
+    while offset < bytes.len() {
+        match codec::unframe(&bytes[offset..]) {
+            Frame::Record(payload, used) => {
+                match record::decode(payload) {
+                    Ok(rec) => {
+                        live.apply(rec);
+                    }
+                    Err(reason) => {
+                        let what = format!("{}: record at {offset}: {reason}", path.display());
+                        error!(%what, "undecodable spool record skipped");
+                        quarantined.push(what);
+                    }
+                }
+                offset += used;
+            }
+            Frame::Truncated if is_last => {
+                warn!(file = %path.display(), offset, "torn write at the end of the journal cut off");
+                return Ok(());
+            }
+            Frame::Truncated | Frame::Damaged(_) => {
+                let reason = match codec::unframe(&bytes[offset..]) {
+                    Frame::Damaged(r) => r,
+                    _ => "journal ends inside a record",
+                };
+                let why = format!("damaged at offset {offset}: {reason}");
+                quarantine_file(layout, &path, &why, quarantined)?;
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sets a message aside when its body is missing or short: it can never be delivered complete.
+fn check_bodies(
+    layout: &Layout,
+    live: &mut Live,
+    quarantined: &mut Vec<String>,
+) -> Result<(), SpoolError> {
+    let mut bad: Vec<(QueueId, String)> = Vec::new();
+    for (id, entry) in &live.messages {
+        let (path, needed) = match entry.body {
+            BodyLocation::Segment {
+                segment,
+                offset,
+                len,
+            } => (layout.data(segment), offset + len),
+            BodyLocation::File { len } => (layout.body(*id), len),
+        };
+        let have = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        if have < needed {
+            bad.push((
+                *id,
+                format!("body {} has {have} of {needed} bytes", path.display()),
+            ));
+        }
+    }
+    for (id, why) in bad {
+        if let Some(entry) = live.messages.get(&id) {
+            let rec = Record::Message {
+                message: entry.message.clone(),
+                body: entry.body,
+            };
+            let mut framed = Vec::new();
+            codec::frame(&record::encode(&rec), &mut framed);
+            fs::write(
+                layout.quarantine_dir().join(format!("{id}.envelope")),
+                framed,
+            )?;
+        }
+        live.apply(Record::Change(super::Update::Remove { id }));
+        let what = format!("message {id}: {why}");
+        error!(%what, "message quarantined");
+        quarantined.push(what);
+    }
+    Ok(())
+}
+
+fn quarantine_file(
+    layout: &Layout,
+    path: &Path,
+    why: &str,
+    quarantined: &mut Vec<String>,
+) -> Result<(), SpoolError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    fs::copy(path, layout.quarantine_dir().join(&name))?;
+    let what = format!("{}: {why}", path.display());
+    error!(%what, "journal damaged; a copy was quarantined, records before the damage were kept");
+    quarantined.push(what);
+    Ok(())
+}
+
+/// Removes what no live message references: old journals (after a new compacted one is durable),
+/// data segments, body files and temporary files.
+pub fn sweep(
+    layout: &Layout,
+    live: &Live,
+    keep_journal: u64,
+    keep_segment: u64,
+) -> Result<(), SpoolError> {
+    for seq in list_seq(&layout.journal_dir(), "log")? {
+        if seq != keep_journal {
+            fs::remove_file(layout.journal(seq))?;
+        }
+    }
+    for seq in list_seq(&layout.data_dir(), "dat")? {
+        if seq != keep_segment && !live.segment_refs.contains_key(&seq) {
+            fs::remove_file(layout.data(seq))?;
+        }
+    }
+    for id in list_ids(&layout.body_dir())? {
+        if !live.messages.contains_key(&id) {
+            fs::remove_file(layout.body(id))?;
+        }
+    }
+    for entry in fs::read_dir(layout.tmp_dir())? {
+        fs::remove_file(entry?.path())?;
+    }
+    Ok(())
+}

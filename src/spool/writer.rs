@@ -1,0 +1,354 @@
+//! The group committer: one thread owns the journal and the current data segment. It takes every
+//! request waiting in its channel, writes them all, and makes them durable with one fsync per file per
+//! batch, so concurrent sessions share fsyncs instead of queueing behind each other's.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{mpsc, oneshot};
+use tracing::{error, info};
+
+use super::codec;
+use super::layout::{DATA_MAGIC, JOURNAL_MAGIC, Layout, list_seq, sync_dir};
+use super::live::{Freed, Live};
+use super::record::{self, BodyLocation, Record};
+use super::{SpoolError, SpoolStats, StoredMessage, Update};
+
+/// A data segment is closed once it holds this much; a new one starts.
+const SEGMENT_TARGET: u64 = 64 * 1024 * 1024;
+/// The journal is rewritten as a snapshot of the live state once it is this big and mostly history.
+const COMPACT_MIN: u64 = 64 * 1024 * 1024;
+/// At most this many requests are written in one batch.
+const MAX_BATCH: usize = 4096;
+
+pub enum PendingBody {
+    Memory(Vec<u8>),
+    /// A spilled body, already fsync'd in `tmp/`, renamed into `body/` by the committer.
+    File {
+        tmp: PathBuf,
+        len: u64,
+    },
+}
+
+pub enum Request {
+    Commit {
+        message: StoredMessage,
+        body: PendingBody,
+        reply: oneshot::Sender<Result<StoredMessage, SpoolError>>,
+    },
+    Update {
+        updates: Vec<Update>,
+        reply: oneshot::Sender<Result<(), SpoolError>>,
+    },
+}
+
+pub struct Writer {
+    pub layout: Layout,
+    pub live: Arc<Mutex<Live>>,
+    pub stats: Arc<SpoolStats>,
+    pub journal: File,
+    pub journal_seq: u64,
+    pub journal_len: u64,
+    pub data: File,
+    pub data_seq: u64,
+    pub data_len: u64,
+}
+
+/// Creates a new file with `magic` as its header, durable (file and directory entry).
+pub fn create_with_header(path: &PathBuf, magic: &[u8]) -> io::Result<File> {
+    let mut file = OpenOptions::new()
+        .create_new(true)
+        .append(true)
+        .open(path)?;
+    file.write_all(magic)?;
+    file.sync_all()?;
+    if let Some(dir) = path.parent() {
+        sync_dir(dir)?;
+    }
+    Ok(file)
+}
+
+impl Writer {
+    pub fn run(mut self, mut rx: mpsc::Receiver<Request>) {
+        while let Some(first) = rx.blocking_recv() {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(req) => batch.push(req),
+                    Err(_) => break,
+                }
+            }
+            self.maintain();
+            self.process(batch);
+        }
+    }
+
+    /// Rotates the data segment and compacts the journal when due. Failures here are logged and
+    /// retried at the next batch: the current files stay usable.
+    fn maintain(&mut self) {
+        if self.data_len >= SEGMENT_TARGET
+            && let Err(e) = self.rotate_segment()
+        {
+            error!(error = %e, "could not start a new data segment");
+        }
+        if self.journal_len >= COMPACT_MIN
+            && let Err(e) = self.compact_journal()
+        {
+            error!(error = %e, "could not compact the journal");
+        }
+    }
+
+    fn rotate_segment(&mut self) -> io::Result<()> {
+        let seq = self.data_seq + 1;
+        let file = create_with_header(&self.layout.data(seq), DATA_MAGIC)?;
+        let old = std::mem::replace(&mut self.data_seq, seq);
+        self.data = file;
+        self.data_len = DATA_MAGIC.len() as u64;
+        let unused = !self.lock_live().segment_refs.contains_key(&old);
+        if unused {
+            fs::remove_file(self.layout.data(old))?;
+        }
+        Ok(())
+    }
+
+    fn compact_journal(&mut self) -> io::Result<()> {
+        let snapshot = self.lock_live().snapshot();
+        let live_bytes: usize = snapshot.len() * 512;
+        if (self.journal_len as usize) < live_bytes.saturating_mul(2) {
+            return Ok(());
+        }
+        let seq = self.journal_seq + 1;
+        let path = self.layout.journal(seq);
+        let mut file = create_with_header(&path, JOURNAL_MAGIC)?;
+        let mut buf = Vec::new();
+        for rec in &snapshot {
+            codec::frame(&record::encode(rec), &mut buf);
+        }
+        file.write_all(&buf)?;
+        file.sync_data()?;
+        self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+        let old = std::mem::replace(&mut self.journal_seq, seq);
+        self.journal = file;
+        self.journal_len = (JOURNAL_MAGIC.len() + buf.len()) as u64;
+        for s in list_seq(&self.layout.journal_dir(), "log")? {
+            if s <= old {
+                fs::remove_file(self.layout.journal(s))?;
+            }
+        }
+        info!(messages = snapshot.len(), "journal compacted");
+        Ok(())
+    }
+
+    fn lock_live(&self) -> std::sync::MutexGuard<'_, Live> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn process(&mut self, batch: Vec<Request>) {
+        let data_start = self.data_len;
+        let mut staged: Vec<Staged> = Vec::with_capacity(batch.len());
+        let mut wrote_data = false;
+        let mut renamed = false;
+        for req in batch {
+            match req {
+                Request::Commit {
+                    message,
+                    body,
+                    reply,
+                } => {
+                    let placed = self.place_body(&message, body);
+                    match placed {
+                        Ok(location) => {
+                            wrote_data |= matches!(location, BodyLocation::Segment { .. });
+                            renamed |= matches!(location, BodyLocation::File { .. });
+                            staged.push(Staged::Commit {
+                                message,
+                                location,
+                                reply,
+                            });
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(e.into()));
+                        }
+                    }
+                }
+                Request::Update { updates, reply } => {
+                    staged.push(Staged::Update { updates, reply })
+                }
+            }
+        }
+        if let Err(e) = self.sync_bodies(wrote_data, renamed, data_start) {
+            fail_all(staged, &e);
+            return;
+        }
+        let mut buf = Vec::new();
+        for s in &staged {
+            s.encode_into(&mut buf);
+        }
+        if let Err(e) = self.append_journal(&buf) {
+            fail_all(staged, &e);
+            return;
+        }
+        self.apply_and_reply(staged);
+    }
+
+    fn place_body(
+        &mut self,
+        message: &StoredMessage,
+        body: PendingBody,
+    ) -> io::Result<BodyLocation> {
+        match body {
+            PendingBody::Memory(bytes) => {
+                let offset = self.data_len;
+                if let Err(e) = self.data.write_all(&bytes) {
+                    // Leave no partial body behind that the next one would be appended after.
+                    let _ = self.data.set_len(offset);
+                    return Err(e);
+                }
+                self.data_len += bytes.len() as u64;
+                Ok(BodyLocation::Segment {
+                    segment: self.data_seq,
+                    offset,
+                    len: bytes.len() as u64,
+                })
+            }
+            PendingBody::File { tmp, len } => {
+                fs::rename(&tmp, self.layout.body(message.id))?;
+                Ok(BodyLocation::File { len })
+            }
+        }
+    }
+
+    fn sync_bodies(&mut self, wrote_data: bool, renamed: bool, data_start: u64) -> io::Result<()> {
+        if wrote_data {
+            if let Err(e) = self.data.sync_data() {
+                let _ = self.data.set_len(data_start);
+                self.data_len = data_start;
+                return Err(e);
+            }
+            self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+        }
+        if renamed {
+            sync_dir(&self.layout.body_dir())?;
+            self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    fn append_journal(&mut self, buf: &[u8]) -> io::Result<()> {
+        let result = self
+            .journal
+            .write_all(buf)
+            .and_then(|()| self.journal.sync_data());
+        if let Err(e) = result {
+            // A partly written batch must not stay in front of the next one.
+            let _ = self.journal.set_len(self.journal_len);
+            return Err(e);
+        }
+        self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+        self.stats.batches.fetch_add(1, Ordering::Relaxed);
+        self.journal_len += buf.len() as u64;
+        Ok(())
+    }
+
+    fn apply_and_reply(&mut self, staged: Vec<Staged>) {
+        let mut freed: Vec<Freed> = Vec::new();
+        let mut replies: Vec<Box<dyn FnOnce()>> = Vec::with_capacity(staged.len());
+        {
+            let mut live = self.lock_live();
+            for s in staged {
+                match s {
+                    Staged::Commit {
+                        message,
+                        location,
+                        reply,
+                    } => {
+                        live.apply(Record::Message {
+                            message: message.clone(),
+                            body: location,
+                        });
+                        self.stats.commits.fetch_add(1, Ordering::Relaxed);
+                        replies.push(Box::new(move || {
+                            let _ = reply.send(Ok(message));
+                        }));
+                    }
+                    Staged::Update { updates, reply } => {
+                        for u in updates {
+                            freed.push(live.apply(Record::Change(u)));
+                        }
+                        replies.push(Box::new(move || {
+                            let _ = reply.send(Ok(()));
+                        }));
+                    }
+                }
+            }
+        }
+        for reply in replies {
+            reply();
+        }
+        for f in freed {
+            self.delete_freed(f);
+        }
+    }
+
+    /// Deletes files whose last live message was removed (the removal is already durable).
+    fn delete_freed(&mut self, freed: Freed) {
+        if let Some(seq) = freed.segment
+            && seq != self.data_seq
+            && let Err(e) = fs::remove_file(self.layout.data(seq))
+        {
+            error!(error = %e, segment = seq, "could not delete a finished data segment");
+        }
+        if let Some(id) = freed.body_file
+            && let Err(e) = fs::remove_file(self.layout.body(id))
+        {
+            error!(error = %e, %id, "could not delete a finished body file");
+        }
+    }
+}
+
+enum Staged {
+    Commit {
+        message: StoredMessage,
+        location: BodyLocation,
+        reply: oneshot::Sender<Result<StoredMessage, SpoolError>>,
+    },
+    Update {
+        updates: Vec<Update>,
+        reply: oneshot::Sender<Result<(), SpoolError>>,
+    },
+}
+
+impl Staged {
+    fn encode_into(&self, buf: &mut Vec<u8>) {
+        match self {
+            Staged::Commit {
+                message, location, ..
+            } => {
+                codec::frame(&record::encode_message(message, location), buf);
+            }
+            Staged::Update { updates, .. } => {
+                for u in updates {
+                    codec::frame(&record::encode_update(u), buf);
+                }
+            }
+        }
+    }
+}
+
+fn fail_all(staged: Vec<Staged>, e: &io::Error) {
+    error!(error = %e, "spool write failed; nothing in this batch was acknowledged");
+    for s in staged {
+        let err = || SpoolError::Io(io::Error::new(e.kind(), e.to_string()));
+        match s {
+            Staged::Commit { reply, .. } => {
+                let _ = reply.send(Err(err()));
+            }
+            Staged::Update { reply, .. } => {
+                let _ = reply.send(Err(err()));
+            }
+        }
+    }
+}
