@@ -201,7 +201,7 @@ async fn bad_command_lines_get_errors_never_a_crash() {
     c.send(b"NO\0OP\r\n").await;
     assert_eq!(c.reply().await.unwrap().head(), "500 5.5.2");
     c.send(b"\xff\xfe\xfd\x80\x81garbage\r\n").await;
-    assert_eq!(c.reply().await.unwrap().code, 500);
+    assert!(c.reply().await.unwrap().code >= 500);
     for verb in [
         "AUTH PLAIN AGEAYg==",
         "XCLIENT ADDR=10.0.0.1",

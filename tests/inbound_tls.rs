@@ -110,7 +110,7 @@ async fn failed_handshake_only_ends_that_session() {
     c.greeting_and_ehlo().await;
     assert_eq!(c.cmd("STARTTLS").await, "220 2.0.0");
     c.send(b"this is not a TLS client hello\r\n").await;
-    assert!(c.closed().await);
+    assert!(c.closes_eventually().await);
     let mut c = server.connect().await;
     assert_eq!(c.greeting_and_ehlo().await.code, 250);
     server.stop().await;

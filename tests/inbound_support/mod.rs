@@ -184,10 +184,11 @@ impl WireReply {
     /// `"250 2.1.0"`: the code and the first line's enhanced code (if any).
     pub fn head(&self) -> String {
         let first = self.lines.first().map(String::as_str).unwrap_or("");
-        let enhanced = first
-            .split(' ')
-            .next()
-            .filter(|w| w.split('.').count() == 3);
+        let enhanced = first.split(' ').next().filter(|w| {
+            w.split('.').count() == 3
+                && w.split('.')
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        });
         match enhanced {
             Some(e) => format!("{} {e}", self.code),
             None => self.code.to_string(),
@@ -251,6 +252,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
             timeout(WAIT, self.io.read(&mut byte)).await,
             Ok(Ok(0)) | Ok(Err(_))
         )
+    }
+
+    /// True when the server closes the connection within the wait, whatever it sends first (e.g. a TLS
+    /// alert).
+    pub async fn closes_eventually(&mut self) -> bool {
+        let mut sink = Vec::new();
+        matches!(timeout(WAIT, self.io.read_to_end(&mut sink)).await, Ok(_))
     }
 
     pub async fn greeting_and_ehlo(&mut self) -> WireReply {
