@@ -152,7 +152,7 @@ fn smuggling_variants_are_not_the_end_and_are_refused() {
     }
     // A fake end at the very start without a preceding line end.
     assert_eq!(refused(b".\n.\r\nx\r\n.\r\n"), DataError::BareLineEnd);
-    assert_eq!(scan(b".\n.\r\n").2, false);
+    assert!(!scan(b".\n.\r\n").2);
     assert_eq!(refused(b".\rX\r\n.\r\n"), DataError::BareLineEnd);
     assert_eq!(refused(b"a\nb\r\n.\r\n"), DataError::BareLineEnd);
     assert_eq!(refused(b"a\rb\r\n.\r\n"), DataError::BareLineEnd);
