@@ -1,2 +1,35 @@
 //! Inbound SMTP: listeners, TLS, connection limits, and the session that turns a client's commands into
 //! spool commits. Never opens message files itself.
+//!
+//! - `session/`: the sans-I/O state machine (every reply is decided there; unit-tested by dialogue).
+//! - `connection.rs`: the driver of one connection (reads, pipelined writes, timeouts, DATA streaming,
+//!   STARTTLS, shutdown grace).
+//! - `server.rs`: accept loops, the global connection limit, graceful shutdown.
+//! - `tls.rs`: the rustls acceptor from PEM files.
+//! - `received.rs`, `replies.rs`: the Received header and the fixed replies.
+
+mod connection;
+pub mod received;
+pub mod replies;
+mod server;
+pub mod session;
+mod tls;
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::queue::QueueHandle;
+use crate::spool::Spool;
+
+pub use server::{ServeOptions, serve, serve_with_options};
+pub use session::{Action, ClientInfo, Session, SessionSettings, Step, TlsInfo};
+pub use tls::{TlsError, load_tls};
+
+/// Everything the SMTP server needs, shared by all connections.
+pub struct InboundContext {
+    pub config: Arc<Config>,
+    pub spool: Spool,
+    pub queue: QueueHandle,
+    /// STARTTLS is offered when set (see [`load_tls`]).
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+}

@@ -1,0 +1,285 @@
+//! The driver of one SMTP connection: reads bytes, frames lines, lets the [`Session`] decide, writes the
+//! replies (batched while pipelined input is buffered, flushed before every blocking read), streams DATA
+//! through the scanner into a `BodyWriter`, commits, upgrades to TLS, and enforces timeouts and the
+//! shutdown grace period.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use backupmx_smtp::{DataScanner, LineFramer, Reply};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::watch;
+use tokio::time::{Instant, sleep_until, timeout};
+
+use super::InboundContext;
+use super::replies;
+use super::server::shutdown_requested;
+use super::session::{Action, Session, TlsInfo};
+use crate::queue::FlushScope;
+use crate::spool::BodyWriter;
+
+/// Bytes asked of the socket per read (commands and DATA alike); bounds what one message costs in RAM.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Any byte stream a session can run on: plain TCP, TLS over TCP, or an in-memory pipe in tests.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// Why a connection ended; only logged.
+#[derive(Debug)]
+pub(crate) enum Stop {
+    /// We sent a final reply (QUIT, 421) and closed.
+    Closed,
+    Disconnected,
+    Io(std::io::Error),
+    Timeout,
+    Shutdown,
+    TlsHandshake,
+}
+
+/// Timing the driver enforces.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timing {
+    pub command_timeout: Duration,
+    /// After shutdown is requested, how long an open transaction may still run.
+    pub grace: Duration,
+}
+
+pub(crate) struct Connection {
+    io: Box<dyn Io>,
+    peer: SocketAddr,
+    framer: LineFramer,
+    out: Vec<u8>,
+    session: Session,
+    ctx: Arc<InboundContext>,
+    shutdown: watch::Receiver<bool>,
+    timing: Timing,
+    /// When the command being received must be complete (set at its first byte wait).
+    command_deadline: Option<Instant>,
+    /// Set once shutdown was requested: the end of the grace period.
+    grace_deadline: Option<Instant>,
+}
+
+impl Connection {
+    pub(crate) fn new(
+        io: Box<dyn Io>,
+        peer: SocketAddr,
+        session: Session,
+        ctx: Arc<InboundContext>,
+        shutdown: watch::Receiver<bool>,
+        timing: Timing,
+    ) -> Connection {
+        Connection {
+            io,
+            peer,
+            framer: LineFramer::new(),
+            out: Vec::new(),
+            session,
+            ctx,
+            shutdown,
+            timing,
+            command_deadline: None,
+            grace_deadline: None,
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        match self.drive().await {
+            Err(Stop::Io(error)) => {
+                tracing::debug!(peer = %self.peer, %error, "SMTP connection lost")
+            }
+            end => tracing::debug!(peer = %self.peer, ?end, "SMTP connection ended"),
+        }
+    }
+
+    async fn drive(&mut self) -> Result<(), Stop> {
+        self.session.greeting().write_to(&mut self.out);
+        let mut buf = vec![0u8; READ_CHUNK];
+        loop {
+            self.process_buffered_lines().await?;
+            self.flush().await?;
+            if !self.framer.has_buffered() {
+                self.command_deadline = None;
+            }
+            let deadline = *self
+                .command_deadline
+                .get_or_insert(Instant::now() + self.timing.command_timeout);
+            let n = self.read_into(&mut buf, deadline).await?;
+            self.framer.push(&buf[..n]);
+        }
+    }
+
+    /// Answers every complete line already received; replies accumulate in `out` (PIPELINING).
+    async fn process_buffered_lines(&mut self) -> Result<(), Stop> {
+        while let Some(line) = self.framer.next_line() {
+            let step = self.session.on_line(line);
+            step.reply.write_to(&mut self.out);
+            match step.action {
+                Action::Continue => {}
+                Action::Close => {
+                    self.flush().await?;
+                    return Err(Stop::Closed);
+                }
+                Action::FlushDomain(domain) => self.ctx.queue.flush(FlushScope::Domain(domain)),
+                Action::StartTls => {
+                    self.flush().await?;
+                    // STARTTLS injection defence: plaintext pipelined after STARTTLS is never obeyed.
+                    let _ = self.framer.take_rest();
+                    self.start_tls().await?;
+                }
+                Action::StartData => {
+                    self.flush().await?;
+                    let pipelined = self.framer.take_rest();
+                    self.receive_message(pipelined).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Streams the body into the spool and answers the final dot. Returning early (disconnect, timeout)
+    /// drops the `BodyWriter`, so nothing is queued.
+    async fn receive_message(&mut self, pipelined: Vec<u8>) -> Result<(), Stop> {
+        let mut writer = self.ctx.spool.body_writer();
+        let header = self.session.received_header(writer.id(), SystemTime::now());
+        let mut write_error = writer.write(header.as_bytes()).await.err();
+        let mut scanner = DataScanner::new(self.ctx.config.smtp.max_message_size);
+        let mut unstuffed = Vec::new();
+        let mut input = pipelined;
+        let mut len = input.len();
+        loop {
+            let progress = scanner.feed(&input[..len], &mut unstuffed);
+            if write_error.is_none() && !unstuffed.is_empty() {
+                write_error = writer.write(&unstuffed).await.err();
+            }
+            unstuffed.clear();
+            if progress.done {
+                // Commands pipelined after the final dot.
+                self.framer.push(&input[progress.consumed..len]);
+                break;
+            }
+            if input.len() < READ_CHUNK {
+                input.resize(READ_CHUNK, 0);
+            }
+            let deadline = Instant::now() + self.timing.command_timeout;
+            len = self.read_into(&mut input, deadline).await?;
+        }
+        let verdict = scanner.finish();
+        let reply = match self.session.end_data(verdict, SystemTime::now()) {
+            Err(refusal) => refusal,
+            Ok(envelope) => match write_error {
+                Some(error) => {
+                    tracing::warn!(peer = %self.peer, %error, "spool write failed during DATA");
+                    error.smtp_reply()
+                }
+                None => self.commit(envelope, writer).await,
+            },
+        };
+        reply.write_to(&mut self.out);
+        Ok(())
+    }
+
+    /// Commits and answers; 250 only once the spool says the message is durable. Never raced against a
+    /// timer or shutdown: a started commit always gets its reply.
+    async fn commit(&mut self, envelope: crate::envelope::Envelope, writer: BodyWriter) -> Reply {
+        match self.ctx.spool.commit(envelope, writer).await {
+            Ok(stored) => {
+                let id = stored.id;
+                tracing::info!(peer = %self.peer, %id, size = stored.size, "message queued");
+                self.ctx.queue.submit(stored);
+                replies::queued(id)
+            }
+            Err(error) => {
+                tracing::warn!(peer = %self.peer, %error, "spool commit failed");
+                error.smtp_reply()
+            }
+        }
+    }
+
+    async fn start_tls(&mut self) -> Result<(), Stop> {
+        let Some(acceptor) = self.ctx.tls.clone() else {
+            return Err(Stop::TlsHandshake);
+        };
+        let plain = std::mem::replace(&mut self.io, Box::new(tokio::io::empty()));
+        let handshake = timeout(self.timing.command_timeout, acceptor.accept(plain)).await;
+        let Ok(Ok(tls)) = handshake else {
+            return Err(Stop::TlsHandshake);
+        };
+        let (_, connection) = tls.get_ref();
+        let version = connection
+            .protocol_version()
+            .map(|v| format!("{v:?}"))
+            .unwrap_or_default();
+        let cipher = connection
+            .negotiated_cipher_suite()
+            .map(|s| format!("{:?}", s.suite()))
+            .unwrap_or_default();
+        self.session.tls_started(TlsInfo {
+            description: format!("{version} {cipher}"),
+        });
+        self.io = Box::new(tls);
+        self.command_deadline = None;
+        Ok(())
+    }
+
+    /// One read, bounded by `deadline` and by the shutdown grace period. Idle sessions (no transaction)
+    /// are closed at once on shutdown; sessions in a transaction may finish it until the grace ends.
+    async fn read_into(&mut self, buf: &mut [u8], deadline: Instant) -> Result<usize, Stop> {
+        loop {
+            if self.grace_deadline.is_some() && !self.session.in_transaction() {
+                return self
+                    .close_with(replies::shutting_down(), Stop::Shutdown)
+                    .await;
+            }
+            let until = self
+                .grace_deadline
+                .map_or(deadline, |grace| grace.min(deadline));
+            let shutting_down = self.grace_deadline.is_some();
+            tokio::select! {
+                read = self.io.read(buf) => return match read {
+                    Ok(0) => Err(Stop::Disconnected),
+                    Ok(n) => Ok(n),
+                    Err(error) => Err(Stop::Io(error)),
+                },
+                () = sleep_until(until) => {
+                    return if until < deadline {
+                        self.close_with(replies::shutting_down(), Stop::Shutdown).await
+                    } else {
+                        self.close_with(replies::command_timeout(), Stop::Timeout).await
+                    };
+                }
+                () = shutdown_requested(&mut self.shutdown), if !shutting_down => {
+                    self.grace_deadline = Some(Instant::now() + self.timing.grace);
+                }
+            }
+        }
+    }
+
+    /// Sends a final 421 and ends the connection with `stop`.
+    async fn close_with<T>(&mut self, reply: Reply, stop: Stop) -> Result<T, Stop> {
+        reply.write_to(&mut self.out);
+        self.flush().await?;
+        Err(stop)
+    }
+
+    /// Writes every pending reply in one go; bounded by the command timeout (a client that never reads
+    /// must not hold the session forever).
+    async fn flush(&mut self) -> Result<(), Stop> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let (io, out) = (&mut self.io, &self.out);
+        let written = timeout(self.timing.command_timeout, async move {
+            io.write_all(out).await?;
+            io.flush().await
+        })
+        .await;
+        self.out.clear();
+        match written {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(Stop::Io(error)),
+            Err(_) => Err(Stop::Timeout),
+        }
+    }
+}

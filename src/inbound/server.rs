@@ -1,0 +1,171 @@
+//! The SMTP server: one accept loop per listener, the global connection limit (421 4.7.0 beyond it), and
+//! graceful shutdown (stop accepting, let open transactions finish within a grace period, wait for every
+//! session, never cutting a commit between fsync and reply).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+use super::InboundContext;
+use super::connection::{Connection, Timing};
+use super::replies;
+use super::session::{ClientInfo, Session, SessionSettings};
+
+/// Pause after a failed accept (e.g. out of file descriptors) so the loop does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// Time allowed to tell an over-limit client 421.
+const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Tunables of [`serve_with_options`] that are not in the config file.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeOptions {
+    /// After shutdown, how long sessions in a transaction may go on before they get 421 4.3.2.
+    pub grace: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            grace: Duration::from_secs(10),
+        }
+    }
+}
+
+struct Shared {
+    ctx: Arc<InboundContext>,
+    settings: Arc<SessionSettings>,
+    limit: Arc<Semaphore>,
+    timing: Timing,
+}
+
+/// Runs the SMTP server on `listeners` until `shutdown` becomes true, then drains the sessions and
+/// returns. A dropped shutdown sender is not a shutdown request.
+pub async fn serve(
+    listeners: Vec<TcpListener>,
+    ctx: Arc<InboundContext>,
+    shutdown: watch::Receiver<bool>,
+) {
+    serve_with_options(listeners, ctx, shutdown, ServeOptions::default()).await;
+}
+
+pub async fn serve_with_options(
+    listeners: Vec<TcpListener>,
+    ctx: Arc<InboundContext>,
+    shutdown: watch::Receiver<bool>,
+    options: ServeOptions,
+) {
+    let max_connections = ctx
+        .config
+        .smtp
+        .max_connections
+        .min(Semaphore::MAX_PERMITS)
+        .min(u32::MAX as usize);
+    let timing = Timing {
+        command_timeout: ctx.config.smtp.command_timeout,
+        grace: options.grace,
+    };
+    let shared = Arc::new(Shared {
+        settings: Arc::new(SessionSettings::from_config(&ctx.config)),
+        ctx,
+        limit: Arc::new(Semaphore::new(max_connections)),
+        timing,
+    });
+    let mut accept_loops = JoinSet::new();
+    for listener in listeners {
+        accept_loops.spawn(accept_loop(listener, Arc::clone(&shared), shutdown.clone()));
+    }
+    while accept_loops.join_next().await.is_some() {}
+    drain_sessions(&shared, max_connections).await;
+}
+
+/// Waits until every session has released its permit. Sessions end by themselves within the grace period
+/// plus one commit and one write timeout; the bound only guards against the unforeseen.
+async fn drain_sessions(shared: &Shared, max_connections: usize) {
+    let bound = shared.timing.grace + shared.timing.command_timeout * 2 + Duration::from_secs(5);
+    let all_permits = shared.limit.acquire_many(max_connections as u32);
+    if tokio::time::timeout(bound, all_permits).await.is_err() {
+        tracing::warn!("SMTP sessions still running after the shutdown grace period");
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            () = shutdown_requested(&mut shutdown) => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => start_session(&shared, stream, peer, shutdown.clone()),
+            Err(error) => {
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+            }
+        }
+    }
+}
+
+fn start_session(
+    shared: &Arc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    shutdown: watch::Receiver<bool>,
+) {
+    // Replies are small and already batched: do not let Nagle delay them.
+    let _ = stream.set_nodelay(true);
+    let Ok(permit) = Arc::clone(&shared.limit).try_acquire_owned() else {
+        tracing::info!(%peer, "connection refused: too many connections");
+        tokio::spawn(refuse(stream));
+        return;
+    };
+    let ip = peer.ip().to_canonical();
+    let client = ClientInfo {
+        ip,
+        etrn_allowed: shared
+            .ctx
+            .config
+            .smtp
+            .etrn_allow
+            .iter()
+            .any(|net| net.contains(&ip)),
+        tls_available: shared.ctx.tls.is_some(),
+    };
+    let session = Session::new(Arc::clone(&shared.settings), client);
+    let connection = Connection::new(
+        Box::new(stream),
+        peer,
+        session,
+        Arc::clone(&shared.ctx),
+        shutdown,
+        shared.timing,
+    );
+    tokio::spawn(async move {
+        connection.run().await;
+        drop(permit);
+    });
+}
+
+async fn refuse(mut stream: TcpStream) {
+    let mut out = Vec::new();
+    replies::too_many_connections().write_to(&mut out);
+    let _ = tokio::time::timeout(REFUSAL_WRITE_TIMEOUT, async {
+        stream.write_all(&out).await?;
+        stream.shutdown().await
+    })
+    .await;
+}
+
+/// Resolves once shutdown is requested; never if the sender is gone without asking.
+pub(crate) async fn shutdown_requested(shutdown: &mut watch::Receiver<bool>) {
+    if shutdown.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
