@@ -84,9 +84,7 @@ fn serve(config_file: Option<&Path>) -> anyhow::Result<ExitCode> {
 
 /// Hands the validated config to the daemon.
 async fn run_serve(config: Config) -> anyhow::Result<()> {
-    // INTEGRATION: replace the next two lines with `backupmx::daemon::serve(config).await?;`
-    let _ = config;
-    eprintln!("serve: not wired yet");
+    backupmx::daemon::serve(config).await?;
     Ok(())
 }
 

@@ -3,6 +3,10 @@
 
 pub mod order;
 pub mod retry;
+pub mod scheduler;
+mod bounces;
+pub mod runner;
+mod worker;
 
 use tokio::sync::mpsc;
 
