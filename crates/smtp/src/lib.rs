@@ -14,4 +14,4 @@ pub use command::{
 };
 pub use data::{DataError, DataProgress, DataScanner};
 pub use line::{LineError, LineFramer, MAX_COMMAND_LINE, MAX_TEXT_LINE};
-pub use reply::{EnhancedCode, Reply, ReplyError, ReplyParser};
+pub use reply::{EnhancedCode, MAX_REPLY, MAX_REPLY_LINE, Reply, ReplyError, ReplyParser};

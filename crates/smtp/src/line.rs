@@ -21,9 +21,17 @@ pub enum LineError {
 }
 
 /// Incremental line splitter: `push` bytes as they arrive, then take complete lines.
+///
+/// Memory stays bounded by what one `push` brings plus [`MAX_COMMAND_LINE`], provided the caller takes
+/// the available lines (`next_line` until None) after each push: an unterminated line is cut off as soon
+/// as it is known to be too long, and the rest of it is dropped as it arrives.
 #[derive(Debug, Default)]
 pub struct LineFramer {
+    /// Raw received bytes not yet returned as lines. While `discarding`, either empty (still inside the
+    /// overlong line) or starting with the LF that ended it.
     buf: Vec<u8>,
+    /// Inside an overlong line whose bytes are dropped until its LF.
+    discarding: bool,
 }
 
 impl LineFramer {
@@ -33,20 +41,54 @@ impl LineFramer {
 
     /// Appends received bytes. Memory stays bounded: an overlong line is discarded as it arrives.
     pub fn push(&mut self, data: &[u8]) {
-        let _ = data;
-        todo!()
+        if self.discarding && self.buf.is_empty() {
+            // Keep the LF ending the overlong line as the marker `next_line` reports it on.
+            if let Some(lf) = find_lf(data) {
+                self.buf.extend_from_slice(&data[lf..]);
+            }
+            return;
+        }
+        // Only an unterminated first line can be cut here: bytes after a complete line may be
+        // message data pipelined behind DATA/BDAT, which `take_rest` must return intact.
+        if !self.discarding && find_lf(&self.buf).is_none() {
+            let line_end = find_lf(data).unwrap_or(data.len());
+            if self.buf.len() + line_end >= MAX_COMMAND_LINE {
+                self.buf.clear();
+                self.discarding = true;
+                self.buf.extend_from_slice(&data[line_end..]);
+                return;
+            }
+        }
+        self.buf.extend_from_slice(data);
     }
 
     /// The next complete line without its CRLF, or an error for a bad line (which is consumed), or None
     /// when more input is needed.
     pub fn next_line(&mut self) -> Option<Result<Vec<u8>, LineError>> {
-        let _ = &self.buf;
-        todo!()
+        if self.discarding {
+            if self.buf.is_empty() {
+                return None;
+            }
+            self.buf.drain(..1);
+            self.discarding = false;
+            return Some(Err(LineError::TooLong));
+        }
+        let Some(lf) = find_lf(&self.buf) else {
+            if self.buf.len() >= MAX_COMMAND_LINE {
+                // An overlong tail that arrived in the same push as earlier complete lines.
+                self.buf.clear();
+                self.discarding = true;
+            }
+            return None;
+        };
+        let line: Vec<u8> = self.buf.drain(..=lf).collect();
+        Some(check_line(line))
     }
 
     /// Takes the bytes received after the last complete line (e.g. message data pipelined behind DATA
     /// or BDAT), leaving the framer empty.
     pub fn take_rest(&mut self) -> Vec<u8> {
+        self.discarding = false;
         std::mem::take(&mut self.buf)
     }
 
@@ -55,3 +97,25 @@ impl LineFramer {
         !self.buf.is_empty()
     }
 }
+
+fn find_lf(bytes: &[u8]) -> Option<usize> {
+    memchr::memchr(b'\n', bytes)
+}
+
+/// Judges one line ending in LF and strips its CRLF.
+fn check_line(mut line: Vec<u8>) -> Result<Vec<u8>, LineError> {
+    if line.len() > MAX_COMMAND_LINE {
+        return Err(LineError::TooLong);
+    }
+    line.pop(); // the LF
+    if line.pop() != Some(b'\r') || memchr::memchr(b'\r', &line).is_some() {
+        return Err(LineError::BareLineEnd);
+    }
+    if memchr::memchr(0, &line).is_some() {
+        return Err(LineError::Nul);
+    }
+    Ok(line)
+}
+
+#[cfg(test)]
+mod tests;
