@@ -277,7 +277,7 @@ async fn size_and_smtputf8_limits_fail_before_sending() {
     let sink = SmtpSink::start_with(options).await;
     let mut conn = open(&sink).await;
     let env = envelope("a@sender.test", &["bob@example.test"]);
-    let big = vec![b'x'; 200];
+    let big = [b'x'; 200];
     let report = conn
         .send(
             &Message {
@@ -344,7 +344,7 @@ async fn probe_follows_the_sink_down_and_up() {
     let mut sink = SmtpSink::start().await;
     probe(sink.addr(), &client()).await.expect("up");
     sink.stop();
-    let error = probe(sink.addr(), &client()).await.err().expect("down");
+    let error = probe(sink.addr(), &client()).await.expect_err("down");
     assert!(error.is_unreachable(), "{error}");
     sink.restart().await;
     probe(sink.addr(), &client()).await.expect("up again");

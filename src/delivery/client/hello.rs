@@ -104,7 +104,7 @@ pub(crate) async fn maybe_start_tls(
     if reply.code != 220 {
         // Opportunistic: a refused STARTTLS just means clear text, as if it was not offered.
         return match config.tls {
-            TlsPolicy::Require => Err(ClientError::TlsUnavailable(super::one_line(&reply))),
+            TlsPolicy::Require => Err(ClientError::TlsUnavailable(reply.to_one_line())),
             _ => Ok(false),
         };
     }

@@ -6,13 +6,12 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use backupmx_smtp::Reply;
+use backupmx_smtp::{Reply, ReplyParser};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 use super::ClientError;
-use super::reply::ReplyReader;
 
 /// The connection's byte stream, before or after STARTTLS.
 pub(crate) enum Stream {
@@ -67,7 +66,7 @@ impl AsyncWrite for Stream {
 /// Stream + reply parser + timeout.
 pub(crate) struct Wire {
     pub(crate) stream: Stream,
-    parser: ReplyReader,
+    parser: ReplyParser,
     timeout: Duration,
     read_buf: Vec<u8>,
 }
@@ -76,7 +75,7 @@ impl Wire {
     pub(crate) fn new(stream: TcpStream, timeout: Duration) -> Wire {
         Wire {
             stream: Stream::Plain(stream),
-            parser: ReplyReader::default(),
+            parser: ReplyParser::new(),
             timeout,
             read_buf: vec![0; 4096],
         }
@@ -85,7 +84,7 @@ impl Wire {
     /// Forgets bytes received but not parsed yet: after STARTTLS, anything sent in clear before the
     /// handshake must not be taken as a reply (command-injection defence).
     pub(crate) fn reset_parser(&mut self) {
-        self.parser = ReplyReader::default();
+        self.parser = ReplyParser::new();
     }
 
     pub(crate) async fn write(

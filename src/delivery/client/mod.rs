@@ -5,7 +5,6 @@
 mod body;
 mod hello;
 mod io;
-mod reply;
 mod tls;
 mod transaction;
 
@@ -22,7 +21,6 @@ use crate::envelope::Envelope;
 
 pub use body::DotStuffer;
 pub use hello::Extensions;
-pub use reply::one_line;
 pub use tls::TlsPolicy;
 pub use transaction::{mail_command, precheck, rcpt_command, xtext};
 
@@ -70,10 +68,10 @@ pub enum ClientError {
     #[error("cannot connect to {addr}: {reason}")]
     Unreachable { addr: SocketAddr, reason: String },
     /// The server's greeting was not 220 (421 = busy or down for now).
-    #[error("greeting refused: {}", one_line(.0))]
+    #[error("greeting refused: {}", .0.to_one_line())]
     Greeting(Reply),
     /// A command got a negative reply that ends the session (e.g. EHLO and HELO both refused).
-    #[error("{stage} refused: {}", one_line(.reply))]
+    #[error("{stage} refused: {}", .reply.to_one_line())]
     Rejected { stage: &'static str, reply: Reply },
     #[error("timeout during {stage}")]
     Timeout { stage: &'static str },

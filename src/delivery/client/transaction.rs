@@ -233,7 +233,7 @@ async fn exchange<R: AsyncRead + Unpin>(
 fn protocol_deferral(outcome: &RecipientOutcome) -> RecipientOutcome {
     let text = format!(
         "unexpected reply to DATA: {}",
-        super::one_line(&outcome.response().reply)
+        outcome.response().reply.to_one_line()
     );
     RecipientOutcome::Deferred(Response::local(Reply::new(
         451,
