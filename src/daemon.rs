@@ -13,10 +13,10 @@ use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::delivery::{Deliverer, SetupError};
 use crate::inbound::{self, InboundContext, TlsError};
+use crate::queue::QueueHandle;
 use crate::queue::retry::RetryPolicy;
 use crate::queue::runner::{self, QueueContext};
 use crate::queue::scheduler::Scheduler;
-use crate::queue::QueueHandle;
 use crate::spool::{Spool, SpoolError};
 
 /// Why the server could not start.
@@ -25,7 +25,10 @@ pub enum StartError {
     #[error("spool {dir}: {source}")]
     Spool { dir: String, source: SpoolError },
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("TLS: {0}")]
     Tls(#[from] TlsError),
     #[error("delivery set-up: {0}")]
@@ -62,12 +65,18 @@ async fn wait_for_signal() {
 pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), StartError> {
     let config = Arc::new(config);
     let dir = config.spool.dir.clone();
-    let (spool, recovered) = Spool::open(&dir)
-        .map_err(|source| StartError::Spool { dir: dir.display().to_string(), source })?;
+    let (spool, recovered) = Spool::open(&dir).map_err(|source| StartError::Spool {
+        dir: dir.display().to_string(),
+        source,
+    })?;
     let mut listeners = Vec::new();
     for addr in &config.smtp.listen {
-        let listener =
-            TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr: *addr, source })?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: *addr,
+                source,
+            })?;
         info!(addr = %listener.local_addr().unwrap_or(*addr), "SMTP listening");
         listeners.push(listener);
     }
@@ -82,7 +91,11 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
         max_lifetime: config.queue.max_lifetime,
         delay_warning: config.queue.delay_warning,
     };
-    let scheduler = Scheduler::new(policy, config.queue.max_parallel, config.queue.probe_interval);
+    let scheduler = Scheduler::new(
+        policy,
+        config.queue.max_parallel,
+        config.queue.probe_interval,
+    );
     let queue_ctx = Arc::new(QueueContext {
         config: config.clone(),
         spool: spool.clone(),
@@ -93,7 +106,12 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
         shutdown: shutdown.clone(),
     });
     let queue_task = tokio::spawn(runner::run(queue_ctx, recovered, commands));
-    let inbound_ctx = Arc::new(InboundContext { config: config.clone(), spool: spool.clone(), queue, tls });
+    let inbound_ctx = Arc::new(InboundContext {
+        config: config.clone(),
+        spool: spool.clone(),
+        queue,
+        tls,
+    });
     info!(hostname = %config.hostname, spool = %dir.display(), "backupmx running");
     inbound::serve(listeners, inbound_ctx, shutdown).await;
     let _ = queue_task.await;

@@ -16,7 +16,11 @@ use backupmx_smtp::EnhancedCode;
 
 fn parse_status(text: &str, delayed: bool) -> EnhancedCode {
     let mut parts = text.split('.').map(|p| p.parse::<u16>().ok());
-    match (parts.next().flatten(), parts.next().flatten(), parts.next().flatten()) {
+    match (
+        parts.next().flatten(),
+        parts.next().flatten(),
+        parts.next().flatten(),
+    ) {
         (Some(c @ (4 | 5)), Some(s), Some(d)) => EnhancedCode(c as u8, s, d),
         _ if delayed => EnhancedCode(4, 0, 0),
         _ => EnhancedCode(5, 0, 0),
@@ -26,7 +30,11 @@ fn parse_status(text: &str, delayed: bool) -> EnhancedCode {
 /// Builds and queues the DSN for `order`. Failures are logged: the original's own state still moves on.
 pub async fn send_dsn(ctx: &QueueContext, message: &StoredMessage, order: &BounceOrder) {
     let envelope = &message.envelope;
-    let action = if order.delayed { Action::Delayed } else { Action::Failed };
+    let action = if order.delayed {
+        Action::Delayed
+    } else {
+        Action::Failed
+    };
     let now = ctx.clock.now();
     let reports: Vec<RecipientReport> = order
         .recipients
@@ -41,7 +49,10 @@ pub async fn send_dsn(ctx: &QueueContext, message: &StoredMessage, order: &Bounc
         })
         .collect();
     if !reports.iter().any(|r| {
-        envelope.recipients.get(r.index).is_some_and(|rcpt| bounce::should_notify(envelope, rcpt, action))
+        envelope
+            .recipients
+            .get(r.index)
+            .is_some_and(|rcpt| bounce::should_notify(envelope, rcpt, action))
     }) {
         return;
     }
@@ -58,7 +69,11 @@ pub async fn send_dsn(ctx: &QueueContext, message: &StoredMessage, order: &Bounc
         reporting_mta: &ctx.config.hostname,
         envelope,
         reports: &reports,
-        original: if full { OriginalMessage::Full(&original) } else { OriginalMessage::HeadersOnly(&original) },
+        original: if full {
+            OriginalMessage::Full(&original)
+        } else {
+            OriginalMessage::HeadersOnly(&original)
+        },
         now,
         will_retry_until: Some(
             from_unix_ms(envelope.received_at_ms) + ctx.scheduler().policy().max_lifetime,
@@ -117,7 +132,11 @@ async fn read_original(
     full: bool,
 ) -> Result<Vec<u8>, crate::spool::SpoolError> {
     let mut body = ctx.spool.open_body(message.id).await?;
-    let limit = if full { bounce::MAX_RETURNED_BODY as u64 } else { 256 * 1024 };
+    let limit = if full {
+        bounce::MAX_RETURNED_BODY as u64
+    } else {
+        256 * 1024
+    };
     let mut bytes = Vec::new();
     (&mut body).take(limit).read_to_end(&mut bytes).await?;
     if !full && let Some(end) = find_header_end(&bytes) {
@@ -127,5 +146,8 @@ async fn read_original(
 }
 
 fn find_header_end(bytes: &[u8]) -> Option<usize> {
-    bytes.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 2)
+    bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 2)
 }

@@ -1,11 +1,11 @@
 //! The queue: live state of every spooled message, the pure scheduling core (due times, order, retry
 //! schedule) and the run loop that hands messages to delivery.
 
+mod bounces;
 pub mod order;
 pub mod retry;
-pub mod scheduler;
-mod bounces;
 pub mod runner;
+pub mod scheduler;
 mod worker;
 
 use tokio::sync::mpsc;

@@ -75,10 +75,15 @@ pub async fn run(
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
         }
     }
-    info!(running = tasks.len(), "queue stopping; letting connections finish their message");
-    if tokio::time::timeout(SHUTDOWN_GRACE, async { while tasks.join_next().await.is_some() {} })
-        .await
-        .is_err()
+    info!(
+        running = tasks.len(),
+        "queue stopping; letting connections finish their message"
+    );
+    if tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await
+    .is_err()
     {
         warn!("delivery connections still busy after the grace time; aborting them");
         tasks.abort_all();

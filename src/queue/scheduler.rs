@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
+use super::FlushScope;
 use super::order::{Claim, OrderBook, Outcome};
 use super::retry::{Decision, RetryPolicy};
-use super::FlushScope;
 use crate::clock::{from_unix_ms, to_unix_ms};
 use crate::envelope::{Attempt, QueueId, RecipientStatus, Route};
 use crate::spool::{StoredMessage, Update};
@@ -24,7 +24,10 @@ pub enum RecipientResult {
     /// Temporary failure: retry later.
     Deferred(String),
     /// Permanent failure: bounce now. `status` is the enhanced code (e.g. `5.1.1`).
-    Failed { reply: String, status: String },
+    Failed {
+        reply: String,
+        status: String,
+    },
 }
 
 /// What a destination looked like at its last contact.
@@ -35,10 +38,16 @@ pub enum Health {
     Up,
     /// Could not be reached (refused, timeout, DNS failure, 421 at greeting): probed every
     /// `probe_interval`, flushed the moment it answers.
-    Unreachable { since_ms: u64, error: String },
+    Unreachable {
+        since_ms: u64,
+        error: String,
+    },
     /// The MX records make delivery impossible (we are the best MX, no MX, ...): mail waits, never
     /// bounces for it, until an admin fixes DNS.
-    Misconfigured { since_ms: u64, reason: String },
+    Misconfigured {
+        since_ms: u64,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -111,20 +120,28 @@ impl Scheduler {
                 Route::Relay { domain } => domain.clone(),
                 Route::Postmaster => POSTMASTER.to_string(),
             };
-            by_dest.entry(dest).or_default().push((index, r.address.clone()));
+            by_dest
+                .entry(dest)
+                .or_default()
+                .push((index, r.address.clone()));
         }
         let mut dests: Vec<_> = by_dest.into_iter().collect();
         dests.sort();
         for (dest, rcpts) in dests {
-            self.destinations.entry(dest.clone()).or_insert_with(|| DestinationState {
-                health: Health::Unknown,
-                workers: 0,
-                next_probe: None,
-                probing: false,
-            });
+            self.destinations
+                .entry(dest.clone())
+                .or_insert_with(|| DestinationState {
+                    health: Health::Unknown,
+                    workers: 0,
+                    next_probe: None,
+                    probing: false,
+                });
             self.book.insert(id, &dest, rcpts, due);
         }
-        let warned = message.attempts.iter().any(|a| a.result == DELAY_WARNING_SENT);
+        let warned = message
+            .attempts
+            .iter()
+            .any(|a| a.result == DELAY_WARNING_SENT);
         self.messages.insert(id, Entry { message, warned });
     }
 
@@ -133,9 +150,16 @@ impl Scheduler {
         if message.held {
             return never();
         }
-        let tries = message.attempts.iter().filter(|a| a.result != DELAY_WARNING_SENT).count();
+        let tries = message
+            .attempts
+            .iter()
+            .filter(|a| a.result != DELAY_WARNING_SENT)
+            .count();
         let received = from_unix_ms(message.envelope.received_at_ms);
-        let last = message.attempts.last().map_or(received, |a| from_unix_ms(a.at_ms));
+        let last = message
+            .attempts
+            .last()
+            .map_or(received, |a| from_unix_ms(a.at_ms));
         match self.policy.next_attempt_at(received, tries, last) {
             Decision::RetryAt(t) => t,
             Decision::Expire => now,
@@ -188,8 +212,10 @@ impl Scheduler {
         now: SystemTime,
     ) -> Consequences {
         let id = claim.id;
-        let misconfigured =
-            matches!(self.destinations.get(dest).map(|d| &d.health), Some(Health::Misconfigured { .. }));
+        let misconfigured = matches!(
+            self.destinations.get(dest).map(|d| &d.health),
+            Some(Health::Misconfigured { .. })
+        );
         let Some(entry) = self.messages.get_mut(&id) else {
             return Consequences::default();
         };
@@ -200,12 +226,21 @@ impl Scheduler {
         let mut deferred = Vec::new();
         for (index, result) in results {
             let status = match result {
-                RecipientResult::Delivered(reply) => {
-                    RecipientStatus::Delivered { at_ms, reply: reply.clone() }
-                }
+                RecipientResult::Delivered(reply) => RecipientStatus::Delivered {
+                    at_ms,
+                    reply: reply.clone(),
+                },
                 RecipientResult::Failed { reply, status } => {
-                    failed.push((*index, status.clone(), reply.clone(), Some(attempt.host.clone())));
-                    RecipientStatus::Failed { at_ms, reply: reply.clone() }
+                    failed.push((
+                        *index,
+                        status.clone(),
+                        reply.clone(),
+                        Some(attempt.host.clone()),
+                    ));
+                    RecipientStatus::Failed {
+                        at_ms,
+                        reply: reply.clone(),
+                    }
                 }
                 RecipientResult::Deferred(reply) => {
                     deferred.push((*index, reply.clone()));
@@ -217,13 +252,22 @@ impl Scheduler {
             if let Some(r) = entry.message.envelope.recipients.get_mut(*index) {
                 r.status = status.clone();
             }
-            out.updates.push(Update::Recipient { id, index: *index, status });
+            out.updates.push(Update::Recipient {
+                id,
+                index: *index,
+                status,
+            });
         }
         entry.message.attempts.push(attempt.clone());
         out.updates.insert(0, Update::Attempt { id, attempt });
 
         let received = from_unix_ms(entry.message.envelope.received_at_ms);
-        let tries = entry.message.attempts.iter().filter(|a| a.result != DELAY_WARNING_SENT).count();
+        let tries = entry
+            .message
+            .attempts
+            .iter()
+            .filter(|a| a.result != DELAY_WARNING_SENT)
+            .count();
         let mut next_due = now;
         if !deferred.is_empty() {
             match self.policy.next_attempt_at(received, tries, now) {
@@ -232,8 +276,12 @@ impl Scheduler {
                 Decision::Expire if misconfigured => next_due = now + self.policy.wait_after(tries),
                 Decision::Expire => {
                     for (index, reply) in deferred.drain(..) {
-                        let reply = format!("message expired after {} attempts; last: {reply}", tries);
-                        let status = RecipientStatus::Failed { at_ms, reply: reply.clone() };
+                        let reply =
+                            format!("message expired after {} attempts; last: {reply}", tries);
+                        let status = RecipientStatus::Failed {
+                            at_ms,
+                            reply: reply.clone(),
+                        };
                         if let Some(r) = entry.message.envelope.recipients.get_mut(index) {
                             r.status = status.clone();
                         }
@@ -246,20 +294,43 @@ impl Scheduler {
                 }
             }
         }
-        if !deferred.is_empty() && !entry.warned && self.policy.delay_warning_due(received, now, false)
+        if !deferred.is_empty()
+            && !entry.warned
+            && self.policy.delay_warning_due(received, now, false)
         {
             entry.warned = true;
-            let warning = Attempt { at_ms, host: "-".into(), result: DELAY_WARNING_SENT.into() };
+            let warning = Attempt {
+                at_ms,
+                host: "-".into(),
+                result: DELAY_WARNING_SENT.into(),
+            };
             entry.message.attempts.push(warning.clone());
-            out.updates.push(Update::Attempt { id, attempt: warning });
-            let recipients =
-                deferred.iter().map(|(i, reply)| (*i, "4.4.1".into(), reply.clone(), None)).collect();
-            out.bounces.push(BounceOrder { id, delayed: true, recipients });
+            out.updates.push(Update::Attempt {
+                id,
+                attempt: warning,
+            });
+            let recipients = deferred
+                .iter()
+                .map(|(i, reply)| (*i, "4.4.1".into(), reply.clone(), None))
+                .collect();
+            out.bounces.push(BounceOrder {
+                id,
+                delayed: true,
+                recipients,
+            });
         }
         if !failed.is_empty() {
-            out.bounces.push(BounceOrder { id, delayed: false, recipients: failed });
+            out.bounces.push(BounceOrder {
+                id,
+                delayed: false,
+                recipients: failed,
+            });
         }
-        let due = if entry.message.held { never() } else { next_due };
+        let due = if entry.message.held {
+            never()
+        } else {
+            next_due
+        };
         self.book.release(id, dest, &outcomes, due);
         if !self.book.contains(id) {
             self.messages.remove(&id);
@@ -283,8 +354,13 @@ impl Scheduler {
 
     /// The destination answered: from unreachable to up flushes its queue at once (recovery).
     pub fn mark_up(&mut self, dest: &str, now: SystemTime) -> bool {
-        let Some(d) = self.destinations.get_mut(dest) else { return false };
-        let recovered = matches!(d.health, Health::Unreachable { .. } | Health::Misconfigured { .. });
+        let Some(d) = self.destinations.get_mut(dest) else {
+            return false;
+        };
+        let recovered = matches!(
+            d.health,
+            Health::Unreachable { .. } | Health::Misconfigured { .. }
+        );
         d.health = Health::Up;
         d.next_probe = None;
         if recovered {
@@ -296,7 +372,10 @@ impl Scheduler {
     pub fn mark_unreachable(&mut self, dest: &str, error: String, now: SystemTime) {
         if let Some(d) = self.destinations.get_mut(dest) {
             if !matches!(d.health, Health::Unreachable { .. }) {
-                d.health = Health::Unreachable { since_ms: to_unix_ms(now), error };
+                d.health = Health::Unreachable {
+                    since_ms: to_unix_ms(now),
+                    error,
+                };
             } else if let Health::Unreachable { error: e, .. } = &mut d.health {
                 *e = error;
             }
@@ -308,7 +387,12 @@ impl Scheduler {
         if let Some(d) = self.destinations.get_mut(dest) {
             match &mut d.health {
                 Health::Misconfigured { reason: r, .. } => *r = reason,
-                h => *h = Health::Misconfigured { since_ms: to_unix_ms(now), reason },
+                h => {
+                    *h = Health::Misconfigured {
+                        since_ms: to_unix_ms(now),
+                        reason,
+                    }
+                }
             }
             d.next_probe = Some(now + self.probe_interval);
         }
@@ -321,7 +405,8 @@ impl Scheduler {
         for (dest, d) in &self.destinations {
             let healthy = matches!(d.health, Health::Up | Health::Unknown);
             let due = self.book.next_due_at(dest).is_some_and(|t| t <= now);
-            let room = d.workers < self.max_parallel && self.book.in_flight(dest) < self.max_parallel;
+            let room =
+                d.workers < self.max_parallel && self.book.in_flight(dest) < self.max_parallel;
             if healthy && due && room && self.book.queued(dest) > self.book.in_flight(dest) {
                 wanted.push(dest.clone());
             }
@@ -334,7 +419,10 @@ impl Scheduler {
     pub fn due_while_down(&self, now: SystemTime) -> Vec<String> {
         let mut down = Vec::new();
         for (dest, d) in &self.destinations {
-            let is_down = matches!(d.health, Health::Unreachable { .. } | Health::Misconfigured { .. });
+            let is_down = matches!(
+                d.health,
+                Health::Unreachable { .. } | Health::Misconfigured { .. }
+            );
             if is_down && d.workers == 0 && self.book.next_due_at(dest).is_some_and(|t| t <= now) {
                 down.push(dest.clone());
             }
@@ -404,7 +492,10 @@ impl Scheduler {
 
     /// The earliest instant something needs doing (a due message or a probe).
     pub fn next_wakeup(&self) -> Option<SystemTime> {
-        let due = self.destinations.keys().filter_map(|d| self.book.next_due_at(d));
+        let due = self
+            .destinations
+            .keys()
+            .filter_map(|d| self.book.next_due_at(d));
         let probes = self.destinations.values().filter_map(|d| d.next_probe);
         due.chain(probes).min()
     }

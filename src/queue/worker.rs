@@ -22,11 +22,16 @@ const HEADER_PEEK: usize = 64 * 1024;
 
 /// The domain settings for a destination: the configured domain, or a plain MX route (DSNs to senders).
 fn domain_config(ctx: &QueueContext, dest: &str) -> DomainConfig {
-    ctx.config.domains.iter().find(|d| d.name == dest).cloned().unwrap_or(DomainConfig {
-        name: dest.to_string(),
-        subdomains: false,
-        primary: None,
-    })
+    ctx.config
+        .domains
+        .iter()
+        .find(|d| d.name == dest)
+        .cloned()
+        .unwrap_or(DomainConfig {
+            name: dest.to_string(),
+            subdomains: false,
+            primary: None,
+        })
 }
 
 /// One delivery connection for `dest`: route, connect, then send claimable messages until none is
@@ -54,7 +59,11 @@ async fn connect(ctx: &QueueContext, dest: &str) -> Option<Connection> {
         Ok(conn) => {
             let recovered = ctx.scheduler().mark_up(dest, ctx.clock.now());
             if recovered {
-                info!(destination = dest, host = conn.host(), "destination is back; flushing its queue");
+                info!(
+                    destination = dest,
+                    host = conn.host(),
+                    "destination is back; flushing its queue"
+                );
             }
             ctx.wake.notify_one();
             Some(conn)
@@ -62,7 +71,8 @@ async fn connect(ctx: &QueueContext, dest: &str) -> Option<Connection> {
         Err(e) => {
             warn!(destination = dest, error = %e, "cannot reach any host");
             if e.is_unreachable() {
-                ctx.scheduler().mark_unreachable(dest, e.to_string(), ctx.clock.now());
+                ctx.scheduler()
+                    .mark_unreachable(dest, e.to_string(), ctx.clock.now());
             } else {
                 // It answers but refuses us (e.g. 5xx to EHLO): due mail is deferred with that reply.
                 let reply = e.to_reply().to_one_line();
@@ -78,7 +88,8 @@ fn route_failed(ctx: &QueueContext, dest: &str, e: &RouteError) {
     match e {
         RouteError::Misconfigured(reason) => {
             warn!(destination = dest, %reason, "destination misconfigured; mail stays queued");
-            ctx.scheduler().mark_misconfigured(dest, reason.to_string(), now);
+            ctx.scheduler()
+                .mark_misconfigured(dest, reason.to_string(), now);
         }
         RouteError::Dns(err) => {
             warn!(destination = dest, error = %err, "DNS look-up failed");
@@ -93,12 +104,18 @@ async fn send_all(ctx: &QueueContext, dest: &str, mut conn: Connection) {
         let now = ctx.clock.now();
         let Some((claim, message)) = ({
             let mut sched = ctx.scheduler();
-            sched.claim(dest, now).and_then(|c| sched.message(c.id).cloned().map(|m| (c, m)))
+            sched
+                .claim(dest, now)
+                .and_then(|c| sched.message(c.id).cloned().map(|m| (c, m)))
         }) else {
             break;
         };
         let results = match open_checked(ctx, &message).await {
-            Err(result) => claim.recipients.iter().map(|i| (*i, result.clone())).collect(),
+            Err(result) => claim
+                .recipients
+                .iter()
+                .map(|i| (*i, result.clone()))
+                .collect(),
             Ok(body) => {
                 let msg = Message {
                     envelope: &message.envelope,
@@ -106,8 +123,11 @@ async fn send_all(ctx: &QueueContext, dest: &str, mut conn: Connection) {
                     size: message.size,
                 };
                 let report = conn.send(&msg, body).await;
-                let results: Vec<_> =
-                    report.recipients.into_iter().map(|(i, o)| (i, result_of(o))).collect();
+                let results: Vec<_> = report
+                    .recipients
+                    .into_iter()
+                    .map(|(i, o)| (i, result_of(o)))
+                    .collect();
                 if !report.reusable {
                     finish(ctx, dest, &claim, &message, &results, &host).await;
                     return;
@@ -126,7 +146,9 @@ async fn open_checked(
     message: &crate::spool::StoredMessage,
 ) -> Result<impl tokio::io::AsyncRead + Unpin + use<>, RecipientResult> {
     let mut body = ctx.spool.open_body(message.id).await.map_err(|e| {
-        RecipientResult::Deferred(format!("451 4.3.0 local error reading the queued message: {e}"))
+        RecipientResult::Deferred(format!(
+            "451 4.3.0 local error reading the queued message: {e}"
+        ))
     })?;
     let mut head = Vec::with_capacity(HEADER_PEEK.min(message.size as usize));
     (&mut body)
@@ -136,7 +158,9 @@ async fn open_checked(
         .map_err(|e| RecipientResult::Deferred(format!("451 4.3.0 local read error: {e}")))?;
     if count_received(&head) > MAX_HOPS {
         return Err(RecipientResult::Failed {
-            reply: format!("554 5.4.6 too many hops (more than {MAX_HOPS} Received headers): mail loop"),
+            reply: format!(
+                "554 5.4.6 too many hops (more than {MAX_HOPS} Received headers): mail loop"
+            ),
             status: "5.4.6".into(),
         });
     }
@@ -163,7 +187,10 @@ fn result_of(outcome: RecipientOutcome) -> RecipientResult {
         RecipientOutcome::Delivered(r) => RecipientResult::Delivered(r.reply.to_one_line()),
         RecipientOutcome::Deferred(r) => RecipientResult::Deferred(r.reply.to_one_line()),
         RecipientOutcome::Failed(r) => RecipientResult::Failed {
-            status: r.reply.enhanced.map_or_else(|| "5.0.0".to_string(), |e| e.to_string()),
+            status: r
+                .reply
+                .enhanced
+                .map_or_else(|| "5.0.0".to_string(), |e| e.to_string()),
             reply: r.reply.to_one_line(),
         },
     }
@@ -180,7 +207,11 @@ async fn finish(
 ) {
     let now = ctx.clock.now();
     let summary = summarize(results);
-    let attempt = Attempt { at_ms: to_unix_ms(now), host: host.to_string(), result: summary };
+    let attempt = Attempt {
+        at_ms: to_unix_ms(now),
+        host: host.to_string(),
+        result: summary,
+    };
     let consequences = ctx.scheduler().finish(dest, claim, results, attempt, now);
     apply(ctx, message, consequences).await;
 }
@@ -263,7 +294,8 @@ pub async fn probe(ctx: Arc<QueueContext>, dest: String) {
                 }
             }
             Err(e) if e.is_unreachable() => {
-                ctx.scheduler().mark_unreachable(&dest, e.to_string(), ctx.clock.now());
+                ctx.scheduler()
+                    .mark_unreachable(&dest, e.to_string(), ctx.clock.now());
             }
             // It answers SMTP, if not happily: normal delivery (with its backoff) takes over.
             Err(_) => {
@@ -281,7 +313,9 @@ async fn deliver_local(ctx: &QueueContext) {
         let now = ctx.clock.now();
         let Some((claim, message)) = ({
             let mut sched = ctx.scheduler();
-            sched.claim(POSTMASTER, now).and_then(|c| sched.message(c.id).cloned().map(|m| (c, m)))
+            sched
+                .claim(POSTMASTER, now)
+                .and_then(|c| sched.message(c.id).cloned().map(|m| (c, m)))
         }) else {
             break;
         };
@@ -289,8 +323,20 @@ async fn deliver_local(ctx: &QueueContext) {
             Ok(()) => RecipientResult::Delivered("250 2.0.0 kept in the postmaster mailbox".into()),
             Err(e) => RecipientResult::Deferred(format!("451 4.3.0 postmaster mailbox: {e}")),
         };
-        let results: Vec<_> = claim.recipients.iter().map(|i| (*i, result.clone())).collect();
-        finish(ctx, POSTMASTER, &claim, &message, &results, "postmaster mailbox").await;
+        let results: Vec<_> = claim
+            .recipients
+            .iter()
+            .map(|i| (*i, result.clone()))
+            .collect();
+        finish(
+            ctx,
+            POSTMASTER,
+            &claim,
+            &message,
+            &results,
+            "postmaster mailbox",
+        )
+        .await;
     }
 }
 
@@ -300,7 +346,8 @@ mod tests {
 
     #[test]
     fn counts_received_headers_in_the_header_block_only() {
-        let msg = b"Received: a\r\nreceived: b\r\nSubject: x\r\nRECEIVED:c\r\n\r\nReceived: body\r\n";
+        let msg =
+            b"Received: a\r\nreceived: b\r\nSubject: x\r\nRECEIVED:c\r\n\r\nReceived: body\r\n";
         assert_eq!(count_received(msg), 3);
         assert_eq!(count_received(b""), 0);
     }
