@@ -36,6 +36,16 @@ enum Command {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+    /// Diagnose a domain's MX records: which entry is us, where we would deliver, and a verdict
+    /// (exit 0 for OK, 1 for WRONG or unknown, 2 for a bad config).
+    CheckDns {
+        /// The backed-up domain.
+        #[arg(value_name = "DOMAIN")]
+        domain: String,
+        /// The TOML config file (default: the embedded default).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -43,7 +53,37 @@ fn main() -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve { config } => serve(config.as_deref()),
         Command::CheckConfig { file } => Ok(check_config(&file)),
+        Command::CheckDns { domain, config } => check_dns(&domain, config.as_deref()),
     }
+}
+
+fn load_or_default(config_file: Option<&Path>) -> Result<Config, ExitCode> {
+    match config_file {
+        None => Ok(Config::embedded_default()),
+        Some(file) => Config::load(file).map_err(|errors| {
+            eprintln!("{errors}");
+            ExitCode::from(EXIT_BAD_CONFIG)
+        }),
+    }
+}
+
+fn check_dns(domain: &str, config_file: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let config = match load_or_default(config_file) {
+        Ok(config) => config,
+        Err(code) => return Ok(code),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?;
+    let report = runtime.block_on(backupmx::delivery::check_dns(&config, domain));
+    print!("{report}");
+    Ok(match report.verdict {
+        backupmx::delivery::Verdict::Ok { .. } | backupmx::delivery::Verdict::Static { .. } => {
+            ExitCode::SUCCESS
+        }
+        _ => ExitCode::from(1),
+    })
 }
 
 fn check_config(file: &Path) -> ExitCode {
@@ -94,5 +134,6 @@ fn init_tracing() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
