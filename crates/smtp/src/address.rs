@@ -154,9 +154,13 @@ fn check_dot_string(local: &str) -> Result<(), AddressError> {
 
 /// RFC 5322 atext, extended with non-ASCII characters by RFC 6531.
 fn is_atext(c: char) -> bool {
-    c.is_ascii_alphanumeric()
-        || "!#$%&'*+-/=?^_`{|}~".contains(c)
-        || (!c.is_ascii() && !c.is_control() && !c.is_whitespace())
+    match c {
+        'a'..='z' | 'A'..='Z' | '0'..='9' => true,
+        '!' | '#' | '$' | '%' | '&' | '\'' | '*' | '+' | '-' | '/' | '=' | '?' | '^' | '_'
+        | '`' => true,
+        '{' | '|' | '}' | '~' => true,
+        c => !c.is_ascii() && !c.is_control() && !c.is_whitespace(),
+    }
 }
 
 /// Checks a domain (one trailing dot tolerated). Address literals are refused as [`AddressError::IpLiteral`].

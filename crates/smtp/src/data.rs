@@ -90,7 +90,8 @@ impl DataScanner {
         }
     }
 
-    /// The verdict once `done`: the message size, or the first problem found.
+    /// The verdict once `done`: the message size, or the first problem found. (Before `done` it judges
+    /// what was seen so far; a connection lost mid-message is the caller's to handle.)
     pub fn finish(&self) -> Result<u64, DataError> {
         match &self.error {
             Some(error) => Err(error.clone()),

@@ -27,9 +27,13 @@ pub enum LineError {
 /// as it is known to be too long, and the rest of it is dropped as it arrives.
 #[derive(Debug, Default)]
 pub struct LineFramer {
-    /// Raw received bytes not yet returned as lines. While `discarding`, either empty (still inside the
-    /// overlong line) or starting with the LF that ended it.
+    /// Raw received bytes; those before `start` were already returned as lines. While `discarding`,
+    /// the pending part is either empty (still inside the overlong line) or starts with the LF that
+    /// ended it.
     buf: Vec<u8>,
+    /// Where the pending bytes begin in `buf`: lines are taken by moving it, and the buffer is
+    /// compacted once per push instead of once per line.
+    start: usize,
     /// Inside an overlong line whose bytes are dropped until its LF.
     discarding: bool,
 }
@@ -41,6 +45,8 @@ impl LineFramer {
 
     /// Appends received bytes. Memory stays bounded: an overlong line is discarded as it arrives.
     pub fn push(&mut self, data: &[u8]) {
+        self.buf.drain(..self.start);
+        self.start = 0;
         if self.discarding && self.buf.is_empty() {
             // Keep the LF ending the overlong line as the marker `next_line` reports it on.
             if let Some(lf) = find_lf(data) {
@@ -65,36 +71,45 @@ impl LineFramer {
     /// The next complete line without its CRLF, or an error for a bad line (which is consumed), or None
     /// when more input is needed.
     pub fn next_line(&mut self) -> Option<Result<Vec<u8>, LineError>> {
+        let pending = &self.buf[self.start..];
         if self.discarding {
-            if self.buf.is_empty() {
+            if pending.is_empty() {
                 return None;
             }
-            self.buf.drain(..1);
+            self.start += 1;
             self.discarding = false;
             return Some(Err(LineError::TooLong));
         }
-        let Some(lf) = find_lf(&self.buf) else {
-            if self.buf.len() >= MAX_COMMAND_LINE {
+        let Some(lf) = find_lf(pending) else {
+            if pending.len() >= MAX_COMMAND_LINE {
                 // An overlong tail that arrived in the same push as earlier complete lines.
                 self.buf.clear();
+                self.start = 0;
                 self.discarding = true;
             }
             return None;
         };
-        let line: Vec<u8> = self.buf.drain(..=lf).collect();
-        Some(check_line(line))
+        let line = check_line(&pending[..=lf]);
+        self.start += lf + 1;
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        }
+        Some(line)
     }
 
     /// Takes the bytes received after the last complete line (e.g. message data pipelined behind DATA
     /// or BDAT), leaving the framer empty.
     pub fn take_rest(&mut self) -> Vec<u8> {
         self.discarding = false;
+        self.buf.drain(..self.start);
+        self.start = 0;
         std::mem::take(&mut self.buf)
     }
 
     /// True when buffered bytes wait (a pipelining client sent more than one command).
     pub fn has_buffered(&self) -> bool {
-        !self.buf.is_empty()
+        self.buf.len() > self.start
     }
 }
 
@@ -102,19 +117,19 @@ fn find_lf(bytes: &[u8]) -> Option<usize> {
     memchr::memchr(b'\n', bytes)
 }
 
-/// Judges one line ending in LF and strips its CRLF.
-fn check_line(mut line: Vec<u8>) -> Result<Vec<u8>, LineError> {
+/// Judges one line ending in LF; the line without its CRLF.
+fn check_line(line: &[u8]) -> Result<Vec<u8>, LineError> {
     if line.len() > MAX_COMMAND_LINE {
         return Err(LineError::TooLong);
     }
-    line.pop(); // the LF
-    if line.pop() != Some(b'\r') || memchr::memchr(b'\r', &line).is_some() {
-        return Err(LineError::BareLineEnd);
-    }
-    if memchr::memchr(0, &line).is_some() {
+    let content = match line.strip_suffix(b"\r\n") {
+        Some(content) if memchr::memchr(b'\r', content).is_none() => content,
+        _ => return Err(LineError::BareLineEnd),
+    };
+    if memchr::memchr(0, content).is_some() {
         return Err(LineError::Nul);
     }
-    Ok(line)
+    Ok(content.to_vec())
 }
 
 #[cfg(test)]

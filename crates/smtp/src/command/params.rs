@@ -153,7 +153,7 @@ fn orcpt(value: Option<&str>) -> Result<String, ParseError> {
 /// Decodes xtext (RFC 3461 §4): `+HH` is a hex-coded octet; `+` and `=` may not appear otherwise.
 /// Non-ASCII characters pass through (RFC 6533 utf-8-addr-xtext). The result must be UTF-8 without
 /// control characters, because it ends up in DSN headers.
-pub(super) fn decode_xtext(text: &str) -> Option<String> {
+fn decode_xtext(text: &str) -> Option<String> {
     let mut decoded = Vec::with_capacity(text.len());
     let mut bytes = text.bytes();
     while let Some(byte) = bytes.next() {
@@ -180,3 +180,6 @@ fn hex_value(byte: u8) -> Option<u8> {
         .to_digit(16)
         .and_then(|d| u8::try_from(d).ok())
 }
+
+#[cfg(test)]
+mod tests;
