@@ -150,11 +150,28 @@ impl Scheduler {
                 });
             self.book.insert(id, &dest, rcpts, due);
         }
-        let warned = message
+        let warned = self.already_warned(&message);
+        self.messages.insert(id, Entry { message, warned });
+    }
+
+    /// Whether a (recovered) message's sender was already warned of the delay. The spool keeps only
+    /// the newest attempts, so after days of retries the warning's own entry may be gone: a kept
+    /// history that starts at or after the warning time counts as warned too (the first deferral at
+    /// or after that time sent the warning), so a restart never warns a second time.
+    fn already_warned(&self, message: &StoredMessage) -> bool {
+        if message
             .attempts
             .iter()
-            .any(|a| a.result == DELAY_WARNING_SENT);
-        self.messages.insert(id, Entry { message, warned });
+            .any(|a| a.result == DELAY_WARNING_SENT)
+        {
+            return true;
+        }
+        let received = from_unix_ms(message.envelope.received_at_ms);
+        let first = message.attempts.first().map(|a| from_unix_ms(a.at_ms));
+        self.policy
+            .delay_warning_at(received)
+            .zip(first)
+            .is_some_and(|(warn_at, first)| first >= warn_at)
     }
 
     /// When a (recovered) message is next due: at once if never tried, else by its retry schedule.

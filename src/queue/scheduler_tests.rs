@@ -328,6 +328,30 @@ fn delay_warning_is_sent_once_and_not_again_after_a_restart() {
     assert_eq!(c.updates.len(), 1);
 }
 
+/// Regression: the spool keeps only the newest 100 attempts, so after days of retries the warning's
+/// entry is gone from the stored history; a restart then used to warn the sender a second time.
+#[test]
+fn no_second_warning_after_a_restart_when_the_warning_entry_was_trimmed() {
+    let mut trimmed = msg(1, 0, &["x@a.test"]);
+    trimmed.attempts = (0..100)
+        .map(|h| attempt(5 * HOUR + h * HOUR, "451"))
+        .collect();
+    let mut s = sched(4);
+    s.insert(trimmed, t(105 * HOUR));
+    s.flush(&FlushScope::All, t(105 * HOUR));
+    assert!(
+        attempt_all(&mut s, A, 105 * HOUR, later())
+            .bounces
+            .is_empty()
+    );
+    // A history from before the warning time still gets its warning.
+    let mut early = msg(2, 0, &["y@a.test"]);
+    early.attempts = vec![attempt(0, "451"), attempt(HOUR, "451")];
+    s.insert(early, t(5 * HOUR));
+    let c = attempt_all(&mut s, A, 5 * HOUR, later());
+    assert!(c.bounces.iter().any(|b| b.delayed));
+}
+
 #[test]
 fn no_delay_warning_when_disabled() {
     let policy = RetryPolicy {
