@@ -24,6 +24,7 @@ fn ehlo_lists_extensions() {
             "SMTPUTF8",
             "ENHANCEDSTATUSCODES",
             "DSN",
+            "CHUNKING",
             "STARTTLS"
         ]
     );
