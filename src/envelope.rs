@@ -61,15 +61,9 @@ pub enum Route {
 pub enum RecipientStatus {
     Pending,
     /// The primary (or the postmaster mailbox) accepted it; `reply` is the primary's one-line reply.
-    Delivered {
-        at_ms: u64,
-        reply: String,
-    },
+    Delivered { at_ms: u64, reply: String },
     /// Permanently failed and bounced (or dropped when the sender is `<>`).
-    Failed {
-        at_ms: u64,
-        reply: String,
-    },
+    Failed { at_ms: u64, reply: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

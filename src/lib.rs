@@ -4,6 +4,7 @@
 pub mod bounce;
 pub mod clock;
 pub mod config;
+pub mod daemon;
 pub mod delivery;
 pub mod envelope;
 pub mod inbound;

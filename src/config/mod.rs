@@ -1,5 +1,24 @@
 //! Configuration: the TOML file (or the embedded default) → a validated [`Config`] with defaults and
 //! bounds. Nothing else in backupmx reads the config file or the environment.
+//! Entry points: [`Config::load`], [`Config::from_toml_str`], [`Config::embedded_default`]; every problem
+//! found comes back at once in [`ConfigErrors`] (file, line, key path, message). Reference: docs/config.md.
+
+mod build;
+mod domains;
+mod duration;
+mod error;
+#[cfg(test)]
+mod error_tests;
+pub mod limits;
+mod load;
+mod reader;
+mod syntax;
+#[cfg(test)]
+mod tests;
+
+pub use duration::{format_duration, parse_duration};
+pub use error::{ConfigError, ConfigErrors};
+pub use load::EMBEDDED_DEFAULT_TOML;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

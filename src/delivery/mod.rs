@@ -1,2 +1,283 @@
 //! Delivery: MX look-up, choice of the hosts more preferred than us, and the SMTP client that hands
-//! messages to the primary with per-recipient results.
+//! messages to the primary with per-recipient results. [`Deliverer`] ties them together for the
+//! queue; [`check_dns`] is the admin's diagnosis of a domain's MX setup.
+
+pub mod check;
+pub mod client;
+pub mod dns;
+pub mod route;
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use tokio::task::JoinSet;
+
+use crate::config::{Config, DomainConfig};
+pub use check::{CheckDnsReport, Verdict, check_dns};
+pub use client::{
+    ClientConfig, ClientError, Connection, Extensions, Message, RecipientOutcome, Response,
+    SendReport, TlsPolicy, probe,
+};
+pub use dns::{DnsError, DnsResolver, MxRecord};
+pub use route::{Host, Misconfiguration, MxTarget, RouteDecision, SelfIdentity};
+
+/// Why the deliverer could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Dns(#[from] DnsError),
+    #[error(transparent)]
+    Client(#[from] ClientError),
+}
+
+/// Why a domain has no hosts to deliver to right now.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RouteError {
+    /// A temporary DNS failure: the destination counts as unreachable (recovery probing applies).
+    #[error("DNS look-up failed: {0}")]
+    Dns(DnsError),
+    /// Admin-fixable: the mail stays queued, the domain is marked misconfigured; never bounce.
+    #[error("misconfigured: {0}")]
+    Misconfigured(Misconfiguration),
+}
+
+impl RouteError {
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, RouteError::Dns(_))
+    }
+}
+
+/// One failed try within [`Deliverer::connect_first`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedAttempt {
+    pub host: String,
+    /// `None` when the host had no address.
+    pub addr: Option<SocketAddr>,
+    /// `None` when the host had no address.
+    pub error: Option<ClientError>,
+}
+
+/// No candidate host could be used; every try is listed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConnectError {
+    pub attempts: Vec<FailedAttempt>,
+}
+
+impl ConnectError {
+    /// Every try failed to reach its host (no address, refused, timeout, 421 greeting...): the
+    /// destination is unreachable and recovery probing applies.
+    pub fn is_unreachable(&self) -> bool {
+        self.attempts
+            .iter()
+            .all(|a| a.error.as_ref().is_none_or(ClientError::is_unreachable))
+    }
+
+    /// The reply to record for the recipients: that of the last try.
+    pub fn to_reply(&self) -> backupmx_smtp::Reply {
+        match self.attempts.last().and_then(|a| a.error.as_ref()) {
+            Some(error) => error.to_reply(),
+            None => backupmx_smtp::Reply::new(
+                451,
+                backupmx_smtp::EnhancedCode(4, 4, 4),
+                self.to_string(),
+            ),
+        }
+    }
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.attempts.is_empty() {
+            return write!(f, "no host to try");
+        }
+        for (i, attempt) in self.attempts.iter().enumerate() {
+            if i > 0 {
+                write!(f, "; ")?;
+            }
+            match (&attempt.addr, &attempt.error) {
+                (Some(addr), Some(error)) => write!(f, "{} [{addr}]: {error}", attempt.host)?,
+                _ => write!(f, "{}: no address", attempt.host)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Routing and connecting for the queue: holds the resolver, our identity and the client settings.
+#[derive(Clone)]
+pub struct Deliverer {
+    resolver: DnsResolver,
+    identity: SelfIdentity,
+    port: u16,
+    client: ClientConfig,
+}
+
+impl Deliverer {
+    pub fn new(config: &Config) -> Result<Deliverer, SetupError> {
+        let resolver = DnsResolver::new(&config.dns)?;
+        let client =
+            ClientConfig::new(&config.hostname, &config.delivery, TlsPolicy::Opportunistic)?;
+        Ok(Deliverer::from_parts(
+            resolver,
+            SelfIdentity::from_config(config),
+            config.delivery.port,
+            client,
+        ))
+    }
+
+    pub fn from_parts(
+        resolver: DnsResolver,
+        identity: SelfIdentity,
+        port: u16,
+        client: ClientConfig,
+    ) -> Deliverer {
+        Deliverer {
+            resolver,
+            identity,
+            port,
+            client,
+        }
+    }
+
+    pub fn client_config(&self) -> &ClientConfig {
+        &self.client
+    }
+    pub fn identity(&self) -> &SelfIdentity {
+        &self.identity
+    }
+    pub fn resolver(&self) -> &DnsResolver {
+        &self.resolver
+    }
+
+    /// The hosts to try for `domain`, best first: the static primary, or the MX hosts strictly more
+    /// preferred than us.
+    pub async fn resolve(&self, domain: &DomainConfig) -> Result<Vec<Host>, RouteError> {
+        let decision = match &domain.primary {
+            Some(primary) => self.plan_static(&primary.host, primary.port).await?,
+            None => self.plan(&self.lookup_targets(&domain.name).await?),
+        };
+        match decision {
+            RouteDecision::Candidates(hosts) => Ok(hosts),
+            RouteDecision::Misconfigured(reason) => Err(RouteError::Misconfigured(reason)),
+        }
+    }
+
+    /// The domain's MX list with each host's addresses (empty when a host's look-up failed).
+    pub async fn lookup_targets(&self, domain: &str) -> Result<Vec<MxTarget>, RouteError> {
+        let records = self.resolver.lookup_mx(domain).await.map_err(|e| match e {
+            DnsError::NxDomain { .. } => RouteError::Misconfigured(Misconfiguration::NoSuchDomain),
+            DnsError::NoData { .. } => RouteError::Misconfigured(Misconfiguration::NoMx),
+            other => RouteError::Dns(other),
+        })?;
+        let mut lookups = JoinSet::new();
+        for (index, record) in records.iter().enumerate() {
+            let resolver = self.resolver.clone();
+            let name = record.exchange.clone();
+            lookups.spawn(async move {
+                let addresses = if name.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    resolver.lookup_ips(&name).await
+                };
+                (index, addresses.unwrap_or_default())
+            });
+        }
+        let mut targets: Vec<MxTarget> = records
+            .into_iter()
+            .map(|r| MxTarget {
+                preference: r.preference,
+                name: r.exchange,
+                addresses: Vec::new(),
+            })
+            .collect();
+        while let Some(joined) = lookups.join_next().await {
+            if let Ok((index, addresses)) = joined {
+                targets[index].addresses = addresses;
+            }
+        }
+        Ok(targets)
+    }
+
+    /// Applies the routing rule (equal preferences shuffled).
+    pub fn plan(&self, targets: &[MxTarget]) -> RouteDecision {
+        route::plan_route(targets, &self.identity, self.port, &mut rand::rng())
+    }
+
+    async fn plan_static(&self, host: &str, port: u16) -> Result<RouteDecision, RouteError> {
+        match self.resolver.lookup_ips(host).await {
+            Ok(addresses) => Ok(route::plan_static(host, port, addresses, &self.identity)),
+            Err(e) if e.is_temporary() => Err(RouteError::Dns(e)),
+            Err(_) => Ok(RouteDecision::Misconfigured(
+                Misconfiguration::PrimaryNotFound {
+                    name: host.to_owned(),
+                },
+            )),
+        }
+    }
+
+    /// Opens a session with the first host (in order) and address that answers. An opportunistic
+    /// TLS handshake failure is retried at once in clear on the same address.
+    pub async fn connect_first(&self, hosts: &[Host]) -> Result<Connection, ConnectError> {
+        let mut attempts = Vec::new();
+        for host in hosts {
+            if host.addresses.is_empty() {
+                attempts.push(FailedAttempt {
+                    host: host.name.clone(),
+                    addr: None,
+                    error: None,
+                });
+            }
+            for addr in host.sockets() {
+                match self.open(addr, &host.name).await {
+                    Ok(connection) => return Ok(connection),
+                    Err(error) => {
+                        tracing::debug!(host = %host.name, %addr, %error, "delivery connect failed");
+                        attempts.push(FailedAttempt {
+                            host: host.name.clone(),
+                            addr: Some(addr),
+                            error: Some(error),
+                        });
+                    }
+                }
+            }
+        }
+        Err(ConnectError { attempts })
+    }
+
+    async fn open(&self, addr: SocketAddr, host: &str) -> Result<Connection, ClientError> {
+        match Connection::open(addr, host, &self.client).await {
+            Err(ClientError::TlsHandshake(reason))
+                if self.client.tls == TlsPolicy::Opportunistic =>
+            {
+                tracing::info!(%host, %addr, %reason, "TLS handshake failed; retrying without TLS");
+                Connection::open(addr, host, &self.client.with_tls(TlsPolicy::None)).await
+            }
+            other => other,
+        }
+    }
+
+    /// Recovery check: the first address of the first host that answers SMTP.
+    pub async fn probe_first(&self, hosts: &[Host]) -> Result<SocketAddr, ConnectError> {
+        let mut attempts = Vec::new();
+        for host in hosts {
+            if host.addresses.is_empty() {
+                attempts.push(FailedAttempt {
+                    host: host.name.clone(),
+                    addr: None,
+                    error: None,
+                });
+            }
+            for addr in host.sockets() {
+                match probe(addr, &self.client).await {
+                    Ok(()) => return Ok(addr),
+                    Err(error) => attempts.push(FailedAttempt {
+                        host: host.name.clone(),
+                        addr: Some(addr),
+                        error: Some(error),
+                    }),
+                }
+            }
+        }
+        Err(ConnectError { attempts })
+    }
+}

@@ -1,8 +1,12 @@
 //! The queue: live state of every spooled message, the pure scheduling core (due times, order, retry
 //! schedule) and the run loop that hands messages to delivery.
 
+mod bounces;
 pub mod order;
 pub mod retry;
+pub mod runner;
+pub mod scheduler;
+mod worker;
 
 use tokio::sync::mpsc;
 

@@ -23,7 +23,12 @@ mod book;
 #[cfg(test)]
 mod tests;
 
-pub use book::{Claim, OrderBook, Outcome};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::SystemTime;
+
+use crate::envelope::QueueId;
+use book::Destination;
+pub use book::{Claim, Outcome};
 
 /// The key of a recipient mailbox: the domain lower-cased, the local part kept as is (local parts may
 /// be case-sensitive at the primary).
@@ -31,5 +36,178 @@ pub fn mailbox_key(address: &str) -> String {
     match address.rsplit_once('@') {
         Some((local, domain)) => format!("{local}@{}", domain.to_ascii_lowercase()),
         None => address.to_owned(),
+    }
+}
+
+/// Which message each destination's next connection may take. See the module docs for the rules.
+#[derive(Debug, Default)]
+pub struct OrderBook {
+    destinations: HashMap<String, Destination>,
+    /// The destinations each message has a job in.
+    jobs_of: HashMap<QueueId, Vec<String>>,
+}
+
+impl OrderBook {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Queues a message's pending recipients for one destination, due at `due_at`. `recipients` are
+    /// (envelope index, address) pairs. Returns false (and changes nothing) when the message already has
+    /// a job for that destination or no recipient is given. Insert in arrival order, or insert every
+    /// recovered message before claiming any: an older message inserted after a newer one for the same
+    /// mailbox was claimed cannot undo that claim.
+    pub fn insert<S: AsRef<str>>(
+        &mut self,
+        id: QueueId,
+        destination: &str,
+        recipients: impl IntoIterator<Item = (usize, S)>,
+        due_at: SystemTime,
+    ) -> bool {
+        let mut mailboxes: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
+        for (index, address) in recipients {
+            mailboxes
+                .entry(mailbox_key(address.as_ref()))
+                .or_default()
+                .insert(index);
+        }
+        let dest = self.destinations.entry(destination.to_owned()).or_default();
+        if mailboxes.is_empty() || dest.jobs.contains_key(&id) {
+            return false;
+        }
+        dest.insert(id, mailboxes, due_at);
+        self.jobs_of
+            .entry(id)
+            .or_default()
+            .push(destination.to_owned());
+        true
+    }
+
+    /// The oldest message for `destination` that is due at `now` and whose every pending mailbox has
+    /// no older message pending, unless `max_parallel` jobs are already in flight there.
+    pub fn claim_next(
+        &mut self,
+        destination: &str,
+        now: SystemTime,
+        max_parallel: usize,
+    ) -> Option<Claim> {
+        let dest = self.destinations.get_mut(destination)?;
+        if dest.in_flight >= max_parallel {
+            return None;
+        }
+        dest.claim(now)
+    }
+
+    /// Ends a claimed attempt. Recipients reported `Done` leave their mailbox queues; the others (also
+    /// those missing from `outcomes`) stay pending, due again at `next_due`. Returns true when the
+    /// message has nothing left pending for this destination.
+    pub fn release(
+        &mut self,
+        id: QueueId,
+        destination: &str,
+        outcomes: &[(usize, Outcome)],
+        next_due: SystemTime,
+    ) -> bool {
+        let Some(dest) = self.destinations.get_mut(destination) else {
+            return true;
+        };
+        let finished = dest.release(id, outcomes, next_due);
+        if finished {
+            self.forget(id, destination);
+        }
+        finished
+    }
+
+    /// Drops a message from every destination (delivered elsewhere, expired, deleted by an admin).
+    pub fn remove(&mut self, id: QueueId) {
+        for destination in self.jobs_of.remove(&id).unwrap_or_default() {
+            if let Some(dest) = self.destinations.get_mut(&destination) {
+                dest.remove(id);
+                self.drop_if_idle(&destination);
+            }
+        }
+    }
+
+    /// Makes every job of `destination` due at `now` (the flush behind ETRN, the console and recovery).
+    /// Order is still kept: blocked messages stay behind their elders.
+    pub fn flush(&mut self, destination: &str, now: SystemTime) {
+        if let Some(dest) = self.destinations.get_mut(destination) {
+            dest.flush(now);
+        }
+    }
+
+    pub fn flush_all(&mut self, now: SystemTime) {
+        self.destinations
+            .values_mut()
+            .for_each(|dest| dest.flush(now));
+    }
+
+    /// Sets the due time of every job of message `id` (earlier for a flush of ids, later to hold it).
+    pub fn set_due(&mut self, id: QueueId, at: SystemTime) {
+        for destination in self.jobs_of.get(&id).into_iter().flatten() {
+            if let Some(dest) = self.destinations.get_mut(destination) {
+                dest.set_due(id, at);
+            }
+        }
+    }
+
+    /// Jobs of `destination` currently claimed.
+    pub fn in_flight(&self, destination: &str) -> usize {
+        self.destinations
+            .get(destination)
+            .map_or(0, |d| d.in_flight)
+    }
+
+    /// The earliest due time among the ready jobs of `destination` (in the past when one can be claimed
+    /// now); `None` when nothing there is ready. A run loop sleeps until then.
+    pub fn next_due_at(&self, destination: &str) -> Option<SystemTime> {
+        self.destinations
+            .get(destination)
+            .and_then(Destination::next_due_at)
+    }
+
+    /// Destinations that have queued jobs.
+    pub fn destinations(&self) -> impl Iterator<Item = &str> {
+        self.destinations.keys().map(String::as_str)
+    }
+
+    /// Number of queued jobs for `destination` (in flight included).
+    pub fn queued(&self, destination: &str) -> usize {
+        self.destinations
+            .get(destination)
+            .map_or(0, |d| d.jobs.len())
+    }
+
+    pub fn contains(&self, id: QueueId) -> bool {
+        self.jobs_of.contains_key(&id)
+    }
+
+    /// Number of queued messages.
+    pub fn len(&self) -> usize {
+        self.jobs_of.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.jobs_of.is_empty()
+    }
+
+    fn forget(&mut self, id: QueueId, destination: &str) {
+        if let Some(dests) = self.jobs_of.get_mut(&id) {
+            dests.retain(|d| d != destination);
+            if dests.is_empty() {
+                self.jobs_of.remove(&id);
+            }
+        }
+        self.drop_if_idle(destination);
+    }
+
+    fn drop_if_idle(&mut self, destination: &str) {
+        if self
+            .destinations
+            .get(destination)
+            .is_some_and(|d| d.jobs.is_empty())
+        {
+            self.destinations.remove(destination);
+        }
     }
 }

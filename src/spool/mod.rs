@@ -35,11 +35,7 @@ pub enum SpoolError {
     #[error("spool directory {0} is in use by another backupmx process")]
     Locked(PathBuf),
     #[error("corrupt spool record in {file} at offset {offset}: {reason}")]
-    Corrupt {
-        file: PathBuf,
-        offset: u64,
-        reason: String,
-    },
+    Corrupt { file: PathBuf, offset: u64, reason: String },
 }
 
 impl SpoolError {
@@ -67,23 +63,11 @@ pub struct StoredMessage {
 /// A durable change to a stored message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Update {
-    Recipient {
-        id: QueueId,
-        index: usize,
-        status: RecipientStatus,
-    },
-    Attempt {
-        id: QueueId,
-        attempt: Attempt,
-    },
-    Hold {
-        id: QueueId,
-        held: bool,
-    },
+    Recipient { id: QueueId, index: usize, status: RecipientStatus },
+    Attempt { id: QueueId, attempt: Attempt },
+    Hold { id: QueueId, held: bool },
     /// The message is finished (all recipients done, or deleted): its files may go.
-    Remove {
-        id: QueueId,
-    },
+    Remove { id: QueueId },
 }
 
 /// Counters for benchmarks and metrics.

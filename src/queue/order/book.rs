@@ -1,9 +1,8 @@
-//! The order book's data structure: per destination, mailbox queues of jobs and the sets of ready jobs.
+//! One destination's share of the order book: its mailbox queues of jobs and the sets of ready jobs.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::SystemTime;
 
-use super::mailbox_key;
 use crate::envelope::QueueId;
 
 /// How one recipient's attempt ended, as far as ordering is concerned.
@@ -35,7 +34,7 @@ enum JobState {
 }
 
 #[derive(Debug)]
-struct Job {
+pub(super) struct Job {
     /// Pending recipient indexes per mailbox key.
     mailboxes: BTreeMap<String, BTreeSet<usize>>,
     due_at: SystemTime,
@@ -44,13 +43,13 @@ struct Job {
 
 /// One destination's share of the book.
 #[derive(Debug, Default)]
-struct Destination {
-    jobs: BTreeMap<QueueId, Job>,
+pub(super) struct Destination {
+    pub(super) jobs: BTreeMap<QueueId, Job>,
     /// Per mailbox, the jobs with a pending recipient there, oldest first.
     mailboxes: HashMap<String, BTreeSet<QueueId>>,
     waiting: BTreeSet<(SystemTime, QueueId)>,
     due: BTreeSet<QueueId>,
-    in_flight: usize,
+    pub(super) in_flight: usize,
 }
 
 impl Destination {
@@ -111,7 +110,7 @@ impl Destination {
         self.mailboxes.get(mailbox).and_then(|q| q.first().copied())
     }
 
-    fn insert(
+    pub(super) fn insert(
         &mut self,
         id: QueueId,
         mailboxes: BTreeMap<String, BTreeSet<usize>>,
@@ -149,7 +148,7 @@ impl Destination {
         self.head_of(mailbox)
     }
 
-    fn claim(&mut self, now: SystemTime) -> Option<Claim> {
+    pub(super) fn claim(&mut self, now: SystemTime) -> Option<Claim> {
         while let Some(&(at, id)) = self.waiting.first() {
             if at > now {
                 break;
@@ -175,7 +174,7 @@ impl Destination {
     }
 
     /// Ends an attempt; returns true when the job has no pending recipient left (and is gone).
-    fn release(
+    pub(super) fn release(
         &mut self,
         id: QueueId,
         outcomes: &[(usize, Outcome)],
@@ -220,7 +219,7 @@ impl Destination {
         finished
     }
 
-    fn remove(&mut self, id: QueueId) {
+    pub(super) fn remove(&mut self, id: QueueId) {
         self.unlist(id);
         let Some(job) = self.jobs.remove(&id) else {
             return;
@@ -237,7 +236,7 @@ impl Destination {
     }
 
     /// Moves a job's due time; a ready job is refiled under its new time.
-    fn set_due(&mut self, id: QueueId, at: SystemTime) {
+    pub(super) fn set_due(&mut self, id: QueueId, at: SystemTime) {
         let Some(state) = self.jobs.get(&id).map(|job| job.state) else {
             return;
         };
@@ -251,7 +250,7 @@ impl Destination {
         self.refresh(id);
     }
 
-    fn flush(&mut self, now: SystemTime) {
+    pub(super) fn flush(&mut self, now: SystemTime) {
         let late = self
             .jobs
             .iter()
@@ -261,7 +260,7 @@ impl Destination {
         late.into_iter().for_each(|id| self.set_due(id, now));
     }
 
-    fn next_due_at(&self) -> Option<SystemTime> {
+    pub(super) fn next_due_at(&self) -> Option<SystemTime> {
         let due_now = self
             .due
             .first()
@@ -269,178 +268,5 @@ impl Destination {
             .map(|job| job.due_at);
         let waiting = self.waiting.first().map(|(at, _)| *at);
         due_now.into_iter().chain(waiting).min()
-    }
-}
-
-/// Which message each destination's next connection may take. See the module docs for the rules.
-#[derive(Debug, Default)]
-pub struct OrderBook {
-    destinations: HashMap<String, Destination>,
-    /// The destinations each message has a job in.
-    jobs_of: HashMap<QueueId, Vec<String>>,
-}
-
-impl OrderBook {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Queues a message's pending recipients for one destination, due at `due_at`. `recipients` are
-    /// (envelope index, address) pairs. Returns false (and changes nothing) when the message already has
-    /// a job for that destination or no recipient is given. Insert in arrival order, or insert every
-    /// recovered message before claiming any: an older message inserted after a newer one for the same
-    /// mailbox was claimed cannot undo that claim.
-    pub fn insert<S: AsRef<str>>(
-        &mut self,
-        id: QueueId,
-        destination: &str,
-        recipients: impl IntoIterator<Item = (usize, S)>,
-        due_at: SystemTime,
-    ) -> bool {
-        let mut mailboxes: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
-        for (index, address) in recipients {
-            mailboxes
-                .entry(mailbox_key(address.as_ref()))
-                .or_default()
-                .insert(index);
-        }
-        let dest = self.destinations.entry(destination.to_owned()).or_default();
-        if mailboxes.is_empty() || dest.jobs.contains_key(&id) {
-            return false;
-        }
-        dest.insert(id, mailboxes, due_at);
-        self.jobs_of
-            .entry(id)
-            .or_default()
-            .push(destination.to_owned());
-        true
-    }
-
-    /// The oldest message for `destination` that is due at `now` and whose every pending mailbox has
-    /// no older message pending, unless `max_parallel` jobs are already in flight there.
-    pub fn claim_next(
-        &mut self,
-        destination: &str,
-        now: SystemTime,
-        max_parallel: usize,
-    ) -> Option<Claim> {
-        let dest = self.destinations.get_mut(destination)?;
-        if dest.in_flight >= max_parallel {
-            return None;
-        }
-        dest.claim(now)
-    }
-
-    /// Ends a claimed attempt. Recipients reported `Done` leave their mailbox queues; the others (also
-    /// those missing from `outcomes`) stay pending, due again at `next_due`. Returns true when the
-    /// message has nothing left pending for this destination.
-    pub fn release(
-        &mut self,
-        id: QueueId,
-        destination: &str,
-        outcomes: &[(usize, Outcome)],
-        next_due: SystemTime,
-    ) -> bool {
-        let Some(dest) = self.destinations.get_mut(destination) else {
-            return true;
-        };
-        let finished = dest.release(id, outcomes, next_due);
-        if finished {
-            self.forget(id, destination);
-        }
-        finished
-    }
-
-    /// Drops a message from every destination (delivered elsewhere, expired, deleted by an admin).
-    pub fn remove(&mut self, id: QueueId) {
-        for destination in self.jobs_of.remove(&id).unwrap_or_default() {
-            if let Some(dest) = self.destinations.get_mut(&destination) {
-                dest.remove(id);
-                self.drop_if_idle(&destination);
-            }
-        }
-    }
-
-    /// Makes every job of `destination` due at `now` (the flush behind ETRN, the console and recovery).
-    /// Order is still kept: blocked messages stay behind their elders.
-    pub fn flush(&mut self, destination: &str, now: SystemTime) {
-        if let Some(dest) = self.destinations.get_mut(destination) {
-            dest.flush(now);
-        }
-    }
-
-    pub fn flush_all(&mut self, now: SystemTime) {
-        self.destinations
-            .values_mut()
-            .for_each(|dest| dest.flush(now));
-    }
-
-    /// Sets the due time of every job of message `id` (earlier for a flush of ids, later to hold it).
-    pub fn set_due(&mut self, id: QueueId, at: SystemTime) {
-        for destination in self.jobs_of.get(&id).into_iter().flatten() {
-            if let Some(dest) = self.destinations.get_mut(destination) {
-                dest.set_due(id, at);
-            }
-        }
-    }
-
-    /// Jobs of `destination` currently claimed.
-    pub fn in_flight(&self, destination: &str) -> usize {
-        self.destinations
-            .get(destination)
-            .map_or(0, |d| d.in_flight)
-    }
-
-    /// The earliest due time among the ready jobs of `destination` (in the past when one can be claimed
-    /// now); `None` when nothing there is ready. A run loop sleeps until then.
-    pub fn next_due_at(&self, destination: &str) -> Option<SystemTime> {
-        self.destinations
-            .get(destination)
-            .and_then(Destination::next_due_at)
-    }
-
-    /// Destinations that have queued jobs.
-    pub fn destinations(&self) -> impl Iterator<Item = &str> {
-        self.destinations.keys().map(String::as_str)
-    }
-
-    /// Number of queued jobs for `destination` (in flight included).
-    pub fn queued(&self, destination: &str) -> usize {
-        self.destinations
-            .get(destination)
-            .map_or(0, |d| d.jobs.len())
-    }
-
-    pub fn contains(&self, id: QueueId) -> bool {
-        self.jobs_of.contains_key(&id)
-    }
-
-    /// Number of queued messages.
-    pub fn len(&self) -> usize {
-        self.jobs_of.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.jobs_of.is_empty()
-    }
-
-    fn forget(&mut self, id: QueueId, destination: &str) {
-        if let Some(dests) = self.jobs_of.get_mut(&id) {
-            dests.retain(|d| d != destination);
-            if dests.is_empty() {
-                self.jobs_of.remove(&id);
-            }
-        }
-        self.drop_if_idle(destination);
-    }
-
-    fn drop_if_idle(&mut self, destination: &str) {
-        if self
-            .destinations
-            .get(destination)
-            .is_some_and(|d| d.jobs.is_empty())
-        {
-            self.destinations.remove(destination);
-        }
     }
 }

@@ -1,1 +1,0 @@
-//! Bounce building: pure construction of RFC 3464 delivery status notifications (no I/O).

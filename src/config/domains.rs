@@ -1,0 +1,69 @@
+//! The `[[domain]]` list: the domains this server backs up, normalised, validated, without duplicates.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use super::DomainConfig;
+use super::reader::{Collector, Section, boolean, parsed};
+use super::syntax::{normalise_domain, parse_primary};
+
+const DOMAIN_KEYS: &[&str] = &["name", "subdomains", "primary"];
+
+/// Builds every `[[domain]]`; `default_port` is used for a primary written without a port.
+pub(super) fn build_domains(
+    root: &Section,
+    c: &mut Collector,
+    default_port: u16,
+) -> Vec<DomainConfig> {
+    let Some(sections) = root.tables(c, "domain") else {
+        let message = "at least one [[domain]] is required (the domains this server backs up)";
+        c.error(&(0..0), "domain", message);
+        return Vec::new();
+    };
+    let mut first_seen: HashMap<String, usize> = HashMap::new();
+    let mut domains = Vec::new();
+    for section in &sections {
+        let Some((domain, name_span)) = build_domain(section, c, default_port) else {
+            continue;
+        };
+        if let Some(line) = first_seen.get(&domain.name) {
+            let message = format!("duplicate domain {:?} (first on line {line})", domain.name);
+            c.error(&name_span, &section.key_path("name"), message);
+            continue;
+        }
+        first_seen.insert(domain.name.clone(), c.line_of(&name_span));
+        domains.push(domain);
+    }
+    domains
+}
+
+fn build_domain(
+    section: &Section,
+    c: &mut Collector,
+    default_port: u16,
+) -> Option<(DomainConfig, Range<usize>)> {
+    section.check_keys(c, DOMAIN_KEYS);
+    let name = section.get(c, "name", parsed(normalise_domain));
+    let subdomains = section
+        .get(c, "subdomains", boolean)
+        .is_some_and(|f| f.value);
+    let primary = section.get(c, "primary", parsed(|t| parse_primary(t, default_port)));
+    let Some(name) = name else {
+        if !section.has("name") {
+            c.error(
+                &section.span,
+                &section.key_path("name"),
+                "missing: every [[domain]] needs a name",
+            );
+        }
+        return None;
+    };
+    Some((
+        DomainConfig {
+            name: name.value,
+            subdomains,
+            primary: primary.map(|f| f.value),
+        },
+        name.span,
+    ))
+}

@@ -1,0 +1,61 @@
+//! Named defaults and bounds for every configuration key (the single place docs/config.md mirrors).
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+const SECOND: Duration = Duration::from_secs(1);
+const HOUR: Duration = Duration::from_secs(3600);
+
+/// Used when a file has no `hostname`; deterministic so tests and the embedded default agree.
+pub const DEFAULT_HOSTNAME: &str = "backupmx.localhost";
+
+pub const DEFAULT_SMTP_LISTEN: SocketAddr =
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 2525));
+pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 52_428_800;
+pub const MAX_MESSAGE_SIZE_BOUNDS: RangeInclusive<u64> = 1024..=2 * 1024 * 1024 * 1024;
+pub const DEFAULT_MAX_RECIPIENTS: u64 = 1000;
+pub const MAX_RECIPIENTS_BOUNDS: RangeInclusive<u64> = 1..=100_000;
+pub const DEFAULT_MAX_CONNECTIONS: u64 = 1000;
+pub const MAX_CONNECTIONS_BOUNDS: RangeInclusive<u64> = 1..=100_000;
+pub const DEFAULT_SMTP_COMMAND_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+pub const SMTP_COMMAND_TIMEOUT_BOUNDS: RangeInclusive<Duration> = SECOND..=HOUR;
+
+pub const DEFAULT_SPOOL_DIR: &str = "./backupmx-spool";
+
+/// Port assumed for a nameserver written without one.
+pub const DEFAULT_DNS_PORT: u16 = 53;
+
+pub const DEFAULT_DELIVERY_PORT: u16 = 25;
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+pub const CONNECT_TIMEOUT_BOUNDS: RangeInclusive<Duration> = SECOND..=Duration::from_secs(10 * 60);
+pub const DEFAULT_DELIVERY_COMMAND_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+pub const DELIVERY_COMMAND_TIMEOUT_BOUNDS: RangeInclusive<Duration> = SECOND..=HOUR;
+
+/// Postfix-like backoff: about 5 minutes first, at most an hour between attempts.
+pub const DEFAULT_RETRY: [Duration; 5] = [
+    Duration::from_secs(5 * 60),
+    Duration::from_secs(10 * 60),
+    Duration::from_secs(20 * 60),
+    Duration::from_secs(40 * 60),
+    HOUR,
+];
+/// Each retry interval; the low end is small so tests can run whole schedules quickly.
+pub const RETRY_BOUNDS: RangeInclusive<Duration> =
+    Duration::from_millis(100)..=Duration::from_secs(7 * 86_400);
+pub const MAX_RETRY_ENTRIES: usize = 100;
+pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(5 * 86_400);
+pub const MAX_LIFETIME_BOUNDS: RangeInclusive<Duration> =
+    SECOND..=Duration::from_secs(365 * 86_400);
+pub const DEFAULT_DELAY_WARNING: Duration = Duration::from_secs(4 * 3600);
+/// Bounds for a non-zero delay warning (zero turns warnings off).
+pub const DELAY_WARNING_BOUNDS: RangeInclusive<Duration> =
+    SECOND..=Duration::from_secs(365 * 86_400);
+pub const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_secs(2);
+pub const PROBE_INTERVAL_BOUNDS: RangeInclusive<Duration> = Duration::from_millis(100)..=HOUR;
+pub const DEFAULT_MAX_PARALLEL: u64 = 4;
+pub const MAX_PARALLEL_BOUNDS: RangeInclusive<u64> = 1..=100;
+
+pub const DEFAULT_ADMIN_LISTEN: SocketAddr =
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8025));
+pub const DEFAULT_ADMIN_ALLOW: [&str; 2] = ["127.0.0.1/32", "::1/128"];

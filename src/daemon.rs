@@ -1,0 +1,121 @@
+//! The running server: opens the spool, binds the listeners, starts the queue and the SMTP server, and
+//! shuts them down in order on SIGTERM/SIGINT (stop accepting, finish sessions, let deliveries finish
+//! their message, close the spool).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+use tracing::info;
+
+use crate::clock::SystemClock;
+use crate::config::Config;
+use crate::delivery::{Deliverer, SetupError};
+use crate::inbound::{self, InboundContext, TlsError};
+use crate::queue::QueueHandle;
+use crate::queue::retry::RetryPolicy;
+use crate::queue::runner::{self, QueueContext};
+use crate::queue::scheduler::Scheduler;
+use crate::spool::{Spool, SpoolError};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("spool {dir}: {source}")]
+    Spool { dir: String, source: SpoolError },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
+    #[error("delivery set-up: {0}")]
+    Delivery(#[from] SetupError),
+}
+
+/// Runs the server until SIGTERM or SIGINT.
+pub async fn serve(config: Config) -> Result<(), StartError> {
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        info!("shutdown requested");
+        let _ = stop.send(true);
+    });
+    run(config, stopped).await
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => std::future::pending::<()>().await,
+    }
+}
+
+/// Runs the server until `shutdown` turns true.
+pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), StartError> {
+    let config = Arc::new(config);
+    let dir = config.spool.dir.clone();
+    let (spool, recovered) = Spool::open(&dir).map_err(|source| StartError::Spool {
+        dir: dir.display().to_string(),
+        source,
+    })?;
+    let mut listeners = Vec::new();
+    for addr in &config.smtp.listen {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: *addr,
+                source,
+            })?;
+        info!(addr = %listener.local_addr().unwrap_or(*addr), "SMTP listening");
+        listeners.push(listener);
+    }
+    let tls = match (&config.smtp.tls_cert, &config.smtp.tls_key) {
+        (Some(cert), Some(key)) => Some(inbound::load_tls(cert, key)?),
+        _ => None,
+    };
+    let deliverer = Deliverer::new(&config)?;
+    let (queue, commands) = QueueHandle::new();
+    let policy = RetryPolicy {
+        retry: config.queue.retry.clone(),
+        max_lifetime: config.queue.max_lifetime,
+        delay_warning: config.queue.delay_warning,
+    };
+    let scheduler = Scheduler::new(
+        policy,
+        config.queue.max_parallel,
+        config.queue.probe_interval,
+    );
+    let queue_ctx = Arc::new(QueueContext {
+        config: config.clone(),
+        spool: spool.clone(),
+        deliverer,
+        clock: Arc::new(SystemClock),
+        scheduler: Mutex::new(scheduler),
+        wake: Notify::new(),
+        shutdown: shutdown.clone(),
+    });
+    let queue_task = tokio::spawn(runner::run(queue_ctx, recovered, commands));
+    let inbound_ctx = Arc::new(InboundContext {
+        config: config.clone(),
+        spool: spool.clone(),
+        queue,
+        tls,
+    });
+    info!(hostname = %config.hostname, spool = %dir.display(), "backupmx running");
+    inbound::serve(listeners, inbound_ctx, shutdown).await;
+    let _ = queue_task.await;
+    spool.close();
+    info!("backupmx stopped");
+    Ok(())
+}

@@ -1,0 +1,323 @@
+//! The SMTP client that hands messages to the primary: one [`Connection`] carries many messages,
+//! each with per-recipient outcomes. Phases live in their own files: `io` (wire and timeouts),
+//! `hello` (greeting, EHLO/HELO, STARTTLS), `transaction` (MAIL/RCPT/DATA), `body` (dot-stuffing).
+
+mod body;
+mod hello;
+mod io;
+mod tls;
+mod transaction;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use backupmx_smtp::{EnhancedCode, Reply};
+use tokio::io::AsyncRead;
+use tokio::net::TcpStream;
+
+use crate::config::DeliveryConfig;
+use crate::envelope::Envelope;
+
+pub use body::DotStuffer;
+pub use hello::Extensions;
+pub use tls::TlsPolicy;
+pub use transaction::{mail_command, precheck, rcpt_command, xtext};
+
+/// Settings of the client, built once from the configuration.
+#[derive(Clone)]
+pub struct ClientConfig {
+    /// Our name, sent in EHLO/HELO.
+    pub hostname: String,
+    pub connect_timeout: Duration,
+    pub command_timeout: Duration,
+    pub tls: TlsPolicy,
+    tls_config: Arc<rustls::ClientConfig>,
+}
+
+impl ClientConfig {
+    pub fn new(
+        hostname: &str,
+        delivery: &DeliveryConfig,
+        tls: TlsPolicy,
+    ) -> Result<ClientConfig, ClientError> {
+        let tls_config =
+            tls::opportunistic_config().map_err(|e| ClientError::TlsSetup(e.to_string()))?;
+        Ok(ClientConfig {
+            hostname: hostname.to_owned(),
+            connect_timeout: delivery.connect_timeout,
+            command_timeout: delivery.command_timeout,
+            tls,
+            tls_config,
+        })
+    }
+
+    /// The same settings with another TLS policy (e.g. `None` after a failed handshake).
+    pub fn with_tls(&self, tls: TlsPolicy) -> ClientConfig {
+        ClientConfig {
+            tls,
+            ..self.clone()
+        }
+    }
+}
+
+/// Why a connection could not be set up or went wrong outside a reply.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    /// Connection refused, connect timeout, no route: the destination is unreachable.
+    #[error("cannot connect to {addr}: {reason}")]
+    Unreachable { addr: SocketAddr, reason: String },
+    /// The server's greeting was not 220 (421 = busy or down for now).
+    #[error("greeting refused: {}", .0.to_one_line())]
+    Greeting(Reply),
+    /// A command got a negative reply that ends the session (e.g. EHLO and HELO both refused).
+    #[error("{stage} refused: {}", .reply.to_one_line())]
+    Rejected { stage: &'static str, reply: Reply },
+    #[error("timeout during {stage}")]
+    Timeout { stage: &'static str },
+    #[error("connection closed by the server during {stage}")]
+    ConnectionClosed { stage: &'static str },
+    #[error("network error during {stage}: {message}")]
+    Io {
+        stage: &'static str,
+        kind: std::io::ErrorKind,
+        message: String,
+    },
+    #[error("malformed reply during {stage}: {detail}")]
+    Protocol { stage: &'static str, detail: String },
+    /// STARTTLS was accepted but the handshake failed; the connection is gone. Retry with
+    /// [`TlsPolicy::None`] to deliver in clear.
+    #[error("TLS handshake failed: {0}")]
+    TlsHandshake(String),
+    /// [`TlsPolicy::Require`] and the server does not offer (or refuses) STARTTLS.
+    #[error("TLS required but not available: {0}")]
+    TlsUnavailable(String),
+    #[error("cannot set up TLS: {0}")]
+    TlsSetup(String),
+    /// Reading the stored body failed (local problem; the transaction was abandoned).
+    #[error("cannot read the message body: {0}")]
+    Body(String),
+}
+
+impl ClientError {
+    pub(crate) fn io(stage: &'static str, error: &std::io::Error) -> ClientError {
+        ClientError::Io {
+            stage,
+            kind: error.kind(),
+            message: error.to_string(),
+        }
+    }
+
+    /// The destination could not be reached at all: connect failed, or the greeting never came or
+    /// was a 4xx (typically 421). Only this state triggers recovery probing.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            ClientError::Unreachable { .. } => true,
+            ClientError::Greeting(reply) => reply.is_transient(),
+            ClientError::Timeout { stage } | ClientError::ConnectionClosed { stage } => {
+                *stage == "greeting"
+            }
+            ClientError::Io { stage, .. } => *stage == "greeting",
+            _ => false,
+        }
+    }
+
+    /// Whether a later attempt may succeed.
+    pub fn is_temporary(&self) -> bool {
+        match self {
+            ClientError::Greeting(reply) | ClientError::Rejected { reply, .. } => {
+                !reply.is_permanent()
+            }
+            _ => true,
+        }
+    }
+
+    /// The reply recorded for the recipients this error leaves undelivered: the server's own reply
+    /// when there is one, else a local 4xx (or 5xx) with the error text.
+    pub fn to_reply(&self) -> Reply {
+        match self {
+            ClientError::Greeting(reply) | ClientError::Rejected { reply, .. } => reply.clone(),
+            ClientError::Unreachable { .. } => {
+                Reply::new(451, EnhancedCode(4, 4, 1), self.to_string())
+            }
+            ClientError::Timeout { .. } => Reply::new(451, EnhancedCode(4, 4, 2), self.to_string()),
+            ClientError::TlsHandshake(_)
+            | ClientError::TlsUnavailable(_)
+            | ClientError::TlsSetup(_) => Reply::new(451, EnhancedCode(4, 7, 5), self.to_string()),
+            ClientError::Body(_) => Reply::new(451, EnhancedCode(4, 3, 0), self.to_string()),
+            _ => Reply::new(451, EnhancedCode(4, 4, 2), self.to_string()),
+        }
+    }
+}
+
+/// A reply deciding a recipient's fate, and whether the remote server gave it (false: we made it up
+/// from a local condition, e.g. a timeout or a size check).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub reply: Reply,
+    pub remote: bool,
+}
+
+impl Response {
+    pub fn remote(reply: Reply) -> Response {
+        Response {
+            reply,
+            remote: true,
+        }
+    }
+    pub fn local(reply: Reply) -> Response {
+        Response {
+            reply,
+            remote: false,
+        }
+    }
+}
+
+/// What happened to one recipient in one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecipientOutcome {
+    /// The server took responsibility (final 2xx after DATA).
+    Delivered(Response),
+    /// Try again later (4xx, network error, timeout).
+    Deferred(Response),
+    /// Permanent failure (5xx or a local permanent check): bounce.
+    Failed(Response),
+}
+
+impl RecipientOutcome {
+    /// Classifies a server reply (a 2xx here is a final acceptance).
+    pub fn from_reply(reply: Reply) -> RecipientOutcome {
+        if reply.is_permanent() {
+            RecipientOutcome::Failed(Response::remote(reply))
+        } else if reply.is_transient() || reply.code >= 300 {
+            RecipientOutcome::Deferred(Response::remote(reply))
+        } else {
+            RecipientOutcome::Delivered(Response::remote(reply))
+        }
+    }
+
+    pub fn response(&self) -> &Response {
+        match self {
+            RecipientOutcome::Delivered(r)
+            | RecipientOutcome::Deferred(r)
+            | RecipientOutcome::Failed(r) => r,
+        }
+    }
+}
+
+/// One message to send: the envelope, which of its recipients go in this transaction (indices into
+/// `envelope.recipients`), and the body size in bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Message<'a> {
+    pub envelope: &'a Envelope,
+    pub recipients: &'a [usize],
+    pub size: u64,
+}
+
+/// The result of [`Connection::send`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendReport {
+    /// One entry per requested recipient index, in request order.
+    pub recipients: Vec<(usize, RecipientOutcome)>,
+    /// False when the connection must not carry another message (network error, timeout, 421).
+    pub reusable: bool,
+}
+
+/// An open SMTP session with one server, after greeting, EHLO and (maybe) STARTTLS.
+pub struct Connection {
+    wire: io::Wire,
+    peer: SocketAddr,
+    host: String,
+    extensions: Extensions,
+    tls: bool,
+    /// A transaction already ran: the next one starts with RSET.
+    used: bool,
+    /// A network error, timeout or 421 happened: no further messages on this connection.
+    broken: bool,
+}
+
+impl Connection {
+    /// Connects to `addr` (`host` is the MX name, used for TLS SNI) and runs greeting, EHLO/HELO
+    /// and STARTTLS according to the policy.
+    pub async fn open(
+        addr: SocketAddr,
+        host: &str,
+        config: &ClientConfig,
+    ) -> Result<Connection, ClientError> {
+        let tcp = connect(addr, config.connect_timeout).await?;
+        let mut wire = io::Wire::new(tcp, config.command_timeout);
+        hello::greeting(&mut wire).await?;
+        let mut extensions = hello::hello(&mut wire, &config.hostname).await?;
+        let tls = hello::maybe_start_tls(&mut wire, &mut extensions, host, addr, config).await?;
+        Ok(Connection {
+            wire,
+            peer: addr,
+            host: host.to_owned(),
+            extensions,
+            tls,
+            used: false,
+            broken: false,
+        })
+    }
+
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+    pub fn extensions(&self) -> &Extensions {
+        &self.extensions
+    }
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+    pub fn is_reusable(&self) -> bool {
+        !self.broken
+    }
+
+    /// Sends one message, streaming `body` (the stored bytes, CRLF line ends) dot-stuffed. Never
+    /// fails as a whole: every requested recipient gets an outcome.
+    pub async fn send<R: AsyncRead + Unpin>(
+        &mut self,
+        message: &Message<'_>,
+        body: R,
+    ) -> SendReport {
+        transaction::send(self, message, body).await
+    }
+
+    /// Says QUIT (best effort) and closes.
+    pub async fn quit(mut self) {
+        if !self.broken {
+            let _ = self.wire.command("QUIT", "QUIT").await;
+        }
+    }
+}
+
+async fn connect(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, ClientError> {
+    match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+        Ok(Ok(stream)) => {
+            let _ = stream.set_nodelay(true);
+            Ok(stream)
+        }
+        Ok(Err(e)) => Err(ClientError::Unreachable {
+            addr,
+            reason: e.to_string(),
+        }),
+        Err(_) => Err(ClientError::Unreachable {
+            addr,
+            reason: format!("no answer within {timeout:?}"),
+        }),
+    }
+}
+
+/// Cheap liveness check for recovery detection: connect, greeting, EHLO, QUIT. `Ok` means the host
+/// answers SMTP with a 2xx greeting and EHLO/HELO.
+pub async fn probe(addr: SocketAddr, config: &ClientConfig) -> Result<(), ClientError> {
+    let tcp = connect(addr, config.connect_timeout).await?;
+    let mut wire = io::Wire::new(tcp, config.command_timeout);
+    hello::greeting(&mut wire).await?;
+    hello::hello(&mut wire, &config.hostname).await?;
+    let _ = wire.command("QUIT", "QUIT").await;
+    Ok(())
+}

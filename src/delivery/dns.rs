@@ -1,0 +1,222 @@
+//! DNS look-ups for delivery: MX records of a domain and the addresses of a host, through
+//! hickory-resolver, with errors that tell "does not exist" from "try again later".
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use hickory_resolver::TokioResolver;
+use hickory_resolver::config::{LookupIpStrategy, NameServerConfig, ResolverConfig, ResolverOpts};
+use hickory_resolver::net::NetError;
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::rr::{Name, RData};
+
+use crate::config::DnsConfig;
+
+/// Per-query timeout: a backup MX must not hang on a dead nameserver; the queue retries anyway.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(3);
+/// Tries per nameserver before a query is reported as a temporary failure.
+const QUERY_ATTEMPTS: usize = 2;
+
+/// One MX record as published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MxRecord {
+    pub preference: u16,
+    /// The exchange host name, lower-case, without the trailing dot ("" for the null MX `.`).
+    pub exchange: String,
+}
+
+/// Why a look-up gave no usable answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DnsError {
+    /// NXDOMAIN: the name does not exist at all.
+    #[error("{name}: no such domain (NXDOMAIN)")]
+    NxDomain { name: String },
+    /// The name exists but has no record of the asked type.
+    #[error("{name}: no {record_type} records")]
+    NoData {
+        name: String,
+        record_type: &'static str,
+    },
+    /// SERVFAIL, timeout, refused, network error: may work later.
+    #[error("{name}: temporary DNS failure: {reason}")]
+    Temporary { name: String, reason: String },
+    /// Not a syntactically valid domain name.
+    #[error("{name}: invalid domain name: {reason}")]
+    InvalidName { name: String, reason: String },
+    /// The resolver could not be set up (e.g. unreadable /etc/resolv.conf).
+    #[error("cannot set up the DNS resolver: {0}")]
+    Setup(String),
+}
+
+impl DnsError {
+    /// True when asking again later may give a different answer.
+    pub fn is_temporary(&self) -> bool {
+        matches!(self, DnsError::Temporary { .. } | DnsError::Setup(_))
+    }
+}
+
+/// The resolver delivery uses; cheap to clone.
+#[derive(Clone)]
+pub struct DnsResolver {
+    inner: TokioResolver,
+}
+
+impl DnsResolver {
+    /// Uses the nameservers listed (UDP and TCP at each one's port), or the system resolver when the
+    /// list is empty.
+    pub fn new(config: &DnsConfig) -> Result<DnsResolver, DnsError> {
+        let nameservers = &config.nameservers;
+        let mut builder = if nameservers.is_empty() {
+            TokioResolver::builder_tokio().map_err(|e| DnsError::Setup(e.to_string()))?
+        } else {
+            let servers = nameservers.iter().map(|addr| name_server(*addr)).collect();
+            TokioResolver::builder_with_config(
+                ResolverConfig::from_name_servers(servers),
+                TokioRuntimeProvider::default(),
+            )
+        };
+        tune(builder.options_mut());
+        let inner = builder
+            .build()
+            .map_err(|e| DnsError::Setup(e.to_string()))?;
+        Ok(DnsResolver { inner })
+    }
+
+    /// The MX records of `domain`, most preferred first (ties in the order received).
+    pub async fn lookup_mx(&self, domain: &str) -> Result<Vec<MxRecord>, DnsError> {
+        let name = fqdn(domain)?;
+        let lookup = self
+            .inner
+            .mx_lookup(name)
+            .await
+            .map_err(|e| classify(domain, "MX", &e))?;
+        let mut records: Vec<MxRecord> = lookup
+            .answers()
+            .iter()
+            .filter_map(|record| match &record.data {
+                RData::MX(mx) => Some(MxRecord {
+                    preference: mx.preference,
+                    exchange: normalise_name(&mx.exchange.to_ascii()),
+                }),
+                _ => None,
+            })
+            .collect();
+        if records.is_empty() {
+            return Err(DnsError::NoData {
+                name: domain.to_owned(),
+                record_type: "MX",
+            });
+        }
+        records.sort_by_key(|r| r.preference);
+        Ok(records)
+    }
+
+    /// The IPv4 and IPv6 addresses of `host` (A before AAAA); an IP literal is returned as is.
+    pub async fn lookup_ips(&self, host: &str) -> Result<Vec<IpAddr>, DnsError> {
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            return Ok(vec![ip]);
+        }
+        let name = fqdn(host)?;
+        let lookup = self
+            .inner
+            .lookup_ip(name)
+            .await
+            .map_err(|e| classify(host, "A/AAAA", &e))?;
+        let ips: Vec<IpAddr> = lookup.iter().collect();
+        if ips.is_empty() {
+            return Err(DnsError::NoData {
+                name: host.to_owned(),
+                record_type: "A/AAAA",
+            });
+        }
+        Ok(ips)
+    }
+}
+
+fn name_server(addr: SocketAddr) -> NameServerConfig {
+    let mut server = NameServerConfig::udp_and_tcp(addr.ip());
+    for connection in &mut server.connections {
+        connection.port = addr.port();
+    }
+    server
+}
+
+fn tune(opts: &mut ResolverOpts) {
+    opts.timeout = QUERY_TIMEOUT;
+    opts.attempts = QUERY_ATTEMPTS;
+    opts.ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
+    opts.try_tcp_on_error = true;
+    // MX changes (a primary moved) should be seen within minutes, whatever the TTL says.
+    opts.positive_max_ttl = Some(Duration::from_secs(300));
+    opts.negative_max_ttl = Some(Duration::from_secs(60));
+}
+
+/// Lower-case, no trailing dot: the form names are compared in.
+pub fn normalise_name(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// Parses `name` as an absolute name, so no search domain is ever appended.
+fn fqdn(name: &str) -> Result<Name, DnsError> {
+    let absolute = if name.ends_with('.') {
+        name.to_owned()
+    } else {
+        format!("{name}.")
+    };
+    Name::from_utf8(&absolute).map_err(|e| DnsError::InvalidName {
+        name: name.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+fn classify(name: &str, record_type: &'static str, error: &NetError) -> DnsError {
+    use hickory_resolver::net::DnsError as Proto;
+    if error.is_nx_domain() {
+        return DnsError::NxDomain {
+            name: name.to_owned(),
+        };
+    }
+    if let NetError::Dns(Proto::NoRecordsFound(no_records)) = error
+        && no_records.response_code == ResponseCode::NoError
+    {
+        return DnsError::NoData {
+            name: name.to_owned(),
+            record_type,
+        };
+    }
+    DnsError::Temporary {
+        name: name.to_owned(),
+        reason: error.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_normalised() {
+        assert_eq!(normalise_name("MX2.Example.TEST."), "mx2.example.test");
+        assert_eq!(normalise_name("a.b"), "a.b");
+        assert_eq!(normalise_name("."), "");
+    }
+
+    #[test]
+    fn fqdn_appends_one_dot() {
+        assert_eq!(fqdn("a.test").unwrap().to_ascii(), "a.test.");
+        assert_eq!(fqdn("a.test.").unwrap().to_ascii(), "a.test.");
+        assert!(fqdn("a..b").is_err());
+    }
+
+    #[test]
+    fn temporary_only_for_retryable_errors() {
+        let nx = DnsError::NxDomain { name: "x".into() };
+        let temp = DnsError::Temporary {
+            name: "x".into(),
+            reason: "timeout".into(),
+        };
+        assert!(!nx.is_temporary());
+        assert!(temp.is_temporary());
+    }
+}

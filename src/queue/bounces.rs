@@ -1,0 +1,153 @@
+//! The shell around the pure DSN builder: reads what the DSN needs from the spool, queues the DSN as
+//! a new message from `<>` to the original sender, and hands it to the scheduler.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use tokio::io::AsyncReadExt;
+use tracing::{info, warn};
+
+use super::runner::QueueContext;
+use super::scheduler::BounceOrder;
+use crate::bounce::{self, Action, DsnInput, OriginalMessage, RecipientReport};
+use crate::clock::{from_unix_ms, to_unix_ms};
+use crate::envelope::{Envelope, Recipient, RecipientStatus, Route};
+use crate::spool::StoredMessage;
+use backupmx_smtp::EnhancedCode;
+
+fn parse_status(text: &str, delayed: bool) -> EnhancedCode {
+    let mut parts = text.split('.').map(|p| p.parse::<u16>().ok());
+    match (
+        parts.next().flatten(),
+        parts.next().flatten(),
+        parts.next().flatten(),
+    ) {
+        (Some(c @ (4 | 5)), Some(s), Some(d)) => EnhancedCode(c as u8, s, d),
+        _ if delayed => EnhancedCode(4, 0, 0),
+        _ => EnhancedCode(5, 0, 0),
+    }
+}
+
+/// Builds and queues the DSN for `order`. Failures are logged: the original's own state still moves on.
+pub async fn send_dsn(ctx: &QueueContext, message: &StoredMessage, order: &BounceOrder) {
+    let envelope = &message.envelope;
+    let action = if order.delayed {
+        Action::Delayed
+    } else {
+        Action::Failed
+    };
+    let now = ctx.clock.now();
+    let reports: Vec<RecipientReport> = order
+        .recipients
+        .iter()
+        .map(|(index, status, diagnostic, remote)| RecipientReport {
+            index: *index,
+            action,
+            status: parse_status(status, order.delayed),
+            remote_mta: remote.clone(),
+            diagnostic: Some(diagnostic.clone()),
+            last_attempt: Some(now),
+        })
+        .collect();
+    if !reports.iter().any(|r| {
+        envelope
+            .recipients
+            .get(r.index)
+            .is_some_and(|rcpt| bounce::should_notify(envelope, rcpt, action))
+    }) {
+        return;
+    }
+    let full = bounce::returns_full_body(envelope, message.size as usize, action);
+    let original = match read_original(ctx, message, full).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            warn!(id = %message.id, error = %e, "cannot read the original for a DSN; sending headers we have");
+            Vec::new()
+        }
+    };
+    let writer = ctx.spool.body_writer();
+    let input = DsnInput {
+        reporting_mta: &ctx.config.hostname,
+        envelope,
+        reports: &reports,
+        original: if full {
+            OriginalMessage::Full(&original)
+        } else {
+            OriginalMessage::HeadersOnly(&original)
+        },
+        now,
+        will_retry_until: Some(
+            from_unix_ms(envelope.received_at_ms) + ctx.scheduler().policy().max_lifetime,
+        ),
+        seed: writer.id().0,
+    };
+    let dsn = match bounce::build_dsn(&input) {
+        Ok(Some(dsn)) => dsn,
+        Ok(None) => return,
+        Err(e) => {
+            warn!(id = %message.id, error = %e, "cannot build a DSN");
+            return;
+        }
+    };
+    let Some((_, domain)) = dsn.recipient.rsplit_once('@') else {
+        warn!(id = %message.id, sender = %dsn.recipient, "sender has no domain; DSN not sent");
+        return;
+    };
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    let dsn_envelope = Envelope {
+        sender: String::new(),
+        recipients: vec![Recipient {
+            address: dsn.recipient.clone(),
+            route: Route::Relay { domain },
+            notify: None,
+            orcpt: None,
+            status: RecipientStatus::Pending,
+        }],
+        body_type: dsn.body_type,
+        smtputf8: dsn.smtputf8,
+        ret: None,
+        envid: None,
+        client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        helo: ctx.config.hostname.clone(),
+        received_at_ms: to_unix_ms(now),
+    };
+    let mut writer = writer;
+    if let Err(e) = writer.write(&dsn.message).await {
+        warn!(id = %message.id, error = %e, "cannot spool a DSN");
+        return;
+    }
+    match ctx.spool.commit(dsn_envelope, writer).await {
+        Ok(stored) => {
+            info!(id = %message.id, dsn = %stored.id, to = %dsn.recipient, ?action, "DSN queued");
+            ctx.scheduler().insert(stored, ctx.clock.now());
+            ctx.wake.notify_one();
+        }
+        Err(e) => warn!(id = %message.id, error = %e, "cannot spool a DSN"),
+    }
+}
+
+/// The original as the DSN returns it: whole, or its header block only.
+async fn read_original(
+    ctx: &QueueContext,
+    message: &StoredMessage,
+    full: bool,
+) -> Result<Vec<u8>, crate::spool::SpoolError> {
+    let mut body = ctx.spool.open_body(message.id).await?;
+    let limit = if full {
+        bounce::MAX_RETURNED_BODY as u64
+    } else {
+        256 * 1024
+    };
+    let mut bytes = Vec::new();
+    (&mut body).take(limit).read_to_end(&mut bytes).await?;
+    if !full && let Some(end) = find_header_end(&bytes) {
+        bytes.truncate(end);
+    }
+    Ok(bytes)
+}
+
+fn find_header_end(bytes: &[u8]) -> Option<usize> {
+    bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 2)
+}

@@ -1,0 +1,506 @@
+//! The scheduler: the pure core of the queue. It knows every queued message, each destination's
+//! health, and decides what to attempt, when, and what a finished attempt means (delivered, retry at,
+//! bounce, expire). No I/O and no clock: every instant is an argument; the run loop does the rest.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use super::FlushScope;
+use super::order::{Claim, OrderBook, Outcome};
+use super::retry::{Decision, RetryPolicy};
+use crate::clock::{from_unix_ms, to_unix_ms};
+use crate::envelope::{Attempt, QueueId, RecipientStatus, Route};
+use crate::spool::{StoredMessage, Update};
+
+/// The destination key of recipients kept in the local postmaster mailbox (not a domain name).
+pub const POSTMASTER: &str = "(postmaster)";
+/// Result text recorded in the attempt history when a delay warning went out.
+pub const DELAY_WARNING_SENT: &str = "delay warning sent to the sender";
+
+/// How one recipient's attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecipientResult {
+    Delivered(String),
+    /// Temporary failure: retry later.
+    Deferred(String),
+    /// Permanent failure: bounce now. `status` is the enhanced code (e.g. `5.1.1`).
+    Failed {
+        reply: String,
+        status: String,
+    },
+}
+
+/// What a destination looked like at its last contact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// Not tried since start.
+    Unknown,
+    Up,
+    /// Could not be reached (refused, timeout, DNS failure, 421 at greeting): probed every
+    /// `probe_interval`, flushed the moment it answers.
+    Unreachable {
+        since_ms: u64,
+        error: String,
+    },
+    /// The MX records make delivery impossible (we are the best MX, no MX, ...): mail waits, never
+    /// bounces for it, until an admin fixes DNS.
+    Misconfigured {
+        since_ms: u64,
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct DestinationState {
+    pub health: Health,
+    /// Delivery connections running.
+    pub workers: usize,
+    pub next_probe: Option<SystemTime>,
+    pub probing: bool,
+}
+
+/// A message that failed (or is delayed) for some recipients and whose sender must be told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BounceOrder {
+    pub id: QueueId,
+    pub delayed: bool,
+    /// (recipient index, status code, diagnostic, remote host)
+    pub recipients: Vec<(usize, String, String, Option<String>)>,
+}
+
+/// What the run loop must make durable and do after an attempt.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Consequences {
+    pub updates: Vec<Update>,
+    pub bounces: Vec<BounceOrder>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    message: StoredMessage,
+    warned: bool,
+}
+
+pub struct Scheduler {
+    book: OrderBook,
+    messages: HashMap<QueueId, Entry>,
+    destinations: HashMap<String, DestinationState>,
+    policy: RetryPolicy,
+    max_parallel: usize,
+    probe_interval: Duration,
+}
+
+/// A held message's due time: far enough never to come.
+fn never() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1 << 40)
+}
+
+impl Scheduler {
+    pub fn new(policy: RetryPolicy, max_parallel: usize, probe_interval: Duration) -> Scheduler {
+        Scheduler {
+            book: OrderBook::new(),
+            messages: HashMap::new(),
+            destinations: HashMap::new(),
+            policy,
+            max_parallel: max_parallel.max(1),
+            probe_interval,
+        }
+    }
+
+    /// Queues a message (just received, or recovered at start: insert those oldest first).
+    pub fn insert(&mut self, message: StoredMessage, now: SystemTime) {
+        let id = message.id;
+        if self.messages.contains_key(&id) {
+            return;
+        }
+        let due = self.due_time(&message, now);
+        let mut by_dest: HashMap<String, Vec<(usize, String)>> = HashMap::new();
+        for (index, r) in message.envelope.pending() {
+            let dest = match &r.route {
+                Route::Relay { domain } => domain.clone(),
+                Route::Postmaster => POSTMASTER.to_string(),
+            };
+            by_dest
+                .entry(dest)
+                .or_default()
+                .push((index, r.address.clone()));
+        }
+        let mut dests: Vec<_> = by_dest.into_iter().collect();
+        dests.sort();
+        for (dest, rcpts) in dests {
+            self.destinations
+                .entry(dest.clone())
+                .or_insert_with(|| DestinationState {
+                    health: Health::Unknown,
+                    workers: 0,
+                    next_probe: None,
+                    probing: false,
+                });
+            self.book.insert(id, &dest, rcpts, due);
+        }
+        let warned = message
+            .attempts
+            .iter()
+            .any(|a| a.result == DELAY_WARNING_SENT);
+        self.messages.insert(id, Entry { message, warned });
+    }
+
+    /// When a (recovered) message is next due: at once if never tried, else by its retry schedule.
+    fn due_time(&self, message: &StoredMessage, now: SystemTime) -> SystemTime {
+        if message.held {
+            return never();
+        }
+        let tries = message
+            .attempts
+            .iter()
+            .filter(|a| a.result != DELAY_WARNING_SENT)
+            .count();
+        let received = from_unix_ms(message.envelope.received_at_ms);
+        let last = message
+            .attempts
+            .last()
+            .map_or(received, |a| from_unix_ms(a.at_ms));
+        match self.policy.next_attempt_at(received, tries, last) {
+            Decision::RetryAt(t) => t,
+            Decision::Expire => now,
+        }
+    }
+
+    pub fn message(&self, id: QueueId) -> Option<&StoredMessage> {
+        self.messages.get(&id).map(|e| &e.message)
+    }
+
+    pub fn messages(&self) -> impl Iterator<Item = &StoredMessage> {
+        self.messages.values().map(|e| &e.message)
+    }
+
+    pub fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+
+    pub fn destination(&self, dest: &str) -> Option<&DestinationState> {
+        self.destinations.get(dest)
+    }
+
+    pub fn destinations(&self) -> impl Iterator<Item = (&String, &DestinationState)> {
+        self.destinations.iter()
+    }
+
+    /// Takes the next message a connection to `dest` may send now, if any (order rules apply).
+    pub fn claim(&mut self, dest: &str, now: SystemTime) -> Option<Claim> {
+        self.book.claim_next(dest, now, self.max_parallel)
+    }
+
+    /// Takes a due message regardless of the connection limit (to defer it while the destination is
+    /// unreachable or misconfigured, without connecting).
+    pub fn claim_for_deferral(&mut self, dest: &str, now: SystemTime) -> Option<Claim> {
+        self.book.claim_next(dest, now, usize::MAX)
+    }
+
+    /// Records the end of an attempt for `claim`: per-recipient results, the attempt itself, and what
+    /// follows (retry time, bounces, removal when nothing is left).
+    pub fn finish(
+        &mut self,
+        dest: &str,
+        claim: &Claim,
+        results: &[(usize, RecipientResult)],
+        attempt: Attempt,
+        now: SystemTime,
+    ) -> Consequences {
+        let id = claim.id;
+        let misconfigured = matches!(
+            self.destinations.get(dest).map(|d| &d.health),
+            Some(Health::Misconfigured { .. })
+        );
+        let Some(entry) = self.messages.get_mut(&id) else {
+            return Consequences::default();
+        };
+        let mut out = Consequences::default();
+        let at_ms = to_unix_ms(now);
+        let mut outcomes = Vec::with_capacity(results.len());
+        let mut failed = Vec::new();
+        let mut deferred = Vec::new();
+        for (index, result) in results {
+            let status = match result {
+                RecipientResult::Delivered(reply) => RecipientStatus::Delivered {
+                    at_ms,
+                    reply: reply.clone(),
+                },
+                RecipientResult::Failed { reply, status } => {
+                    failed.push((
+                        *index,
+                        status.clone(),
+                        reply.clone(),
+                        Some(attempt.host.clone()),
+                    ));
+                    RecipientStatus::Failed {
+                        at_ms,
+                        reply: reply.clone(),
+                    }
+                }
+                RecipientResult::Deferred(reply) => {
+                    deferred.push((*index, reply.clone()));
+                    outcomes.push((*index, Outcome::Deferred));
+                    continue;
+                }
+            };
+            outcomes.push((*index, Outcome::Done));
+            if let Some(r) = entry.message.envelope.recipients.get_mut(*index) {
+                r.status = status.clone();
+            }
+            out.updates.push(Update::Recipient {
+                id,
+                index: *index,
+                status,
+            });
+        }
+        entry.message.attempts.push(attempt.clone());
+        out.updates.insert(0, Update::Attempt { id, attempt });
+
+        let received = from_unix_ms(entry.message.envelope.received_at_ms);
+        let tries = entry
+            .message
+            .attempts
+            .iter()
+            .filter(|a| a.result != DELAY_WARNING_SENT)
+            .count();
+        let mut next_due = now;
+        if !deferred.is_empty() {
+            match self.policy.next_attempt_at(received, tries, now) {
+                Decision::RetryAt(t) => next_due = t,
+                // Mail is never bounced for a misconfiguration an admin can fix: it keeps waiting.
+                Decision::Expire if misconfigured => next_due = now + self.policy.wait_after(tries),
+                Decision::Expire => {
+                    for (index, reply) in deferred.drain(..) {
+                        let reply =
+                            format!("message expired after {} attempts; last: {reply}", tries);
+                        let status = RecipientStatus::Failed {
+                            at_ms,
+                            reply: reply.clone(),
+                        };
+                        if let Some(r) = entry.message.envelope.recipients.get_mut(index) {
+                            r.status = status.clone();
+                        }
+                        out.updates.push(Update::Recipient { id, index, status });
+                        failed.push((index, "4.4.7".into(), reply, None));
+                        if let Some(o) = outcomes.iter_mut().find(|(i, _)| *i == index) {
+                            o.1 = Outcome::Done;
+                        }
+                    }
+                }
+            }
+        }
+        if !deferred.is_empty()
+            && !entry.warned
+            && self.policy.delay_warning_due(received, now, false)
+        {
+            entry.warned = true;
+            let warning = Attempt {
+                at_ms,
+                host: "-".into(),
+                result: DELAY_WARNING_SENT.into(),
+            };
+            entry.message.attempts.push(warning.clone());
+            out.updates.push(Update::Attempt {
+                id,
+                attempt: warning,
+            });
+            let recipients = deferred
+                .iter()
+                .map(|(i, reply)| (*i, "4.4.1".into(), reply.clone(), None))
+                .collect();
+            out.bounces.push(BounceOrder {
+                id,
+                delayed: true,
+                recipients,
+            });
+        }
+        if !failed.is_empty() {
+            out.bounces.push(BounceOrder {
+                id,
+                delayed: false,
+                recipients: failed,
+            });
+        }
+        let due = if entry.message.held {
+            never()
+        } else {
+            next_due
+        };
+        self.book.release(id, dest, &outcomes, due);
+        if !self.book.contains(id) {
+            self.messages.remove(&id);
+            out.updates.push(Update::Remove { id });
+        }
+        out
+    }
+
+    /// A worker starts or stops for `dest`.
+    pub fn worker_started(&mut self, dest: &str) {
+        if let Some(d) = self.destinations.get_mut(dest) {
+            d.workers += 1;
+        }
+    }
+
+    pub fn worker_stopped(&mut self, dest: &str) {
+        if let Some(d) = self.destinations.get_mut(dest) {
+            d.workers = d.workers.saturating_sub(1);
+        }
+    }
+
+    /// The destination answered: from unreachable to up flushes its queue at once (recovery).
+    pub fn mark_up(&mut self, dest: &str, now: SystemTime) -> bool {
+        let Some(d) = self.destinations.get_mut(dest) else {
+            return false;
+        };
+        let recovered = matches!(
+            d.health,
+            Health::Unreachable { .. } | Health::Misconfigured { .. }
+        );
+        d.health = Health::Up;
+        d.next_probe = None;
+        if recovered {
+            self.book.flush(dest, now);
+        }
+        recovered
+    }
+
+    pub fn mark_unreachable(&mut self, dest: &str, error: String, now: SystemTime) {
+        if let Some(d) = self.destinations.get_mut(dest) {
+            if !matches!(d.health, Health::Unreachable { .. }) {
+                d.health = Health::Unreachable {
+                    since_ms: to_unix_ms(now),
+                    error,
+                };
+            } else if let Health::Unreachable { error: e, .. } = &mut d.health {
+                *e = error;
+            }
+            d.next_probe = Some(now + self.probe_interval);
+        }
+    }
+
+    pub fn mark_misconfigured(&mut self, dest: &str, reason: String, now: SystemTime) {
+        if let Some(d) = self.destinations.get_mut(dest) {
+            match &mut d.health {
+                Health::Misconfigured { reason: r, .. } => *r = reason,
+                h => {
+                    *h = Health::Misconfigured {
+                        since_ms: to_unix_ms(now),
+                        reason,
+                    }
+                }
+            }
+            d.next_probe = Some(now + self.probe_interval);
+        }
+    }
+
+    /// Destinations where another connection should start now: something claimable is due, the
+    /// destination is not known to be down, and fewer than `max_parallel` connections run.
+    pub fn wanted_workers(&self, now: SystemTime) -> Vec<String> {
+        let mut wanted = Vec::new();
+        for (dest, d) in &self.destinations {
+            let healthy = matches!(d.health, Health::Up | Health::Unknown);
+            let due = self.book.next_due_at(dest).is_some_and(|t| t <= now);
+            let room =
+                d.workers < self.max_parallel && self.book.in_flight(dest) < self.max_parallel;
+            if healthy && due && room && self.book.queued(dest) > self.book.in_flight(dest) {
+                wanted.push(dest.clone());
+            }
+        }
+        wanted.sort();
+        wanted
+    }
+
+    /// Down destinations with messages due now: to be deferred without a connection.
+    pub fn due_while_down(&self, now: SystemTime) -> Vec<String> {
+        let mut down = Vec::new();
+        for (dest, d) in &self.destinations {
+            let is_down = matches!(
+                d.health,
+                Health::Unreachable { .. } | Health::Misconfigured { .. }
+            );
+            if is_down && d.workers == 0 && self.book.next_due_at(dest).is_some_and(|t| t <= now) {
+                down.push(dest.clone());
+            }
+        }
+        down
+    }
+
+    /// Down destinations whose recovery probe is due; marks them as being probed.
+    pub fn take_due_probes(&mut self, now: SystemTime) -> Vec<String> {
+        let mut due = Vec::new();
+        for (dest, d) in self.destinations.iter_mut() {
+            if !d.probing && d.workers == 0 && d.next_probe.is_some_and(|t| t <= now) {
+                d.probing = true;
+                due.push(dest.clone());
+            }
+        }
+        due
+    }
+
+    pub fn probe_done(&mut self, dest: &str) {
+        if let Some(d) = self.destinations.get_mut(dest) {
+            d.probing = false;
+        }
+    }
+
+    /// Forgets destinations that have nothing queued and nothing running.
+    pub fn prune_destinations(&mut self) {
+        let book = &self.book;
+        self.destinations
+            .retain(|dest, d| d.workers > 0 || d.probing || book.queued(dest) > 0);
+    }
+
+    /// Makes the matching messages due now (order still applies). Returns how many were flushed.
+    pub fn flush(&mut self, scope: &FlushScope, now: SystemTime) -> usize {
+        match scope {
+            FlushScope::All => {
+                self.book.flush_all(now);
+                self.mark_all_for_retry(now, |_| true);
+                self.messages.len()
+            }
+            FlushScope::Domain(domain) => {
+                self.book.flush(domain, now);
+                self.mark_all_for_retry(now, |d| d == domain);
+                self.book.queued(domain)
+            }
+            FlushScope::Ids(ids) => {
+                let mut n = 0;
+                for id in ids {
+                    if self.messages.get(id).is_some_and(|e| !e.message.held) {
+                        self.book.set_due(*id, now);
+                        n += 1;
+                    }
+                }
+                n
+            }
+        }
+    }
+
+    /// An admin flush also retries a down destination now instead of waiting for its next probe.
+    fn mark_all_for_retry(&mut self, now: SystemTime, pick: impl Fn(&str) -> bool) {
+        for (dest, d) in self.destinations.iter_mut() {
+            if pick(dest) && d.next_probe.is_some() {
+                d.next_probe = Some(now);
+            }
+        }
+    }
+
+    /// The earliest instant something needs doing (a due message or a probe).
+    pub fn next_wakeup(&self) -> Option<SystemTime> {
+        let due = self
+            .destinations
+            .keys()
+            .filter_map(|d| self.book.next_due_at(d));
+        let probes = self.destinations.values().filter_map(|d| d.next_probe);
+        due.chain(probes).min()
+    }
+
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.policy
+    }
+}
