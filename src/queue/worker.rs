@@ -224,7 +224,11 @@ fn log_results(
     host: &str,
 ) {
     for (index, result) in results {
-        let to = message.envelope.recipients.get(*index).map_or("?", |r| r.address.as_str());
+        let to = message
+            .envelope
+            .recipients
+            .get(*index)
+            .map_or("?", |r| r.address.as_str());
         let id = message.id;
         match result {
             RecipientResult::Delivered(reply) => {
