@@ -14,8 +14,7 @@ use crate::spool::{StoredMessage, Update};
 
 /// The destination key of recipients kept in the local postmaster mailbox (not a domain name).
 pub const POSTMASTER: &str = "(postmaster)";
-/// Result text recorded in the attempt history when a delay warning went out.
-pub const DELAY_WARNING_SENT: &str = "delay warning sent to the sender";
+pub use crate::envelope::DELAY_WARNING_SENT;
 
 /// How one recipient's attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
