@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use tokio::io::AsyncReadExt;
+use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use super::bounces;
@@ -98,8 +99,12 @@ fn route_failed(ctx: &QueueContext, dest: &str, e: &RouteError) {
     }
 }
 
-async fn send_all(ctx: &QueueContext, dest: &str, mut conn: Connection) {
+/// Results are made durable in the background (bounded) while the next message is already being sent:
+/// the connection does not wait for an fsync per message. A crash in between can only repeat a
+/// delivery, never lose one.
+async fn send_all(ctx: &Arc<QueueContext>, dest: &str, mut conn: Connection) {
     let host = format!("{} [{}]", conn.host(), conn.peer());
+    let mut recording = JoinSet::new();
     while !ctx.shutting_down() {
         let now = ctx.clock.now();
         let Some((claim, message)) = ({
@@ -129,15 +134,38 @@ async fn send_all(ctx: &QueueContext, dest: &str, mut conn: Connection) {
                     .map(|(i, o)| (i, result_of(o)))
                     .collect();
                 if !report.reusable {
-                    finish(ctx, dest, &claim, &message, &results, &host).await;
+                    record(ctx, dest, &claim, message, &results, &host, &mut recording).await;
+                    while recording.join_next().await.is_some() {}
                     return;
                 }
                 results
             }
         };
-        finish(ctx, dest, &claim, &message, &results, &host).await;
+        record(ctx, dest, &claim, message, &results, &host, &mut recording).await;
     }
     conn.quit().await;
+    while recording.join_next().await.is_some() {}
+}
+
+/// At most this many attempts of one connection wait for their spool update.
+const MAX_RECORDING: usize = 64;
+
+/// [`finish`] with the durable part in the background.
+async fn record(
+    ctx: &Arc<QueueContext>,
+    dest: &str,
+    claim: &Claim,
+    message: crate::spool::StoredMessage,
+    results: &[(usize, RecipientResult)],
+    host: &str,
+    recording: &mut JoinSet<()>,
+) {
+    let consequences = decide(ctx, dest, claim, &message, results, host);
+    while recording.len() >= MAX_RECORDING {
+        recording.join_next().await;
+    }
+    let ctx = ctx.clone();
+    recording.spawn(async move { apply(&ctx, &message, consequences).await });
 }
 
 /// Opens the body, refusing a looping message (too many Received headers) with 5.4.6.
@@ -205,6 +233,19 @@ async fn finish(
     results: &[(usize, RecipientResult)],
     host: &str,
 ) {
+    let consequences = decide(ctx, dest, claim, message, results, host);
+    apply(ctx, message, consequences).await;
+}
+
+/// The scheduler's side of an attempt's end (in memory, immediate).
+fn decide(
+    ctx: &QueueContext,
+    dest: &str,
+    claim: &Claim,
+    message: &crate::spool::StoredMessage,
+    results: &[(usize, RecipientResult)],
+    host: &str,
+) -> Consequences {
     let now = ctx.clock.now();
     let summary = summarize(results);
     log_results(dest, message, results, host);
@@ -213,8 +254,7 @@ async fn finish(
         host: host.to_string(),
         result: summary,
     };
-    let consequences = ctx.scheduler().finish(dest, claim, results, attempt, now);
-    apply(ctx, message, consequences).await;
+    ctx.scheduler().finish(dest, claim, results, attempt, now)
 }
 
 fn log_results(
@@ -279,14 +319,19 @@ async fn defer_due(ctx: &QueueContext, dest: &str, reason: &str) {
     {
         let mut sched = ctx.scheduler();
         while let Some(claim) = sched.claim_for_deferral(dest, now) {
-            let Some(message) = sched.message(claim.id).cloned() else { continue };
+            let Some(message) = sched.message(claim.id).cloned() else {
+                continue;
+            };
             let results: Vec<_> = claim
                 .recipients
                 .iter()
                 .map(|i| (*i, RecipientResult::Deferred(reason.to_string())))
                 .collect();
-            let attempt =
-                Attempt { at_ms, host: "(not connected)".into(), result: reason.to_string() };
+            let attempt = Attempt {
+                at_ms,
+                host: "(not connected)".into(),
+                result: reason.to_string(),
+            };
             let consequences = sched.finish(dest, &claim, &results, attempt, now);
             finished.push((message, consequences));
         }
@@ -294,7 +339,12 @@ async fn defer_due(ctx: &QueueContext, dest: &str, reason: &str) {
     if finished.is_empty() {
         return;
     }
-    info!(destination = dest, messages = finished.len(), reason, "deferred without connecting");
+    info!(
+        destination = dest,
+        messages = finished.len(),
+        reason,
+        "deferred without connecting"
+    );
     let mut updates = Vec::new();
     for (message, consequences) in finished {
         for order in &consequences.bounces {
