@@ -23,29 +23,8 @@ impl FromStr for QueueId {
     }
 }
 
-/// BODY= of MAIL FROM.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum BodyType {
-    #[default]
-    SevenBit,
-    EightBitMime,
-    BinaryMime,
-}
-
-/// RET= of MAIL FROM (RFC 3461).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ret {
-    Full,
-    Headers,
-}
-
-/// NOTIFY= of RCPT TO (RFC 3461); `None` in [`Recipient::notify`] means the client gave none.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Notify {
-    pub success: bool,
-    pub failure: bool,
-    pub delay: bool,
-}
+/// The ESMTP parameters kept with a message are the protocol core's own types (BODY=, RET=, NOTIFY=).
+pub use backupmx_smtp::{BodyType, Notify, Ret};
 
 /// Where a recipient's mail goes.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -107,12 +107,7 @@ async fn send_all(ctx: &Arc<QueueContext>, dest: &str, mut conn: Connection) {
     let mut recording = JoinSet::new();
     while !ctx.shutting_down() {
         let now = ctx.clock.now();
-        let Some((claim, message)) = ({
-            let mut sched = ctx.scheduler();
-            sched
-                .claim(dest, now)
-                .and_then(|c| sched.message(c.id).cloned().map(|m| (c, m)))
-        }) else {
+        let Some((claim, message)) = claim_with_message(ctx, dest, now) else {
             break;
         };
         let results = match open_checked(ctx, &message).await {
@@ -166,6 +161,18 @@ async fn record(
     }
     let ctx = ctx.clone();
     recording.spawn(async move { apply(&ctx, &message, consequences).await });
+}
+
+/// The next message a connection to `dest` may send, with a copy of its state.
+fn claim_with_message(
+    ctx: &QueueContext,
+    dest: &str,
+    now: std::time::SystemTime,
+) -> Option<(Claim, crate::spool::StoredMessage)> {
+    let mut sched = ctx.scheduler();
+    let claim = sched.claim(dest, now)?;
+    let message = sched.message(claim.id).cloned()?;
+    Some((claim, message))
 }
 
 /// Opens the body, refusing a looping message (too many Received headers) with 5.4.6.
@@ -405,12 +412,7 @@ pub async fn probe(ctx: Arc<QueueContext>, dest: String) {
 async fn deliver_local(ctx: &QueueContext) {
     loop {
         let now = ctx.clock.now();
-        let Some((claim, message)) = ({
-            let mut sched = ctx.scheduler();
-            sched
-                .claim(POSTMASTER, now)
-                .and_then(|c| sched.message(c.id).cloned().map(|m| (c, m)))
-        }) else {
+        let Some((claim, message)) = claim_with_message(ctx, POSTMASTER, now) else {
             break;
         };
         let result = match ctx.spool.deliver_to_postmaster(claim.id).await {

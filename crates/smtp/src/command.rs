@@ -53,8 +53,9 @@ pub enum ForwardPath {
     Mailbox(Mailbox),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BodyType {
+    #[default]
     SevenBit,
     EightBitMime,
     BinaryMime,
