@@ -134,3 +134,25 @@ pub async fn send_one(addr: SocketAddr, from: &str, to: &[&str], message: &[u8])
     client.quit().await;
     sent
 }
+
+/// Sends `n` messages over one session, message `i` to `mailboxes[i % len]`, with ids `{prefix}-{i}`;
+/// each must get 250. Returns the ids per mailbox in sending order.
+pub async fn send_numbered(
+    addr: SocketAddr,
+    prefix: &str,
+    n: usize,
+    mailboxes: &[&str],
+) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut expected: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    let mut client = Client::connect(addr).await;
+    for i in 0..n {
+        let to = mailboxes[i % mailboxes.len()];
+        let id = format!("{prefix}-{i:03}");
+        client
+            .send_ok("sender@sender.test", &[to], &super::mail::message(&id, to))
+            .await;
+        expected.entry(to.to_owned()).or_default().push(id);
+    }
+    client.quit().await;
+    expected
+}
