@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod dsn;
 pub mod mail;
 
 use std::fs::File;
@@ -243,4 +244,25 @@ impl Drop for Server {
             eprintln!("--- backupmx stderr ---\n{}", self.log());
         }
     }
+}
+
+/// DNS records routing `sender.test` (the senders' domain, where DSNs go) to 127.0.0.1.
+pub fn sender_domain_records() -> Vec<crate::support::dns::TestRecord> {
+    vec![
+        crate::support::mx("sender.test", 10, "mx.sender.test"),
+        crate::support::addr("mx.sender.test", "127.0.0.1"),
+    ]
+}
+
+/// Settings for `example.test` statically routed to `primary`, with DSNs to `sender.test` going
+/// through `dns` to the delivery port `sender_sink`.
+pub fn settings_with_sender_sink(
+    primary: SocketAddr,
+    dns: SocketAddr,
+    sender_sink: SocketAddr,
+) -> Settings {
+    let mut settings = Settings::new(Some(primary));
+    settings.nameservers = vec![dns];
+    settings.delivery_port = sender_sink.port();
+    settings
 }
