@@ -65,7 +65,10 @@ async fn mixed_recipient_results_deliver_once_retry_and_bounce() {
     assert_eq!(bounce[0].recipients, vec!["sender@sender.test".to_owned()]);
     let dsn = Dsn::parse(&bounce[0].data);
     assert_eq!(dsn.part_types[1], "message/delivery-status", "{dsn:?}");
-    assert_eq!(dsn.fields("Final-Recipient"), vec!["rfc822; bad@example.test"]);
+    assert_eq!(
+        dsn.fields("Final-Recipient"),
+        vec!["rfc822; bad@example.test"]
+    );
     assert_eq!(dsn.fields("Action"), vec!["failed"]);
     assert_eq!(dsn.fields("Status"), vec!["5.1.1"]);
 
@@ -102,7 +105,13 @@ async fn etrn_from_an_allowed_client_flushes_the_domain() {
     settings.probe_interval = "1h".into();
     let server = Server::start(settings).await;
     let body = message("etrn", "e@example.test");
-    let sent = send_one(server.smtp_addr(), "s@sender.test", &["e@example.test"], &body).await;
+    let sent = send_one(
+        server.smtp_addr(),
+        "s@sender.test",
+        &["e@example.test"],
+        &body,
+    )
+    .await;
     assert_eq!(sent.data.map(|d| d.code), Some(250));
     server
         .wait_log("cannot reach any host", Duration::from_secs(10))

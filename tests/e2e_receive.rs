@@ -107,6 +107,10 @@ async fn disconnect_mid_data_delivers_nothing() {
     assert_eq!(sent.data.map(|d| d.code), Some(250));
     let got = sink.wait_for(1, WAIT).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let ids: Vec<String> = sink.messages().iter().map(|m| message_id(&m.data)).collect();
+    let ids: Vec<String> = sink
+        .messages()
+        .iter()
+        .map(|m| message_id(&m.data))
+        .collect();
     assert_eq!(ids, vec!["marker".to_owned()], "{got:?}");
 }

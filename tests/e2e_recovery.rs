@@ -44,7 +44,11 @@ async fn sigterm_exits_zero_promptly_and_queued_mail_survives() {
     let status = server.terminate(Duration::from_secs(5)).await;
     println!("SIGTERM to exit: {:?}", started.elapsed());
     assert!(status.success(), "exit status {status}:\n{}", server.log());
-    assert!(server.log().contains("backupmx stopped"), "{}", server.log());
+    assert!(
+        server.log().contains("backupmx stopped"),
+        "{}",
+        server.log()
+    );
 
     server.restart().await;
     sink.restart().await;

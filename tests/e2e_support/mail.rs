@@ -63,7 +63,9 @@ pub fn ids_per_mailbox(messages: &[ReceivedMessage]) -> BTreeMap<String, Vec<Str
     let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for m in messages {
         for rcpt in &m.recipients {
-            map.entry(rcpt.clone()).or_default().push(message_id(&m.data));
+            map.entry(rcpt.clone())
+                .or_default()
+                .push(message_id(&m.data));
         }
     }
     map

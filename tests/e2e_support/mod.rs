@@ -183,7 +183,10 @@ impl Server {
                 panic!("backupmx exited ({status}) at start:\n{}", self.log());
             }
             if Instant::now() > deadline {
-                panic!("backupmx does not listen after {START_TIMEOUT:?}:\n{}", self.log());
+                panic!(
+                    "backupmx does not listen after {START_TIMEOUT:?}:\n{}",
+                    self.log()
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -214,7 +217,10 @@ impl Server {
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("backupmx still running {timeout:?} after SIGTERM:\n{}", self.log());
+                panic!(
+                    "backupmx still running {timeout:?} after SIGTERM:\n{}",
+                    self.log()
+                );
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -230,7 +236,10 @@ impl Server {
         let deadline = Instant::now() + timeout;
         while !self.log().contains(needle) {
             if Instant::now() > deadline {
-                panic!("{needle:?} not in the log after {timeout:?}:\n{}", self.log());
+                panic!(
+                    "{needle:?} not in the log after {timeout:?}:\n{}",
+                    self.log()
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
