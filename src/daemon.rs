@@ -116,6 +116,12 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
     inbound::serve(listeners, inbound_ctx, shutdown).await;
     let _ = queue_task.await;
     spool.close();
-    info!("backupmx stopped");
+    let stats = spool.stats();
+    info!(
+        commits = stats.commits.load(std::sync::atomic::Ordering::Relaxed),
+        group_commits = stats.batches.load(std::sync::atomic::Ordering::Relaxed),
+        fsyncs = stats.fsyncs.load(std::sync::atomic::Ordering::Relaxed),
+        "backupmx stopped"
+    );
     Ok(())
 }

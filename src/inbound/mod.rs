@@ -8,6 +8,7 @@
 //! - `tls.rs`: the rustls acceptor from PEM files.
 //! - `received.rs`, `replies.rs`: the Received header and the fixed replies.
 
+mod chunk;
 mod connection;
 pub mod received;
 pub mod replies;

@@ -207,6 +207,7 @@ async fn finish(
 ) {
     let now = ctx.clock.now();
     let summary = summarize(results);
+    log_results(dest, message, results, host);
     let attempt = Attempt {
         at_ms: to_unix_ms(now),
         host: host.to_string(),
@@ -214,6 +215,33 @@ async fn finish(
     };
     let consequences = ctx.scheduler().finish(dest, claim, results, attempt, now);
     apply(ctx, message, consequences).await;
+}
+
+fn log_results(
+    dest: &str,
+    message: &crate::spool::StoredMessage,
+    results: &[(usize, RecipientResult)],
+    host: &str,
+) {
+    for (index, result) in results {
+        let to = message
+            .envelope
+            .recipients
+            .get(*index)
+            .map_or("?", |r| r.address.as_str());
+        let id = message.id;
+        match result {
+            RecipientResult::Delivered(reply) => {
+                info!(%id, to, destination = dest, host, reply = reply.as_str(), "delivered")
+            }
+            RecipientResult::Deferred(reply) => {
+                info!(%id, to, destination = dest, host, reply = reply.as_str(), "deferred")
+            }
+            RecipientResult::Failed { reply, .. } => {
+                warn!(%id, to, destination = dest, host, reply = reply.as_str(), "failed permanently")
+            }
+        }
+    }
 }
 
 fn summarize(results: &[(usize, RecipientResult)]) -> String {

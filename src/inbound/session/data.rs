@@ -14,6 +14,17 @@ use crate::inbound::replies::{bad_sequence, data_error, plain};
 impl Session {
     pub(super) fn data(&mut self) -> Step {
         match std::mem::replace(&mut self.phase, Phase::Ready) {
+            Phase::Bdat {
+                transaction,
+                received,
+            } => {
+                // RFC 3030 §3: DATA may not follow BDAT in a transaction.
+                self.phase = Phase::Bdat {
+                    transaction,
+                    received,
+                };
+                Step::reply(bad_sequence("DATA not allowed after BDAT"))
+            }
             Phase::Mail(transaction) if !transaction.recipients.is_empty() => {
                 self.phase = Phase::Data(transaction);
                 Step::then(
@@ -35,7 +46,9 @@ impl Session {
     /// The Received header for the message being received (call after [`super::Action::StartData`]).
     pub fn received_header(&self, id: QueueId, now: SystemTime) -> String {
         let (recipients, smtputf8) = match &self.phase {
-            Phase::Data(t) | Phase::Mail(t) => (t.recipients.as_slice(), t.params.smtputf8),
+            Phase::Data(t) | Phase::Mail(t) | Phase::Bdat { transaction: t, .. } => {
+                (t.recipients.as_slice(), t.params.smtputf8)
+            }
             _ => (&[][..], false),
         };
         let extended = self.greeting.as_ref().is_some_and(|g| g.extended);
@@ -66,8 +79,9 @@ impl Session {
         verdict: Result<u64, DataError>,
         now: SystemTime,
     ) -> Result<Envelope, smtp::Reply> {
-        let Phase::Data(transaction) = std::mem::replace(&mut self.phase, Phase::Ready) else {
-            return Err(bad_sequence("Bad sequence of commands"));
+        let transaction = match std::mem::replace(&mut self.phase, Phase::Ready) {
+            Phase::Data(transaction) | Phase::Bdat { transaction, .. } => transaction,
+            _ => return Err(bad_sequence("Bad sequence of commands")),
         };
         if let Err(error) = verdict {
             return Err(data_error(&error));

@@ -35,6 +35,7 @@ impl Session {
             "SMTPUTF8".to_string(),
             "ENHANCEDSTATUSCODES".to_string(),
             "DSN".to_string(),
+            "CHUNKING".to_string(),
         ];
         if self.client.tls_available && self.tls.is_none() {
             lines.push("STARTTLS".to_string());

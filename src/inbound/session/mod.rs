@@ -4,8 +4,10 @@
 //!
 //! Phases: greeting sent ([`Phase::AwaitHelo`]) → after EHLO/HELO ([`Phase::Ready`]) → in a transaction
 //! after MAIL ([`Phase::Mail`], "has recipients" once RCPT succeeded) → receiving DATA ([`Phase::Data`]).
-//! One file per group of verbs: greeting.rs (EHLO/HELO/STARTTLS), mail.rs, rcpt.rs, data.rs, other.rs.
+//! One file per group of verbs: greeting.rs (EHLO/HELO/STARTTLS), mail.rs, rcpt.rs, data.rs, bdat.rs,
+//! other.rs.
 
+mod bdat;
 mod data;
 mod greeting;
 mod mail;
@@ -71,6 +73,16 @@ pub enum Action {
     StartTls,
     /// ETRN accepted: flush the queue for this (configured, normalised) domain.
     FlushDomain(String),
+    /// BDAT accepted: read exactly `size` bytes into the message body, then send the reply; after the
+    /// LAST chunk call [`Session::end_data`] instead and send its (or the commit's) reply.
+    ReceiveChunk {
+        size: u64,
+        last: bool,
+    },
+    /// BDAT refused: read and drop exactly `size` bytes (RFC 3030 §2), then send the reply.
+    DiscardChunk {
+        size: u64,
+    },
 }
 
 /// One reply plus what to do next.
@@ -115,6 +127,11 @@ pub(crate) enum Phase {
     Ready,
     Mail(Transaction),
     Data(Transaction),
+    /// BDAT chunks are arriving; `received` counts the octets announced so far.
+    Bdat {
+        transaction: Transaction,
+        received: u64,
+    },
 }
 
 /// Negotiated TLS parameters, recorded in the Received header.
@@ -154,7 +171,10 @@ impl Session {
 
     /// True while a transaction is open (after MAIL, during DATA): shutdown lets it finish.
     pub fn in_transaction(&self) -> bool {
-        matches!(self.phase, Phase::Mail(_) | Phase::Data(_))
+        matches!(
+            self.phase,
+            Phase::Mail(_) | Phase::Data(_) | Phase::Bdat { .. }
+        )
     }
 
     pub fn tls_active(&self) -> bool {
@@ -197,7 +217,7 @@ impl Session {
             Command::Mail { from, params } => self.mail(from, params),
             Command::Rcpt { to, params } => self.rcpt(to, params),
             Command::Data => self.data(),
-            Command::Bdat { .. } => Step::reply(reply(502, 5, 5, 1, "CHUNKING is not offered")),
+            Command::Bdat { size, last } => self.bdat(size, last),
             Command::Rset => self.rset(),
             Command::Noop => Step::reply(replies::ok()),
             Command::Quit => self.quit(),

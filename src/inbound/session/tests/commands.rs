@@ -24,6 +24,7 @@ fn ehlo_lists_extensions() {
             "SMTPUTF8",
             "ENHANCEDSTATUSCODES",
             "DSN",
+            "CHUNKING",
             "STARTTLS"
         ]
     );
@@ -221,5 +222,39 @@ fn every_reply_but_greeting_ehlo_helo_and_354_has_an_enhanced_code() {
             "{line:?}: {:?}",
             step.reply
         );
+    }
+}
+
+#[test]
+fn random_lines_never_panic_and_always_get_a_reply() {
+    // Deterministic pseudo-random bytes (64-bit LCG), biased towards real verbs to reach deep states.
+    let mut state: u64 = 0x5EED;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as u32
+    };
+    let verbs = [
+        "EHLO x",
+        "MAIL FROM:<a@b.test>",
+        "RCPT TO:<c@example.test>",
+        "DATA",
+        "BDAT 3",
+        "RSET",
+    ];
+    let mut s = session();
+    for _ in 0..20_000 {
+        let mut line = verbs[next() as usize % verbs.len()].as_bytes().to_vec();
+        for _ in 0..next() % 12 {
+            line.push((next() % 256) as u8);
+        }
+        let step = s.on_line(Ok(line));
+        assert!((200..600).contains(&step.reply.code));
+        if step.action == Action::Close {
+            s = session();
+        } else if step.action == Action::StartData {
+            let _ = s.end_data(Ok(1), UNIX_EPOCH);
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Dialogue tests of the session state machine: scripted command lines in, replies (code + enhanced
 //! code) and actions out, no sockets. Helpers here; dialogues in commands.rs and transaction.rs.
 
+mod chunking;
 mod commands;
 mod transaction;
 

@@ -12,12 +12,15 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until, timeout};
 
+mod chunking;
+
 use super::InboundContext;
 use super::replies;
 use super::server::shutdown_requested;
 use super::session::{Action, Session, TlsInfo};
 use crate::queue::FlushScope;
 use crate::spool::BodyWriter;
+use chunking::ChunkBody;
 
 /// Bytes asked of the socket per read (commands and DATA alike); bounds what one message costs in RAM.
 const READ_CHUNK: usize = 64 * 1024;
@@ -59,6 +62,8 @@ pub(crate) struct Connection {
     command_deadline: Option<Instant>,
     /// Set once shutdown was requested: the end of the grace period.
     grace_deadline: Option<Instant>,
+    /// The body being received through BDAT chunks, between the first chunk and the LAST.
+    chunk_body: Option<ChunkBody>,
 }
 
 impl Connection {
@@ -81,6 +86,7 @@ impl Connection {
             timing,
             command_deadline: None,
             grace_deadline: None,
+            chunk_body: None,
         }
     }
 
@@ -114,25 +120,46 @@ impl Connection {
     async fn process_buffered_lines(&mut self) -> Result<(), Stop> {
         while let Some(line) = self.framer.next_line() {
             let step = self.session.on_line(line);
-            step.reply.write_to(&mut self.out);
             match step.action {
-                Action::Continue => {}
-                Action::Close => {
-                    self.flush().await?;
-                    return Err(Stop::Closed);
+                Action::ReceiveChunk { size, last } => {
+                    self.receive_chunk(size, last, step.reply).await?;
                 }
-                Action::FlushDomain(domain) => self.ctx.queue.flush(FlushScope::Domain(domain)),
-                Action::StartTls => {
-                    self.flush().await?;
-                    // STARTTLS injection defence: plaintext pipelined after STARTTLS is never obeyed.
-                    let _ = self.framer.take_rest();
-                    self.start_tls().await?;
+                Action::DiscardChunk { size } => {
+                    self.discard_chunk(size).await?;
+                    step.reply.write_to(&mut self.out);
                 }
-                Action::StartData => {
-                    self.flush().await?;
-                    let pipelined = self.framer.take_rest();
-                    self.receive_message(pipelined).await?;
+                action => {
+                    step.reply.write_to(&mut self.out);
+                    self.act(action).await?;
                 }
+            }
+            if !self.session.receiving_chunks() {
+                // RSET, EHLO, the LAST chunk or a refusal ended the BDAT transaction: drop its body.
+                self.chunk_body = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// Carries out what the session asked for after its reply was queued.
+    async fn act(&mut self, action: Action) -> Result<(), Stop> {
+        match action {
+            Action::Continue | Action::ReceiveChunk { .. } | Action::DiscardChunk { .. } => {}
+            Action::Close => {
+                self.flush().await?;
+                return Err(Stop::Closed);
+            }
+            Action::FlushDomain(domain) => self.ctx.queue.flush(FlushScope::Domain(domain)),
+            Action::StartTls => {
+                self.flush().await?;
+                // STARTTLS injection defence: plaintext pipelined after STARTTLS is never obeyed.
+                let _ = self.framer.take_rest();
+                self.start_tls().await?;
+            }
+            Action::StartData => {
+                self.flush().await?;
+                let pipelined = self.framer.take_rest();
+                self.receive_message(pipelined).await?;
             }
         }
         Ok(())
