@@ -111,6 +111,10 @@ impl Envelope {
     }
 }
 
+/// Result text of the attempt-history entry that records a delay warning sent to the sender (kept
+/// there so a restart does not warn twice).
+pub const DELAY_WARNING_SENT: &str = "delay warning sent to the sender";
+
 /// One delivery attempt, kept with the message so admins can see why it waits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attempt {

@@ -14,7 +14,7 @@ use super::{QueueCommand, worker};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::delivery::Deliverer;
-use crate::spool::{Spool, StoredMessage};
+use crate::spool::{Spool, StoredMessage, Update};
 
 /// The longest the loop sleeps without looking at the clock again.
 const MAX_SLEEP: Duration = Duration::from_secs(1);
@@ -49,10 +49,23 @@ pub async fn run(
     recovered: Vec<StoredMessage>,
     mut commands: mpsc::UnboundedReceiver<QueueCommand>,
 ) {
+    // A crash between the last recipient's result and the removal leaves a finished message: remove it.
+    let (pending, finished): (Vec<_>, Vec<_>) = recovered
+        .into_iter()
+        .partition(|m| m.envelope.pending().next().is_some());
+    if !finished.is_empty() {
+        let removals = finished
+            .iter()
+            .map(|m| Update::Remove { id: m.id })
+            .collect();
+        if let Err(e) = ctx.spool.update(removals).await {
+            warn!(error = %e, "could not remove finished messages found at start");
+        }
+    }
     {
         let now = ctx.clock.now();
         let mut sched = ctx.scheduler();
-        for message in recovered {
+        for message in pending {
             sched.insert(message, now);
         }
         info!(messages = sched.len(), "queue loaded");

@@ -14,8 +14,7 @@ use crate::spool::{StoredMessage, Update};
 
 /// The destination key of recipients kept in the local postmaster mailbox (not a domain name).
 pub const POSTMASTER: &str = "(postmaster)";
-/// Result text recorded in the attempt history when a delay warning went out.
-pub const DELAY_WARNING_SENT: &str = "delay warning sent to the sender";
+pub use crate::envelope::DELAY_WARNING_SENT;
 
 /// How one recipient's attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +89,18 @@ pub struct Scheduler {
     probe_interval: Duration,
 }
 
+fn is_down(health: &Health) -> bool {
+    matches!(
+        health,
+        Health::Unreachable { .. } | Health::Misconfigured { .. }
+    )
+}
+
+/// True when `dest` is down, has mail due at `now` and no connection or deferral is running for it.
+fn deferral_due(book: &OrderBook, dest: &str, d: &DestinationState, now: SystemTime) -> bool {
+    is_down(&d.health) && d.workers == 0 && book.next_due_at(dest).is_some_and(|t| t <= now)
+}
+
 /// A held message's due time: far enough never to come.
 fn never() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1 << 40)
@@ -138,11 +149,28 @@ impl Scheduler {
                 });
             self.book.insert(id, &dest, rcpts, due);
         }
-        let warned = message
+        let warned = self.already_warned(&message);
+        self.messages.insert(id, Entry { message, warned });
+    }
+
+    /// Whether a (recovered) message's sender was already warned of the delay. The spool keeps only
+    /// the newest attempts, so after days of retries the warning's own entry may be gone: a kept
+    /// history that starts at or after the warning time counts as warned too (the first deferral at
+    /// or after that time sent the warning), so a restart never warns a second time.
+    fn already_warned(&self, message: &StoredMessage) -> bool {
+        if message
             .attempts
             .iter()
-            .any(|a| a.result == DELAY_WARNING_SENT);
-        self.messages.insert(id, Entry { message, warned });
+            .any(|a| a.result == DELAY_WARNING_SENT)
+        {
+            return true;
+        }
+        let received = from_unix_ms(message.envelope.received_at_ms);
+        let first = message.attempts.first().map(|a| from_unix_ms(a.at_ms));
+        self.policy
+            .delay_warning_at(received)
+            .zip(first)
+            .is_some_and(|(warn_at, first)| first >= warn_at)
     }
 
     /// When a (recovered) message is next due: at once if never tried, else by its retry schedule.
@@ -357,14 +385,12 @@ impl Scheduler {
         let Some(d) = self.destinations.get_mut(dest) else {
             return false;
         };
-        let recovered = matches!(
-            d.health,
-            Health::Unreachable { .. } | Health::Misconfigured { .. }
-        );
+        let recovered = is_down(&d.health);
         d.health = Health::Up;
         d.next_probe = None;
         if recovered {
             self.book.flush(dest, now);
+            self.keep_held_waiting();
         }
         recovered
     }
@@ -415,30 +441,36 @@ impl Scheduler {
         wanted
     }
 
-    /// Down destinations with messages due now: to be deferred without a connection.
+    /// Down destinations with messages due now: to be deferred without a connection. Never while a
+    /// probe runs: a probe that finds the destination back flushes its queue, and a deferral running
+    /// alongside would take the flushed messages and push them back by the retry schedule.
     pub fn due_while_down(&self, now: SystemTime) -> Vec<String> {
-        let mut down = Vec::new();
-        for (dest, d) in &self.destinations {
-            let is_down = matches!(
-                d.health,
-                Health::Unreachable { .. } | Health::Misconfigured { .. }
-            );
-            if is_down && d.workers == 0 && self.book.next_due_at(dest).is_some_and(|t| t <= now) {
-                down.push(dest.clone());
-            }
-        }
+        let mut down: Vec<String> = self
+            .destinations
+            .iter()
+            .filter(|(dest, d)| !d.probing && deferral_due(&self.book, dest, d, now))
+            .map(|(dest, _)| dest.clone())
+            .collect();
+        down.sort();
         down
     }
 
-    /// Down destinations whose recovery probe is due; marks them as being probed.
+    /// Down destinations whose recovery probe is due; marks them as being probed. A destination
+    /// whose due mail is about to be deferred ([`Scheduler::due_while_down`]) is probed after that
+    /// deferral, not alongside it (see there).
     pub fn take_due_probes(&mut self, now: SystemTime) -> Vec<String> {
         let mut due = Vec::new();
         for (dest, d) in self.destinations.iter_mut() {
-            if !d.probing && d.workers == 0 && d.next_probe.is_some_and(|t| t <= now) {
+            if !d.probing
+                && d.workers == 0
+                && d.next_probe.is_some_and(|t| t <= now)
+                && !deferral_due(&self.book, dest, d, now)
+            {
                 d.probing = true;
                 due.push(dest.clone());
             }
         }
+        due.sort();
         due
     }
 
@@ -460,11 +492,13 @@ impl Scheduler {
         match scope {
             FlushScope::All => {
                 self.book.flush_all(now);
+                self.keep_held_waiting();
                 self.mark_all_for_retry(now, |_| true);
                 self.messages.len()
             }
             FlushScope::Domain(domain) => {
                 self.book.flush(domain, now);
+                self.keep_held_waiting();
                 self.mark_all_for_retry(now, |d| d == domain);
                 self.book.queued(domain)
             }
@@ -481,6 +515,15 @@ impl Scheduler {
         }
     }
 
+    /// The book's flushes make every job due, held ones included: put those back out of reach.
+    fn keep_held_waiting(&mut self) {
+        for (id, entry) in &self.messages {
+            if entry.message.held {
+                self.book.set_due(*id, never());
+            }
+        }
+    }
+
     /// An admin flush also retries a down destination now instead of waiting for its next probe.
     fn mark_all_for_retry(&mut self, now: SystemTime, pick: impl Fn(&str) -> bool) {
         for (dest, d) in self.destinations.iter_mut() {
@@ -490,13 +533,21 @@ impl Scheduler {
         }
     }
 
-    /// The earliest instant something needs doing (a due message or a probe).
+    /// The earliest instant something needs doing (a due message or a probe). A down destination
+    /// being probed is left out: nothing is started for it until the probe ends (which wakes the
+    /// run loop), and its past due times would make the loop spin meanwhile.
     pub fn next_wakeup(&self) -> Option<SystemTime> {
+        let waiting = |d: &DestinationState| !(d.probing && is_down(&d.health));
         let due = self
             .destinations
-            .keys()
-            .filter_map(|d| self.book.next_due_at(d));
-        let probes = self.destinations.values().filter_map(|d| d.next_probe);
+            .iter()
+            .filter(|(_, d)| waiting(d))
+            .filter_map(|(dest, _)| self.book.next_due_at(dest));
+        let probes = self
+            .destinations
+            .values()
+            .filter(|d| !d.probing)
+            .filter_map(|d| d.next_probe);
         due.chain(probes).min()
     }
 
@@ -504,3 +555,7 @@ impl Scheduler {
         &self.policy
     }
 }
+
+#[cfg(test)]
+#[path = "scheduler_tests.rs"]
+mod tests;

@@ -73,7 +73,12 @@ impl Live {
                     let attempts = &mut e.message.attempts;
                     attempts.push(attempt);
                     if attempts.len() > MAX_ATTEMPTS_KEPT {
-                        attempts.remove(0);
+                        // Keep the delay-warning marker: it says the sender was warned already.
+                        let oldest = attempts
+                            .iter()
+                            .position(|a| a.result != crate::envelope::DELAY_WARNING_SENT)
+                            .unwrap_or(0);
+                        attempts.remove(oldest);
                     }
                 }
             }
