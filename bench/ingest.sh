@@ -30,7 +30,7 @@ probe_interval = "1h"
 name = "bench.test"
 primary = "127.0.0.1:$DEAD"
 CONF
-RUST_LOG=warn "$BIN" serve --config "$WORK/backupmx.toml" 2> "$WORK/server.log" &
+RUST_LOG="warn,backupmx::daemon=info" "$BIN" serve --config "$WORK/backupmx.toml" 2> "$WORK/server.log" &
 PID=$!
 trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 for _ in $(seq 100); do

@@ -270,24 +270,40 @@ pub(super) async fn apply(
     }
 }
 
-/// Defers every due message of `dest` with `reason`, without connecting.
+/// Defers every due message of `dest` with `reason`, without connecting. All of them are recorded in
+/// one spool update (one group commit), not one fsync each.
 async fn defer_due(ctx: &QueueContext, dest: &str, reason: &str) {
-    loop {
-        let now = ctx.clock.now();
-        let Some((claim, message)) = ({
-            let mut sched = ctx.scheduler();
-            sched
-                .claim_for_deferral(dest, now)
-                .and_then(|c| sched.message(c.id).cloned().map(|m| (c, m)))
-        }) else {
-            break;
-        };
-        let results: Vec<_> = claim
-            .recipients
-            .iter()
-            .map(|i| (*i, RecipientResult::Deferred(reason.to_string())))
-            .collect();
-        finish(ctx, dest, &claim, &message, &results, "(not connected)").await;
+    let now = ctx.clock.now();
+    let at_ms = to_unix_ms(now);
+    let mut finished = Vec::new();
+    {
+        let mut sched = ctx.scheduler();
+        while let Some(claim) = sched.claim_for_deferral(dest, now) {
+            let Some(message) = sched.message(claim.id).cloned() else { continue };
+            let results: Vec<_> = claim
+                .recipients
+                .iter()
+                .map(|i| (*i, RecipientResult::Deferred(reason.to_string())))
+                .collect();
+            let attempt =
+                Attempt { at_ms, host: "(not connected)".into(), result: reason.to_string() };
+            let consequences = sched.finish(dest, &claim, &results, attempt, now);
+            finished.push((message, consequences));
+        }
+    }
+    if finished.is_empty() {
+        return;
+    }
+    info!(destination = dest, messages = finished.len(), reason, "deferred without connecting");
+    let mut updates = Vec::new();
+    for (message, consequences) in finished {
+        for order in &consequences.bounces {
+            bounces::send_dsn(ctx, &message, order).await;
+        }
+        updates.extend(consequences.updates);
+    }
+    if let Err(e) = ctx.spool.update(updates).await {
+        warn!(destination = dest, error = %e, "could not record deferrals; they will be retried");
     }
 }
 
