@@ -1,0 +1,81 @@
+//! End-to-end, crashes and restarts: mail accepted before a SIGKILL or a SIGTERM is delivered after
+//! the restart exactly once and in arrival order per mailbox; a clean shutdown exits 0 promptly.
+
+mod e2e_support;
+mod support;
+
+use std::time::Duration;
+
+use e2e_support::client::send_numbered;
+use e2e_support::mail::assert_once_in_order;
+use e2e_support::{Server, Settings};
+use support::SmtpSink;
+
+const WAIT: Duration = Duration::from_secs(20);
+const MAILBOXES: [&str; 3] = ["a@example.test", "b@example.test", "c@example.test"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill9_with_mail_queued_then_restart_delivers_all_once_in_order() {
+    let mut sink = SmtpSink::start().await;
+    sink.stop();
+    let mut server = Server::start(Settings::new(Some(sink.addr()))).await;
+
+    let expected = send_numbered(server.smtp_addr(), "k9", 30, &MAILBOXES).await;
+    server.kill9();
+    server.restart().await;
+    sink.restart().await;
+
+    let got = sink.wait_for(30, WAIT).await;
+    // Anything delivered twice would show up shortly after.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let got_after = sink.messages();
+    assert_eq!(got_after.len(), 30, "{} delivered", got_after.len());
+    assert_once_in_order(&got, &expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_exits_zero_promptly_and_queued_mail_survives() {
+    let mut sink = SmtpSink::start().await;
+    sink.stop();
+    let mut server = Server::start(Settings::new(Some(sink.addr()))).await;
+
+    let expected = send_numbered(server.smtp_addr(), "term", 5, &MAILBOXES).await;
+    let started = std::time::Instant::now();
+    let status = server.terminate(Duration::from_secs(5)).await;
+    println!("SIGTERM to exit: {:?}", started.elapsed());
+    assert!(status.success(), "exit status {status}:\n{}", server.log());
+    assert!(
+        server.log().contains("backupmx stopped"),
+        "{}",
+        server.log()
+    );
+
+    server.restart().await;
+    sink.restart().await;
+    let got = sink.wait_for(5, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(sink.messages().len(), 5);
+    assert_once_in_order(&got, &expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_queue_then_restart_delivers_nothing_twice() {
+    let mut sink = SmtpSink::start().await;
+    sink.stop();
+    let mut server = Server::start(Settings::new(Some(sink.addr()))).await;
+    let expected = send_numbered(server.smtp_addr(), "mid", 150, &MAILBOXES).await;
+
+    // Let the queue start draining, then stop the server while deliveries are in flight.
+    sink.restart().await;
+    sink.wait_for(5, WAIT).await;
+    let status = server.terminate(Duration::from_secs(10)).await;
+    assert!(status.success(), "exit status {status}");
+    let before_restart = sink.messages().len();
+    println!("delivered before the restart: {before_restart} of 150");
+
+    server.restart().await;
+    let got = sink.wait_for(150, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(sink.messages().len(), 150, "{}", server.log());
+    assert_once_in_order(&got, &expected);
+}
