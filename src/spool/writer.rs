@@ -285,11 +285,12 @@ impl Writer {
                 }
             }
         }
-        for reply in replies {
-            reply();
-        }
+        // Files go before the callers hear back, so "removed" means removed on disk too.
         for f in freed {
             self.delete_freed(f);
+        }
+        for reply in replies {
+            reply();
         }
     }
 
