@@ -21,6 +21,8 @@ hostname = "mx2.bench.test"
 listen = ["127.0.0.1:$PORT"]
 [spool]
 dir = "$WORK/spool"
+[admin]
+listen = "127.0.0.1:$((PORT + 2))"
 [queue]
 probe_interval = "2s"
 [[domain]]

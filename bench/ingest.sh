@@ -23,6 +23,8 @@ listen = ["127.0.0.1:$PORT"]
 max_connections = 1000
 [spool]
 dir = "$WORK/spool"
+[admin]
+listen = "127.0.0.1:$((PORT + 2))"
 [queue]
 retry = ["1h"]
 probe_interval = "1h"

@@ -5,6 +5,7 @@ mod bounces;
 pub mod order;
 pub mod retry;
 pub mod runner;
+pub mod api;
 pub mod scheduler;
 mod worker;
 

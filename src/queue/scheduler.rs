@@ -15,6 +15,7 @@ use crate::spool::{StoredMessage, Update};
 /// The destination key of recipients kept in the local postmaster mailbox (not a domain name).
 pub const POSTMASTER: &str = "(postmaster)";
 pub use crate::envelope::DELAY_WARNING_SENT;
+pub use admin::AdminRefusal;
 
 /// How one recipient's attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -559,3 +560,6 @@ impl Scheduler {
 #[cfg(test)]
 #[path = "scheduler_tests.rs"]
 mod tests;
+
+#[path = "scheduler_admin.rs"]
+mod admin;

@@ -234,6 +234,26 @@ impl Spool {
         Ok(())
     }
 
+    /// The postmaster mailbox: (id, size in bytes) of each message, oldest first.
+    pub fn postmaster_list(&self) -> Result<Vec<(QueueId, u64)>, SpoolError> {
+        let dir = self.shared.layout.postmaster_dir();
+        let mut out = Vec::new();
+        for id in super::layout::list_ids(&dir)? {
+            let size = fs::metadata(dir.join(format!("{id}.eml")))?.len();
+            out.push((id, size));
+        }
+        Ok(out)
+    }
+
+    /// One message of the postmaster mailbox.
+    pub async fn postmaster_read(&self, id: QueueId) -> Result<Vec<u8>, SpoolError> {
+        let path = self.shared.layout.postmaster_dir().join(format!("{id}.eml"));
+        match tokio::fs::read(path).await {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(SpoolError::UnknownId(id)),
+            other => Ok(other?),
+        }
+    }
+
     /// Counters: commits, group commits, fsyncs.
     pub fn stats(&self) -> &SpoolStats {
         &self.shared.stats

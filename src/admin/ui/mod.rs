@@ -1,0 +1,2 @@
+//! The web console (server-rendered HTML): dashboard, queue, message pages, postmaster mailbox, audit
+//! log, login.
