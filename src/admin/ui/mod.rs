@@ -13,6 +13,8 @@ mod message;
 mod postmaster;
 mod queue;
 mod session;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
