@@ -43,6 +43,7 @@ pub struct DashboardView {
 
 fn state_text(d: &DomainSummary, now_ms: u64) -> String {
     match (d.state, d.since_ms) {
+        ("unknown", _) if d.messages == 0 => "nothing queued".to_string(),
         ("down", Some(since)) => format!(
             "down since {} ({} ago)",
             timestamp(since),

@@ -4,7 +4,7 @@
 use axum::Form;
 use axum::extract::State;
 use axum::http::header::{HOST, ORIGIN, SET_COOKIE};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
@@ -48,21 +48,31 @@ pub async fn form() -> Html<String> {
     Html(render(false))
 }
 
-/// A cross-site login form would carry a foreign Origin: refuse it (browsers send Origin on POST).
+/// A cross-site login form must not log the browser in. Browsers say where a POST comes from in
+/// `Sec-Fetch-Site`; older ones only in `Origin`, which our no-referrer policy turns into `null`.
 fn same_origin(headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(ORIGIN).and_then(|v| v.to_str().ok()) else {
-        return true;
+    let header = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
     };
-    let host = headers
-        .get(HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let origin_host = origin
-        .split_once("://")
-        .map(|(_, rest)| rest)
-        .unwrap_or(origin);
-    !host.is_empty() && origin_host.eq_ignore_ascii_case(host)
+    if let Some(site) = header(SEC_FETCH_SITE) {
+        return site == "same-origin" || site == "none";
+    }
+    match header(ORIGIN.as_str()) {
+        None | Some("null") => true,
+        Some(origin) => {
+            let host = header(HOST.as_str()).unwrap_or("");
+            let origin_host = origin
+                .split_once("://")
+                .map(|(_, rest)| rest)
+                .unwrap_or(origin);
+            !host.is_empty() && origin_host.eq_ignore_ascii_case(host)
+        }
+    }
 }
+
+const SEC_FETCH_SITE: &str = "sec-fetch-site";
 
 pub async fn submit(
     State(state): State<UiState>,

@@ -75,7 +75,7 @@ fn dashboard_shows_state_ages_histogram_and_escapes() {
     assert_eq!(view.total_histogram, vec![0, 2, 4]);
     assert_eq!(view.domains[0].oldest, "3h12m");
     assert_eq!(view.domains[0].next_attempt, "in 12s");
-    assert!(view.domains[0].state_text.starts_with("down since "));
+    assert!(view.domains[0].state_text.starts_with("since "));
     assert!(view.domains[0].state_text.ends_with("(10m ago)"));
     let html = dashboard::render(&view, "tok", &FlushQuery::default());
     assert_escaped(&html);
