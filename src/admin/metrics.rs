@@ -61,10 +61,11 @@ pub fn refresh_queue_gauges(state: &AdminState) {
         let age = d.oldest_received_at_ms.map_or(0, |t| now_ms.saturating_sub(t));
         metrics::gauge!("backupmx_oldest_message_age_seconds", "domain" => domain.clone())
             .set(age as f64 / 1000.0);
+        // -1: unknown (not tried since start, or forgotten once nothing waits for it).
         let up = match d.state {
             "up" => 1.0,
             "down" | "misconfigured" => 0.0,
-            _ => continue,
+            _ => -1.0,
         };
         metrics::gauge!("backupmx_primary_up", "domain" => domain).set(up);
     }

@@ -79,11 +79,11 @@ fn resolve_credentials(config: &Config, dir: &std::path::Path) -> Credentials {
             if let Some(password) = &resolved.new_password {
                 let file = resolved.file.as_ref().map(|f| f.display().to_string()).unwrap_or_default();
                 tracing::info!(
-                    console = %url, user = ADMIN_USER, password = %password, api_token_file = %file,
+                    console = %url, user = %ADMIN_USER, password = %password, api_token_file = %file,
                     "admin credentials generated (the password is shown only this once; delete the file and restart for new ones)"
                 );
             } else if let Some(file) = &resolved.file {
-                tracing::info!(console = %url, user = ADMIN_USER, credentials = %file.display(),
+                tracing::info!(console = %url, user = %ADMIN_USER, credentials = %file.display(),
                     "admin credentials loaded (delete the file and restart to reset the password)");
             }
             resolved.credentials
@@ -91,7 +91,7 @@ fn resolve_credentials(config: &Config, dir: &std::path::Path) -> Credentials {
         Err(e) => {
             let password = format!("{:x}", rand::random::<u128>());
             let token = format!("{:x}{:x}", rand::random::<u128>(), rand::random::<u128>());
-            tracing::error!(error = %e, console = %url, user = ADMIN_USER, password = %password, api_token = %token,
+            tracing::error!(error = %e, console = %url, user = %ADMIN_USER, password = %password, api_token = %token,
                 "cannot use the admin credentials file; using temporary credentials until restart");
             let hash = credentials::hash_password(&password).unwrap_or_default();
             Credentials { api_token: token, password_hash: hash }
