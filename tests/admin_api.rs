@@ -148,7 +148,7 @@ async fn every_action_changes_the_queue_and_is_audited() {
     assert_eq!(s.list("?domain=example.test&status=deferred").await["total"], 4);
     assert_eq!(s.list("?domain=other.test").await["total"], 0);
     let hostile = s.list("?recipient=onerror").await;
-    assert_eq!(hostile["messages"][0]["sender"], HOSTILE_SENDER.replace("\\\"", "\\\""));
+    assert_eq!(hostile["messages"][0]["sender"], HOSTILE_SENDER);
     assert_eq!(hostile["messages"][0]["recipients"][0]["address"], HOSTILE_RECIPIENT);
     for bad in ["?limit=0", "?limit=5000", "?sort=size", "?status=lost", "?bogus=1", "?offset=x"] {
         let reply = s.call("GET", &format!("/api/v1/queue{bad}"), None).await;
