@@ -111,7 +111,7 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
         wake: Notify::new(),
         shutdown: shutdown.clone(),
     });
-    let admin_state = AdminState { config: config.clone(), queue: QueueApi::new(queue_ctx.clone()) };
+    let admin_state = AdminState::new(config.clone(), QueueApi::new(queue_ctx.clone()));
     let admin_task = tokio::spawn(admin::serve(admin_listener, admin_state, shutdown.clone()));
     let queue_task = tokio::spawn(runner::run(queue_ctx, recovered, commands));
     let inbound_ctx = Arc::new(InboundContext {

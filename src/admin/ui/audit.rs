@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::response::Html;
 
 use super::UiState;
-use super::backend::{self, AuditRow};
+use super::backend::{self, AuditEntry};
 use super::format::timestamp;
 use super::markup::{Nav, esc, page};
 use super::session::Session;
@@ -12,7 +12,7 @@ use super::session::Session;
 /// How many lines the page shows.
 const SHOWN: usize = 500;
 
-pub fn render(rows: &[AuditRow], csrf: &str) -> String {
+pub fn render(rows: &[AuditEntry], csrf: &str) -> String {
     let lines: String = rows
         .iter()
         .map(|r| {
@@ -21,7 +21,7 @@ pub fn render(rows: &[AuditRow], csrf: &str) -> String {
                 "<tr{class}><td class=\"nowrap\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"detail\">{}</td></tr>",
                 esc(&timestamp(r.at_ms)),
                 esc(&r.who),
-                esc(&r.from),
+                esc(&r.from_ip),
                 esc(&r.action),
                 esc(&r.detail)
             )

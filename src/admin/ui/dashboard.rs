@@ -44,12 +44,9 @@ pub struct DashboardView {
 fn state_text(d: &DomainSummary, now_ms: u64) -> String {
     match (d.state, d.since_ms) {
         ("unknown", _) if d.messages == 0 => "nothing queued".to_string(),
-        ("down", Some(since)) => format!(
-            "down since {} ({} ago)",
-            timestamp(since),
-            age_at(now_ms, since)
-        ),
-        ("misconfigured", Some(since)) => format!("misconfigured since {}", timestamp(since)),
+        ("down" | "misconfigured", Some(since)) => {
+            format!("since {} ({} ago)", timestamp(since), age_at(now_ms, since))
+        }
         ("unknown", _) => "not tried yet".to_string(),
         (state, _) => state.to_string(),
     }
@@ -295,7 +292,7 @@ pub async fn flush(
     backend::record(
         &state.admin,
         ADMIN_USER,
-        &ip,
+        ip,
         "flush",
         &format!("{label}: {n} messages"),
     );

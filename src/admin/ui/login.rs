@@ -91,10 +91,10 @@ pub async fn submit(
         .unwrap_or(false);
     if !ok {
         let detail = format!("user {:?}", login.user.chars().take(64).collect::<String>());
-        backend::record(&state.admin, "login-failed", &ip, "login", &detail);
+        backend::record(&state.admin, "login-failed", ip, "login", &detail);
         return (StatusCode::UNAUTHORIZED, Html(render(true))).into_response();
     }
-    backend::record(&state.admin, ADMIN_USER, &ip, "login", "");
+    backend::record(&state.admin, ADMIN_USER, ip, "login", "");
     let session = state.sessions.create(state.admin.queue.now());
     let cookie = set_cookie(&session, backend::served_over_tls(&state.admin));
     ([(SET_COOKIE, cookie)], Redirect::to("/")).into_response()
@@ -110,7 +110,7 @@ pub async fn logout(
         return csrf_refused();
     }
     state.sessions.remove(&session.id);
-    backend::record(&state.admin, ADMIN_USER, &ip, "logout", "");
+    backend::record(&state.admin, ADMIN_USER, ip, "logout", "");
     let cookie = clear_cookie(backend::served_over_tls(&state.admin));
     ([(SET_COOKIE, cookie)], Redirect::to("/login")).into_response()
 }

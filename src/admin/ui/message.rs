@@ -258,7 +258,7 @@ pub async fn download(
             "No such message in the queue.",
         );
     };
-    backend::record(&state.admin, ADMIN_USER, &ip, "download", &id.to_string());
+    backend::record(&state.admin, ADMIN_USER, ip, "download", &id.to_string());
     let disposition = format!("attachment; filename=\"{id}.eml\"");
     (
         [

@@ -355,7 +355,7 @@ pub async fn action(
     backend::record(
         &state.admin,
         ADMIN_USER,
-        &ip,
+        ip,
         &request.action,
         &format!("{} ({outcome})", listed.join(", ")),
     );

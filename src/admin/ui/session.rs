@@ -3,7 +3,7 @@
 //! redirect to /login).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
@@ -135,10 +135,10 @@ impl FromRequestParts<UiState> for Session {
     }
 }
 
-/// The client's address as the listener saw it (the admin server must be started with connect
-/// info); `unknown` otherwise.
-#[derive(Debug, Clone)]
-pub struct ClientIp(pub String);
+/// The client's address as the listener saw it (the admin server is started with connect info;
+/// the unspecified address should it ever not be).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
@@ -147,8 +147,9 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
         let ip = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_string())
-            .unwrap_or_else(|| "unknown".to_string());
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(addr)| {
+                addr.ip()
+            });
         Ok(ClientIp(ip))
     }
 }

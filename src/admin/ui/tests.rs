@@ -1,7 +1,7 @@
 //! Tests of the console's pure page builders: hostile mail data stays text, the figures shown, the
 //! action form parsing, the preview.
 
-use super::backend::AuditRow;
+use super::backend::AuditEntry;
 use super::dashboard::{self, FlushQuery};
 use super::message::{self, PREVIEW_CHARS, Preview, preview};
 use super::queue::{self, ListQuery, parse_action};
@@ -259,10 +259,10 @@ fn postmaster_and_audit_pages_escape() {
         &preview(format!("Subject: {HOSTILE}\n\nhi").as_bytes(), false),
         "tok",
     ));
-    let row = AuditRow {
+    let row = AuditEntry {
         at_ms: NOW,
         who: "login-failed".into(),
-        from: "127.0.0.1".into(),
+        from_ip: "127.0.0.1".into(),
         action: "login".into(),
         detail: HOSTILE.into(),
     };
