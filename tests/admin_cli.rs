@@ -26,7 +26,12 @@ fn hash_password(password: &str) -> String {
         .stdout(Stdio::piped())
         .spawn()
         .expect("run hash-password");
-    child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     String::from_utf8(out.stdout).unwrap().trim().to_string()
@@ -52,9 +57,18 @@ async fn cli_talks_to_the_running_server() {
     let admin_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let admin = format!("api_token = \"cli-token\"\npassword_hash = \"{hash}\"\n");
     let server = AdminServer::start(settings, admin_addr, &admin).await;
-    assert!(!server.spool().join("admin-credentials.toml").exists(), "configured credentials need no file");
+    assert!(
+        !server.spool().join("admin-credentials.toml").exists(),
+        "configured credentials need no file"
+    );
     let to = "someone@example.test";
-    let sent = send_one(server.settings.smtp_addr(), "a@sender.test", &[to], &message("cli", to)).await;
+    let sent = send_one(
+        server.settings.smtp_addr(),
+        "a@sender.test",
+        &[to],
+        &message("cli", to),
+    )
+    .await;
     assert_eq!(sent.data.map(|d| d.code), Some(250));
     let config = server.config_path();
     let config = config.to_str().unwrap();
@@ -66,41 +80,84 @@ async fn cli_talks_to_the_running_server() {
     let status = run_cli(&["status", "--config", config]);
     assert_eq!(code(&status), 0, "{status:?}");
     let text = stdout(&status);
-    assert!(text.contains("DOMAIN") && text.contains("example.test") && text.contains("down"), "{text}");
+    assert!(
+        text.contains("DOMAIN") && text.contains("example.test") && text.contains("down"),
+        "{text}"
+    );
     assert!(text.contains("total: 1 messages"), "{text}");
-    let json: serde_json::Value = serde_json::from_slice(&run_cli(&["status", "--json", "--config", config]).stdout).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&run_cli(&["status", "--json", "--config", config]).stdout).unwrap();
     assert_eq!(json["totals"]["messages"], 1);
 
     let listing: serde_json::Value =
-        serde_json::from_slice(&run_cli(&["queue", "list", "--json", "--config", config]).stdout).unwrap();
+        serde_json::from_slice(&run_cli(&["queue", "list", "--json", "--config", config]).stdout)
+            .unwrap();
     let id = listing["messages"][0]["id"].as_str().unwrap().to_string();
-    let list = stdout(&run_cli(&["queue", "list", "--domain", "example.test", "--config", config]));
-    assert!(list.contains(&id) && list.contains("a@sender.test") && list.contains("1 of 1 messages"), "{list}");
+    let list = stdout(&run_cli(&[
+        "queue",
+        "list",
+        "--domain",
+        "example.test",
+        "--config",
+        config,
+    ]));
+    assert!(
+        list.contains(&id) && list.contains("a@sender.test") && list.contains("1 of 1 messages"),
+        "{list}"
+    );
     let show = run_cli(&["queue", "show", &id, "--config", config]);
     assert_eq!(code(&show), 0);
     assert!(stdout(&show).contains(to), "{}", stdout(&show));
 
     // The server says no: unknown id, partial failure, wrong token.
-    assert_eq!(code(&run_cli(&["queue", "show", "FFFFFF", "--config", config])), 1);
+    assert_eq!(
+        code(&run_cli(&["queue", "show", "FFFFFF", "--config", config])),
+        1
+    );
     let partial = run_cli(&["queue", "hold", &id, "FFFFFF", "--config", config]);
     assert_eq!(code(&partial), 1);
-    assert!(stdout(&partial).contains(&format!("{id}: held")), "{partial:?}");
-    let held = stdout(&run_cli(&["queue", "list", "--status", "held", "--config", config]));
+    assert!(
+        stdout(&partial).contains(&format!("{id}: held")),
+        "{partial:?}"
+    );
+    let held = stdout(&run_cli(&[
+        "queue", "list", "--status", "held", "--config", config,
+    ]));
     assert!(held.contains(&id), "{held}");
-    assert_eq!(code(&run_cli(&["queue", "release", &id, "--config", config])), 0);
+    assert_eq!(
+        code(&run_cli(&["queue", "release", &id, "--config", config])),
+        0
+    );
     let wrong = run_cli(&["status", "--config", config, "--token", "nope"]);
     assert_eq!(code(&wrong), 1);
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("unauthorized"));
 
     // Usage and config errors; an unreachable server.
-    assert_eq!(code(&run_cli(&["status", "--config", "/nonexistent/backupmx.toml"])), 2);
+    assert_eq!(
+        code(&run_cli(&[
+            "status",
+            "--config",
+            "/nonexistent/backupmx.toml"
+        ])),
+        2
+    );
     assert_eq!(code(&run_cli(&["queue", "hold"])), 2);
     let closed = format!("http://127.0.0.1:{}", free_port());
-    assert_eq!(code(&run_cli(&["status", "--url", &closed, "--token", "x"])), 3);
+    assert_eq!(
+        code(&run_cli(&["status", "--url", &closed, "--token", "x"])),
+        3
+    );
 
     // The primary is back: flush the domain, the queue drains, delete of a gone id fails.
     primary.restart().await;
-    let flush = run_cli(&["queue", "flush", "--domain", "example.test", "--config", config]);
+    let flush = run_cli(&[
+        "queue",
+        "flush",
+        "--domain",
+        "example.test",
+        "--config",
+        config,
+    ]);
     assert_eq!(code(&flush), 0, "{flush:?}");
     assert!(stdout(&flush).contains("flushed 1"), "{}", stdout(&flush));
     primary.wait_for(1, WAIT).await;
@@ -108,5 +165,8 @@ async fn cli_talks_to_the_running_server() {
         stdout(&run_cli(&["status", "--config", config])).contains("total: 0 messages")
     })
     .await;
-    assert_eq!(code(&run_cli(&["queue", "delete", &id, "--config", config])), 1);
+    assert_eq!(
+        code(&run_cli(&["queue", "delete", &id, "--config", config])),
+        1
+    );
 }

@@ -41,7 +41,11 @@ pub async fn allow_list(
 }
 
 /// Middleware for the API and metrics: requires the bearer token.
-pub async fn require_token(State(state): State<AdminState>, request: Request, next: Next) -> Response {
+pub async fn require_token(
+    State(state): State<AdminState>,
+    request: Request,
+    next: Next,
+) -> Response {
     match bearer_token(request.headers()) {
         Some(token) if state.credentials.token_matches(token) => next.run(request).await,
         _ => ApiError::unauthorized().into_response(),
@@ -54,7 +58,10 @@ mod tests {
 
     #[test]
     fn allow_list_matches_networks_and_mapped_addresses() {
-        let allow: Vec<IpNet> = vec!["127.0.0.3/32".parse().unwrap(), "2001:db8::/32".parse().unwrap()];
+        let allow: Vec<IpNet> = vec![
+            "127.0.0.3/32".parse().unwrap(),
+            "2001:db8::/32".parse().unwrap(),
+        ];
         assert!(is_allowed(&allow, "127.0.0.3".parse().unwrap()));
         assert!(is_allowed(&allow, "::ffff:127.0.0.3".parse().unwrap()));
         assert!(is_allowed(&allow, "2001:db8::1".parse().unwrap()));

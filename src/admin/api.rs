@@ -50,7 +50,12 @@ pub fn routes() -> Router<AdminState> {
 /// A queue id: 1 to 16 hexadecimal digits.
 pub fn parse_id(text: &str) -> Result<QueueId, ApiError> {
     let valid = !text.is_empty() && text.len() <= 16 && text.bytes().all(|b| b.is_ascii_hexdigit());
-    let bad = || ApiError::bad_request("bad_id", format!("{text:?} is not a queue id (hexadecimal)"));
+    let bad = || {
+        ApiError::bad_request(
+            "bad_id",
+            format!("{text:?} is not a queue id (hexadecimal)"),
+        )
+    };
     if !valid {
         return Err(bad());
     }
@@ -64,7 +69,10 @@ fn query_map(
 ) -> Result<HashMap<String, String>, ApiError> {
     let Query(map) = query.map_err(|e| ApiError::bad_request("bad_query", e.body_text()))?;
     if let Some(key) = map.keys().find(|k| !known.contains(&k.as_str())) {
-        let message = format!("unknown query parameter {key:?} (known: {})", known.join(", "));
+        let message = format!(
+            "unknown query parameter {key:?} (known: {})",
+            known.join(", ")
+        );
         return Err(ApiError::bad_request("bad_query", message));
     }
     Ok(map)
@@ -72,7 +80,8 @@ fn query_map(
 
 fn number(map: &HashMap<String, String>, key: &str, default: usize) -> Result<usize, ApiError> {
     map.get(key).map_or(Ok(default), |v| {
-        v.parse().map_err(|_| ApiError::bad_request("bad_query", format!("{key} must be a number")))
+        v.parse()
+            .map_err(|_| ApiError::bad_request("bad_query", format!("{key} must be a number")))
     })
 }
 
@@ -80,7 +89,10 @@ fn number(map: &HashMap<String, String>, key: &str, default: usize) -> Result<us
 pub fn list_filter(map: &HashMap<String, String>) -> Result<ListFilter, ApiError> {
     let limit = number(map, "limit", DEFAULT_LIMIT)?;
     if limit == 0 || limit > MAX_LIMIT {
-        return Err(ApiError::bad_request("bad_query", format!("limit must be 1 to {MAX_LIMIT}")));
+        return Err(ApiError::bad_request(
+            "bad_query",
+            format!("limit must be 1 to {MAX_LIMIT}"),
+        ));
     }
     let status = map.get("status").cloned();
     if let Some(s) = &status
@@ -92,7 +104,12 @@ pub fn list_filter(map: &HashMap<String, String>) -> Result<ListFilter, ApiError
     let newest_first = match map.get("sort").map(String::as_str) {
         None | Some("oldest") => false,
         Some("newest") => true,
-        Some(_) => return Err(ApiError::bad_request("bad_query", "sort must be oldest or newest")),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "bad_query",
+                "sort must be oldest or newest",
+            ));
+        }
     };
     let non_empty = |key: &str| map.get(key).filter(|v| !v.is_empty()).cloned();
     Ok(ListFilter {
@@ -110,7 +127,15 @@ async fn list(
     State(state): State<AdminState>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> ApiResult {
-    let known = ["domain", "sender", "recipient", "status", "sort", "offset", "limit"];
+    let known = [
+        "domain",
+        "sender",
+        "recipient",
+        "status",
+        "sort",
+        "offset",
+        "limit",
+    ];
     let filter = list_filter(&query_map(query, &known)?)?;
     let (total, messages) = state.queue.list(&filter);
     Ok(Json(json!({ "total": total, "messages": messages })).into_response())
@@ -139,14 +164,23 @@ async fn eml(State(state): State<AdminState>, Path(id): Path<String>) -> ApiResu
 
 fn rfc822(id: &QueueId, bytes: Vec<u8>) -> Response {
     let disposition = format!("attachment; filename=\"{id}.eml\"");
-    ([(header::CONTENT_TYPE, "message/rfc822".to_string()), (header::CONTENT_DISPOSITION, disposition)], bytes)
+    (
+        [
+            (header::CONTENT_TYPE, "message/rfc822".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        bytes,
+    )
         .into_response()
 }
 
 async fn domains(State(state): State<AdminState>) -> ApiResult {
     let (messages, bytes) = state.queue.totals();
     let domains = state.queue.domains();
-    Ok(Json(json!({ "domains": domains, "totals": { "messages": messages, "bytes": bytes } })).into_response())
+    Ok(
+        Json(json!({ "domains": domains, "totals": { "messages": messages, "bytes": bytes } }))
+            .into_response(),
+    )
 }
 
 #[derive(Deserialize)]
@@ -159,8 +193,9 @@ struct IdsBody {
 fn ids_from(body: &Bytes, query_id: Option<&String>) -> Result<Vec<QueueId>, ApiError> {
     let mut texts = Vec::new();
     if !body.iter().all(u8::is_ascii_whitespace) {
-        let parsed: IdsBody = serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request("bad_json", format!("expected {{\"ids\":[...]}}: {e}")))?;
+        let parsed: IdsBody = serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request("bad_json", format!("expected {{\"ids\":[...]}}: {e}"))
+        })?;
         texts = parsed.ids;
     }
     texts.extend(query_id.cloned());
@@ -176,16 +211,29 @@ async fn flush(
     let map = query_map(query, &["domain", "id"])?;
     let ids = ids_from(&body, map.get("id"))?;
     let (scope, what) = match (map.get("domain"), ids.is_empty()) {
-        (Some(_), false) => return Err(ApiError::bad_request("bad_query", "give a domain or ids, not both")),
+        (Some(_), false) => {
+            return Err(ApiError::bad_request(
+                "bad_query",
+                "give a domain or ids, not both",
+            ));
+        }
         (Some(d), true) => {
             let domain = d.trim_end_matches('.').to_lowercase();
-            (FlushScope::Domain(domain.clone()), format!("domain={domain}"))
+            (
+                FlushScope::Domain(domain.clone()),
+                format!("domain={domain}"),
+            )
         }
         (None, true) => (FlushScope::All, "all".to_string()),
         (None, false) => (FlushScope::Ids(ids.clone()), format!("ids={}", join(&ids))),
     };
     let flushed = state.queue.flush(&scope);
-    state.audit.record("api", peer.ip(), "flush", &format!("{what} flushed={flushed}"));
+    state.audit.record(
+        "api",
+        peer.ip(),
+        "flush",
+        &format!("{what} flushed={flushed}"),
+    );
     Ok(Json(json!({ "flushed": flushed })).into_response())
 }
 
@@ -241,7 +289,10 @@ async fn apply_each(
     }
     let mut detail = format!("ids={}", join(ids));
     if !failed.is_empty() {
-        let failures: Vec<String> = failed.iter().map(|(id, e)| format!("{id}:{}", e.code())).collect();
+        let failures: Vec<String> = failed
+            .iter()
+            .map(|(id, e)| format!("{id}:{}", e.code()))
+            .collect();
         detail.push_str(&format!(" failed={}", failures.join(",")));
     }
     state.audit.record("api", peer.ip(), action.name(), &detail);
@@ -258,12 +309,19 @@ async fn bulk(
     let map = query_map(query, &["id"])?;
     let ids = ids_from(&body, map.get("id"))?;
     if ids.is_empty() {
-        return Err(ApiError::bad_request("no_ids", "give ids as {\"ids\":[...]} or ?id="));
+        return Err(ApiError::bad_request(
+            "no_ids",
+            "give ids as {\"ids\":[...]} or ?id=",
+        ));
     }
     let (done, failed) = apply_each(&state, peer, action, &ids).await;
     let failed: Vec<Failure> = failed
         .into_iter()
-        .map(|(id, e)| Failure { id: id.to_string(), code: e.code(), message: e.to_string() })
+        .map(|(id, e)| Failure {
+            id: id.to_string(),
+            code: e.code(),
+            message: e.to_string(),
+        })
         .collect();
     Ok(Json(json!({ "done": done, "failed": failed })).into_response())
 }
@@ -334,7 +392,10 @@ async fn audit(
 }
 
 fn join(ids: &[QueueId]) -> String {
-    ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+    ids.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 #[cfg(test)]
@@ -342,7 +403,10 @@ mod tests {
     use super::*;
 
     fn map(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -357,12 +421,31 @@ mod tests {
     #[test]
     fn list_filter_defaults_and_bounds() {
         let f = list_filter(&map(&[])).unwrap();
-        assert_eq!((f.limit, f.offset, f.newest_first), (DEFAULT_LIMIT, 0, false));
-        let f = list_filter(&map(&[("sort", "newest"), ("domain", "A.Test."), ("status", "held")])).unwrap();
+        assert_eq!(
+            (f.limit, f.offset, f.newest_first),
+            (DEFAULT_LIMIT, 0, false)
+        );
+        let f = list_filter(&map(&[
+            ("sort", "newest"),
+            ("domain", "A.Test."),
+            ("status", "held"),
+        ]))
+        .unwrap();
         assert!(f.newest_first);
         assert_eq!(f.domain.as_deref(), Some("a.test"));
-        for bad in [("limit", "0"), ("limit", "1001"), ("limit", "x"), ("sort", "size"), ("status", "gone"), ("offset", "-1")] {
-            assert_eq!(list_filter(&map(&[bad])).unwrap_err().code, "bad_query", "{bad:?}");
+        for bad in [
+            ("limit", "0"),
+            ("limit", "1001"),
+            ("limit", "x"),
+            ("sort", "size"),
+            ("status", "gone"),
+            ("offset", "-1"),
+        ] {
+            assert_eq!(
+                list_filter(&map(&[bad])).unwrap_err().code,
+                "bad_query",
+                "{bad:?}"
+            );
         }
     }
 
@@ -370,10 +453,30 @@ mod tests {
     fn ids_come_from_the_body_and_the_query() {
         let body = Bytes::from_static(br#"{"ids":["1","A"]}"#);
         let id = "2".to_string();
-        assert_eq!(ids_from(&body, Some(&id)).unwrap(), vec![QueueId(1), QueueId(10), QueueId(2)]);
-        assert!(ids_from(&Bytes::from_static(b"  \n"), None).unwrap().is_empty());
-        assert_eq!(ids_from(&Bytes::from_static(b"{"), None).unwrap_err().code, "bad_json");
-        assert_eq!(ids_from(&Bytes::from_static(br#"{"id":[]}"#), None).unwrap_err().code, "bad_json");
-        assert_eq!(ids_from(&Bytes::from_static(br#"{"ids":["zz"]}"#), None).unwrap_err().code, "bad_id");
+        assert_eq!(
+            ids_from(&body, Some(&id)).unwrap(),
+            vec![QueueId(1), QueueId(10), QueueId(2)]
+        );
+        assert!(
+            ids_from(&Bytes::from_static(b"  \n"), None)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            ids_from(&Bytes::from_static(b"{"), None).unwrap_err().code,
+            "bad_json"
+        );
+        assert_eq!(
+            ids_from(&Bytes::from_static(br#"{"id":[]}"#), None)
+                .unwrap_err()
+                .code,
+            "bad_json"
+        );
+        assert_eq!(
+            ids_from(&Bytes::from_static(br#"{"ids":["zz"]}"#), None)
+                .unwrap_err()
+                .code,
+            "bad_id"
+        );
     }
 }

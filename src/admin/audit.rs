@@ -42,7 +42,11 @@ impl AuditLog {
     }
 
     pub fn with_clock(file: Option<PathBuf>, clock: Arc<dyn Clock>) -> AuditLog {
-        AuditLog { entries: Arc::default(), file, clock }
+        AuditLog {
+            entries: Arc::default(),
+            file,
+            clock,
+        }
     }
 
     /// Records one action.
@@ -71,10 +75,15 @@ impl AuditLog {
 
     fn append_to_file(&self, entry: &AuditEntry) {
         let Some(path) = &self.file else { return };
-        let written = serde_json::to_string(entry).map_err(std::io::Error::other).and_then(|line| {
-            let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-            file.write_all(format!("{line}\n").as_bytes())
-        });
+        let written = serde_json::to_string(entry)
+            .map_err(std::io::Error::other)
+            .and_then(|line| {
+                let mut file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)?;
+                file.write_all(format!("{line}\n").as_bytes())
+            });
         if let Err(e) = written {
             tracing::warn!(file = %path.display(), error = %e, "cannot append to the audit log");
         }
@@ -104,7 +113,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.log");
         let log = AuditLog::new(Some(path.clone()));
-        log.record("api", "::1".parse().unwrap(), "delete", "ids=\"x\"\n<script>");
+        log.record(
+            "api",
+            "::1".parse().unwrap(),
+            "delete",
+            "ids=\"x\"\n<script>",
+        );
         log.record("admin", "127.0.0.1".parse().unwrap(), "login", "");
         let text = std::fs::read_to_string(path).unwrap();
         let lines: Vec<&str> = text.lines().collect();

@@ -29,7 +29,11 @@ struct Detail<'a> {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into() }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 
     /// 400: the request itself is wrong (syntax of an id, JSON, query).
@@ -46,7 +50,11 @@ impl ApiError {
     }
 
     pub fn forbidden() -> ApiError {
-        ApiError::new(StatusCode::FORBIDDEN, "forbidden", "your address is not in [admin] allow")
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "your address is not in [admin] allow",
+        )
     }
 
     pub fn not_found(message: impl Into<String>) -> ApiError {
@@ -71,7 +79,12 @@ impl From<QueueApiError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Body { error: Detail { code: self.code, message: &self.message } };
+        let body = Body {
+            error: Detail {
+                code: self.code,
+                message: &self.message,
+            },
+        };
         (self.status, Json(body)).into_response()
     }
 }

@@ -25,8 +25,10 @@ static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 pub fn install() -> Option<PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
-            let builder = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Suffix("duration_seconds".into()), &LATENCY_BUCKETS);
+            let builder = PrometheusBuilder::new().set_buckets_for_metric(
+                Matcher::Suffix("duration_seconds".into()),
+                &LATENCY_BUCKETS,
+            );
             match builder.and_then(PrometheusBuilder::install_recorder) {
                 Ok(handle) => Some(handle),
                 Err(e) => {
@@ -56,9 +58,12 @@ pub fn refresh_queue_gauges(state: &AdminState) {
     metrics::gauge!("backupmx_queue_bytes").set(bytes as f64);
     for d in state.queue.domains() {
         let domain = d.domain.clone();
-        metrics::gauge!("backupmx_queued_messages", "domain" => domain.clone()).set(d.messages as f64);
+        metrics::gauge!("backupmx_queued_messages", "domain" => domain.clone())
+            .set(d.messages as f64);
         metrics::gauge!("backupmx_queued_bytes", "domain" => domain.clone()).set(d.bytes as f64);
-        let age = d.oldest_received_at_ms.map_or(0, |t| now_ms.saturating_sub(t));
+        let age = d
+            .oldest_received_at_ms
+            .map_or(0, |t| now_ms.saturating_sub(t));
         metrics::gauge!("backupmx_oldest_message_age_seconds", "domain" => domain.clone())
             .set(age as f64 / 1000.0);
         // -1: unknown (not tried since start, or forgotten once nothing waits for it).
@@ -74,6 +79,17 @@ pub fn refresh_queue_gauges(state: &AdminState) {
 /// `GET /metrics`.
 pub async fn scrape(State(state): State<AdminState>) -> Response {
     refresh_queue_gauges(&state);
-    let text = state.metrics.as_ref().map(PrometheusHandle::render).unwrap_or_default();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
+    let text = state
+        .metrics
+        .as_ref()
+        .map(PrometheusHandle::render)
+        .unwrap_or_default();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
 }

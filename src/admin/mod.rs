@@ -51,7 +51,11 @@ pub struct AdminState {
 
 /// Where generated credentials and the audit log are kept: `[admin] state_dir`, else the spool.
 pub fn state_dir(config: &Config) -> PathBuf {
-    config.admin.state_dir.clone().unwrap_or_else(|| config.spool.dir.clone())
+    config
+        .admin
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| config.spool.dir.clone())
 }
 
 impl AdminState {
@@ -77,7 +81,11 @@ fn resolve_credentials(config: &Config, dir: &std::path::Path) -> Credentials {
     match Credentials::resolve(&config.admin, dir) {
         Ok(resolved) => {
             if let Some(password) = &resolved.new_password {
-                let file = resolved.file.as_ref().map(|f| f.display().to_string()).unwrap_or_default();
+                let file = resolved
+                    .file
+                    .as_ref()
+                    .map(|f| f.display().to_string())
+                    .unwrap_or_default();
                 tracing::info!(
                     console = %url, user = %ADMIN_USER, password = %password, api_token_file = %file,
                     "admin credentials generated (the password is shown only this once; delete the file and restart for new ones)"
@@ -94,7 +102,10 @@ fn resolve_credentials(config: &Config, dir: &std::path::Path) -> Credentials {
             tracing::error!(error = %e, console = %url, user = %ADMIN_USER, password = %password, api_token = %token,
                 "cannot use the admin credentials file; using temporary credentials until restart");
             let hash = credentials::hash_password(&password).unwrap_or_default();
-            Credentials { api_token: token, password_hash: hash }
+            Credentials {
+                api_token: token,
+                password_hash: hash,
+            }
         }
     }
 }
@@ -104,7 +115,10 @@ pub fn router(state: AdminState) -> Router {
     let token = from_fn_with_state(state.clone(), access::require_token);
     let api = api::routes()
         .layer(RequestBodyLimitLayer::new(MAX_API_BODY))
-        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
         .layer(token.clone());
     let guarded = Router::new()
         .nest("/api/v1", api)
@@ -123,7 +137,9 @@ pub fn router(state: AdminState) -> Router {
 /// Serves the admin listener until `shutdown` turns true.
 pub async fn serve(listener: TcpListener, state: AdminState, shutdown: watch::Receiver<bool>) {
     if state.config.admin.tls_cert.is_some() {
-        tracing::warn!("[admin] tls_cert/tls_key are not supported yet: the admin listener serves plain HTTP");
+        tracing::warn!(
+            "[admin] tls_cert/tls_key are not supported yet: the admin listener serves plain HTTP"
+        );
     }
     if let Some(handle) = state.metrics.clone() {
         tokio::spawn(metrics::upkeep(handle, shutdown.clone()));

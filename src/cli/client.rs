@@ -26,7 +26,11 @@ pub enum CliError {
     Unreachable { url: String, message: String },
     /// The server answered with an error (exit 1).
     #[error("{status} {code}: {message}")]
-    Refused { status: u16, code: String, message: String },
+    Refused {
+        status: u16,
+        code: String,
+        message: String,
+    },
 }
 
 impl CliError {
@@ -51,19 +55,32 @@ pub struct ApiClient {
 pub fn url_from_config(config: &Config) -> String {
     let mut addr = config.admin.listen;
     if addr.ip().is_unspecified() {
-        addr.set_ip(if addr.is_ipv4() { [127, 0, 0, 1].into() } else { std::net::Ipv6Addr::LOCALHOST.into() });
+        addr.set_ip(if addr.is_ipv4() {
+            [127, 0, 0, 1].into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
     }
     format!("http://{addr}")
 }
 
 impl ApiClient {
     /// From the flags, else the config (`--config`, else the embedded default) and its credentials file.
-    pub fn new(config_file: Option<&Path>, url: Option<String>, token: Option<String>) -> Result<ApiClient, CliError> {
+    pub fn new(
+        config_file: Option<&Path>,
+        url: Option<String>,
+        token: Option<String>,
+    ) -> Result<ApiClient, CliError> {
         let config = match config_file {
             None => Config::embedded_default(),
-            Some(file) => Config::load(file).map_err(|errors| CliError::Usage(errors.to_string()))?,
+            Some(file) => {
+                Config::load(file).map_err(|errors| CliError::Usage(errors.to_string()))?
+            }
         };
-        let base = url.unwrap_or_else(|| url_from_config(&config)).trim_end_matches('/').to_string();
+        let base = url
+            .unwrap_or_else(|| url_from_config(&config))
+            .trim_end_matches('/')
+            .to_string();
         let token = match token.or_else(|| config.admin.api_token.clone()) {
             Some(token) => token,
             None => {
@@ -86,13 +103,19 @@ impl ApiClient {
 
     pub fn get(&self, path: &str) -> Result<Value, CliError> {
         let url = format!("{}{path}", self.base);
-        let request = self.agent.get(&url).header("Authorization", &format!("Bearer {}", self.token));
+        let request = self
+            .agent
+            .get(&url)
+            .header("Authorization", &format!("Bearer {}", self.token));
         self.answer(&url, request.call())
     }
 
     pub fn post(&self, path: &str, body: Option<Value>) -> Result<Value, CliError> {
         let url = format!("{}{path}", self.base);
-        let request = self.agent.post(&url).header("Authorization", &format!("Bearer {}", self.token));
+        let request = self
+            .agent
+            .post(&url)
+            .header("Authorization", &format!("Bearer {}", self.token));
         let response = match body {
             Some(body) => request.send_json(body),
             None => request.send_empty(),
@@ -102,12 +125,22 @@ impl ApiClient {
 
     pub fn delete(&self, path: &str) -> Result<Value, CliError> {
         let url = format!("{}{path}", self.base);
-        let request = self.agent.delete(&url).header("Authorization", &format!("Bearer {}", self.token));
+        let request = self
+            .agent
+            .delete(&url)
+            .header("Authorization", &format!("Bearer {}", self.token));
         self.answer(&url, request.call())
     }
 
-    fn answer(&self, url: &str, response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Value, CliError> {
-        let unreachable = |e: ureq::Error| CliError::Unreachable { url: url.to_string(), message: e.to_string() };
+    fn answer(
+        &self,
+        url: &str,
+        response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Value, CliError> {
+        let unreachable = |e: ureq::Error| CliError::Unreachable {
+            url: url.to_string(),
+            message: e.to_string(),
+        };
         let mut response = response.map_err(unreachable)?;
         let status = response.status().as_u16();
         let text = response.body_mut().read_to_string().map_err(unreachable)?;
@@ -120,7 +153,12 @@ impl ApiClient {
             });
         }
         let error = json.as_ref().and_then(|j| j.get("error"));
-        let field = |name: &str| error.and_then(|e| e.get(name)).and_then(Value::as_str).map(String::from);
+        let field = |name: &str| {
+            error
+                .and_then(|e| e.get(name))
+                .and_then(Value::as_str)
+                .map(String::from)
+        };
         Err(CliError::Refused {
             status,
             code: field("code").unwrap_or_else(|| "http_error".into()),

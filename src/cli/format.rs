@@ -8,10 +8,12 @@ use serde_json::Value;
 
 /// Ages and waits to their two most significant units: `45s`, `12m5s`, `3h12m`, `2d7h`.
 pub fn short_age(ms: u64) -> String {
-    let unit = match ms {
-        ..3_600_000 => 1_000,
-        ..86_400_000 => 60_000,
-        _ => 3_600_000,
+    let unit = if ms < 3_600_000 {
+        1_000
+    } else if ms < 86_400_000 {
+        60_000
+    } else {
+        3_600_000
     };
     let truncated = ms / unit * unit;
     if truncated == 0 {
@@ -38,7 +40,13 @@ pub fn human_bytes(bytes: u64) -> String {
 /// Control characters (ESC, CR, ...) escaped as `\u{1b}`, so that the text cannot drive the terminal.
 pub fn clean(text: &str) -> String {
     text.chars()
-        .flat_map(|c| if c.is_control() { c.escape_unicode().collect::<Vec<_>>() } else { vec![c] })
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_unicode().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
         .collect()
 }
 
@@ -65,7 +73,13 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
         let padded: Vec<String> = cells
             .into_iter()
             .enumerate()
-            .map(|(i, c)| if i == last { c } else { format!("{c:<w$}", w = widths[i]) })
+            .map(|(i, c)| {
+                if i == last {
+                    c
+                } else {
+                    format!("{c:<w$}", w = widths[i])
+                }
+            })
             .collect();
         padded.join("  ").trim_end().to_string() + "\n"
     };
@@ -99,7 +113,10 @@ fn due_in(v: &Value, key: &str, now_ms: u64) -> String {
 /// `backupmx status`: one row per domain, then the totals.
 pub fn status_table(domains: &Value, now_ms: u64) -> String {
     let empty = Vec::new();
-    let list = domains.get("domains").and_then(Value::as_array).unwrap_or(&empty);
+    let list = domains
+        .get("domains")
+        .and_then(Value::as_array)
+        .unwrap_or(&empty);
     let rows: Vec<Vec<String>> = list
         .iter()
         .map(|d| {
@@ -118,7 +135,9 @@ pub fn status_table(domains: &Value, now_ms: u64) -> String {
             ]
         })
         .collect();
-    let headers = ["DOMAIN", "PRIMARY", "MESSAGES", "BYTES", "OLDEST", "NEXT", "DETAIL"];
+    let headers = [
+        "DOMAIN", "PRIMARY", "MESSAGES", "BYTES", "OLDEST", "NEXT", "DETAIL",
+    ];
     let totals = domains.get("totals").cloned().unwrap_or_default();
     format!(
         "{}\ntotal: {} messages, {}\n",
@@ -129,19 +148,32 @@ pub fn status_table(domains: &Value, now_ms: u64) -> String {
 }
 
 fn recipients_of(m: &Value) -> Vec<Value> {
-    m.get("recipients").and_then(Value::as_array).cloned().unwrap_or_default()
+    m.get("recipients")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// `backupmx queue list`.
 pub fn queue_table(listing: &Value, now_ms: u64) -> String {
     let empty = Vec::new();
-    let messages = listing.get("messages").and_then(Value::as_array).unwrap_or(&empty);
+    let messages = listing
+        .get("messages")
+        .and_then(Value::as_array)
+        .unwrap_or(&empty);
     let rows: Vec<Vec<String>> = messages
         .iter()
         .map(|m| {
             let recipients = recipients_of(m);
-            let first = recipients.first().map(|r| text(r, "address")).unwrap_or_default();
-            let more = if recipients.len() > 1 { format!(" +{}", recipients.len() - 1) } else { String::new() };
+            let first = recipients
+                .first()
+                .map(|r| text(r, "address"))
+                .unwrap_or_default();
+            let more = if recipients.len() > 1 {
+                format!(" +{}", recipients.len() - 1)
+            } else {
+                String::new()
+            };
             let sender = match text(m, "sender").as_str() {
                 "" => "<>".to_string(),
                 s => s.to_string(),
@@ -158,9 +190,22 @@ pub fn queue_table(listing: &Value, now_ms: u64) -> String {
             ]
         })
         .collect();
-    let headers = ["ID", "AGE", "SIZE", "STATUS", "TRIES", "SENDER", "RECIPIENTS", "LAST ERROR"];
+    let headers = [
+        "ID",
+        "AGE",
+        "SIZE",
+        "STATUS",
+        "TRIES",
+        "SENDER",
+        "RECIPIENTS",
+        "LAST ERROR",
+    ];
     let total = number(listing, "total").unwrap_or(0);
-    format!("{}\n{} of {total} messages\n", table(&headers, &rows), rows.len())
+    format!(
+        "{}\n{} of {total} messages\n",
+        table(&headers, &rows),
+        rows.len()
+    )
 }
 
 /// `backupmx queue show ID`.
@@ -178,7 +223,10 @@ pub fn message_detail(m: &Value, now_ms: u64) -> String {
         ("age", age_since(m, "received_at_ms", now_ms)),
         ("attempts", number(m, "attempts").unwrap_or(0).to_string()),
         ("next attempt", due_in(m, "next_attempt_at_ms", now_ms)),
-        ("client", format!("{} ({})", text(m, "client_ip"), text(m, "helo"))),
+        (
+            "client",
+            format!("{} ({})", text(m, "client_ip"), text(m, "helo")),
+        ),
         ("body", text(m, "body_type")),
     ];
     for (name, value) in fields {
@@ -196,7 +244,13 @@ pub fn message_detail(m: &Value, now_ms: u64) -> String {
         .cloned()
         .unwrap_or_default()
         .iter()
-        .map(|a| vec![format!("{} ago", age_since(a, "at_ms", now_ms)), text(a, "host"), text(a, "result")])
+        .map(|a| {
+            vec![
+                format!("{} ago", age_since(a, "at_ms", now_ms)),
+                text(a, "host"),
+                text(a, "result"),
+            ]
+        })
         .collect();
     if !history.is_empty() {
         out.push('\n');
@@ -236,7 +290,13 @@ mod tests {
 
     #[test]
     fn tables_are_aligned() {
-        let out = table(&["A", "BB"], &[vec!["long".into(), "x".into()], vec!["s".into(), "y".into()]]);
+        let out = table(
+            &["A", "BB"],
+            &[
+                vec!["long".into(), "x".into()],
+                vec!["s".into(), "y".into()],
+            ],
+        );
         assert_eq!(out, "A     BB\nlong  x\ns     y\n");
     }
 
@@ -251,7 +311,10 @@ mod tests {
         });
         let out = status_table(&domains, now);
         assert!(out.contains("example.test  down 1h"), "{out}");
-        assert!(out.contains("3h12m") && out.contains("in 30s") && out.contains("2.0K"), "{out}");
+        assert!(
+            out.contains("3h12m") && out.contains("in 30s") && out.contains("2.0K"),
+            "{out}"
+        );
         assert!(!out.contains('\u{1b}'), "{out}");
         assert!(out.ends_with("total: 2 messages, 2.0K\n"), "{out}");
     }
@@ -263,10 +326,21 @@ mod tests {
                        {"address": "b@example.test", "status": "pending"}], "last_error": "421 busy",
                        "history": [{"at_ms": 0, "host": "mx [127.0.0.1]", "result": "421 busy"}]});
         let out = queue_table(&json!({"total": 1, "messages": [m.clone()]}), 60_000);
-        assert!(out.contains("00000000000000AB  1m  ") && out.contains("<>") && out.contains("a@example.test +1"), "{out}");
+        assert!(
+            out.contains("00000000000000AB  1m  ")
+                && out.contains("<>")
+                && out.contains("a@example.test +1"),
+            "{out}"
+        );
         assert!(out.ends_with("1 of 1 messages\n"));
         let detail = message_detail(&m, 60_000);
-        assert!(detail.contains("sender:      <>") && detail.contains("b@example.test"), "{detail}");
-        assert!(detail.contains("1m ago  mx [127.0.0.1]  421 busy"), "{detail}");
+        assert!(
+            detail.contains("sender:      <>") && detail.contains("b@example.test"),
+            "{detail}"
+        );
+        assert!(
+            detail.contains("1m ago  mx [127.0.0.1]  421 busy"),
+            "{detail}"
+        );
     }
 }

@@ -79,7 +79,9 @@ pub enum QueueCommand {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Runs a CLI action and turns its result into an exit code (errors to stderr).
@@ -94,7 +96,10 @@ fn finish(result: Result<u8, CliError>) -> ExitCode {
 }
 
 fn print_json(value: &Value) {
-    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
 }
 
 /// `backupmx status`.
@@ -124,13 +129,19 @@ fn query(pairs: &[(&str, Option<String>)]) -> String {
         .iter()
         .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", percent_encode(v))))
         .collect();
-    if parts.is_empty() { String::new() } else { format!("?{}", parts.join("&")) }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", parts.join("&"))
+    }
 }
 
 fn percent_encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -138,8 +149,17 @@ fn percent_encode(text: &str) -> String {
 
 fn run_queue(api: &ApiClient, command: QueueCommand) -> Result<u8, CliError> {
     match command {
-        QueueCommand::List { domain, status, limit, json } => {
-            let q = query(&[("domain", domain), ("status", status), ("limit", Some(limit.to_string()))]);
+        QueueCommand::List {
+            domain,
+            status,
+            limit,
+            json,
+        } => {
+            let q = query(&[
+                ("domain", domain),
+                ("status", status),
+                ("limit", Some(limit.to_string())),
+            ]);
             let listing = api.get(&format!("/api/v1/queue{q}"))?;
             if json {
                 print_json(&listing);
@@ -159,8 +179,14 @@ fn run_queue(api: &ApiClient, command: QueueCommand) -> Result<u8, CliError> {
         }
         QueueCommand::Flush { domain, ids } => {
             let body = (!ids.is_empty()).then(|| json!({ "ids": ids }));
-            let answer = api.post(&format!("/api/v1/flush{}", query(&[("domain", domain)])), body)?;
-            println!("flushed {} messages", answer.get("flushed").and_then(Value::as_u64).unwrap_or(0));
+            let answer = api.post(
+                &format!("/api/v1/flush{}", query(&[("domain", domain)])),
+                body,
+            )?;
+            println!(
+                "flushed {} messages",
+                answer.get("flushed").and_then(Value::as_u64).unwrap_or(0)
+            );
             Ok(0)
         }
         QueueCommand::Hold { ids } => bulk(api, "hold", ids),
@@ -186,7 +212,11 @@ fn bulk(api: &ApiClient, action: &str, ids: Vec<String>) -> Result<u8, CliError>
     let done: Vec<String> = answer
         .get("done")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default();
     let failed: Vec<(String, String)> = answer
         .get("failed")
@@ -194,8 +224,12 @@ fn bulk(api: &ApiClient, action: &str, ids: Vec<String>) -> Result<u8, CliError>
         .map(|a| {
             a.iter()
                 .map(|f| {
-                    let field = |k: &str| f.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-                    (field("id"), format!("{} ({})", field("message"), field("code")))
+                    let field =
+                        |k: &str| f.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+                    (
+                        field("id"),
+                        format!("{} ({})", field("message"), field("code")),
+                    )
                 })
                 .collect()
         })
@@ -214,7 +248,9 @@ fn delete_each(api: &ApiClient, ids: Vec<String>) -> Result<u8, CliError> {
     for id in ids {
         match api.delete(&format!("/api/v1/queue/{}", percent_encode(&id))) {
             Ok(_) => done.push(id),
-            Err(CliError::Refused { code, message, .. }) => failed.push((id, format!("{message} ({code})"))),
+            Err(CliError::Refused { code, message, .. }) => {
+                failed.push((id, format!("{message} ({code})")))
+            }
             Err(e) => return Err(e),
         }
     }

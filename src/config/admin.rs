@@ -93,6 +93,56 @@ fn password_hash(text: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::password_hash;
+    use crate::config::Config;
+
+    const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$3aVrmGj6mnJuMmkm1Ew7w0nJ0KpyuUk9qu1BaNbMD0U";
+    const DOMAIN: &str = "[[domain]]\nname = \"example.test\"\n";
+
+    fn keys_in_error(text: &str) -> Vec<(usize, String)> {
+        let errors = Config::from_toml_str(&format!("{text}{DOMAIN}"), "t.toml").unwrap_err();
+        errors
+            .errors
+            .into_iter()
+            .map(|e| (e.line.unwrap_or(0), e.key))
+            .collect()
+    }
+
+    #[test]
+    fn admin_keys_are_read() {
+        let cert = tempfile::NamedTempFile::new().unwrap();
+        let path = cert.path().display();
+        let text = format!(
+            "[admin]\nlisten = \"127.0.0.2:9000\"\napi_token = \"t0k\"\npassword_hash = \"{HASH}\"\n\
+             tls_cert = \"{path}\"\ntls_key = \"{path}\"\nstate_dir = \"/var/lib/backupmx\"\n{DOMAIN}"
+        );
+        let admin = Config::from_toml_str(&text, "t.toml").unwrap().admin;
+        assert_eq!(admin.password_hash.as_deref(), Some(HASH));
+        assert_eq!(admin.api_token.as_deref(), Some("t0k"));
+        assert_eq!(admin.tls_cert.as_deref(), Some(cert.path()));
+        assert_eq!(admin.state_dir, Some("/var/lib/backupmx".into()));
+        let default = Config::embedded_default().admin;
+        assert_eq!(
+            (default.password_hash, default.tls_cert, default.state_dir),
+            (None, None, None)
+        );
+    }
+
+    #[test]
+    fn bad_admin_keys_are_reported_with_their_lines() {
+        let found = keys_in_error(
+            "[admin]\npassword_hash = \"hunter2\"\ntls_cert = \"/nonexistent.pem\"\nstate_dir = \"\"\nsecret = 1\n",
+        );
+        let expected = [
+            (2, "admin.password_hash"),
+            (3, "admin.tls_cert"),
+            (3, "admin.tls_cert"),
+            (4, "admin.state_dir"),
+            (5, "admin.secret"),
+        ];
+        let expected: Vec<(usize, String)> =
+            expected.iter().map(|(l, k)| (*l, k.to_string())).collect();
+        assert_eq!(found, expected);
+    }
 
     #[test]
     fn password_hash_accepts_argon2_phc_strings_only() {

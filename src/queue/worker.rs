@@ -124,7 +124,8 @@ async fn send_all(ctx: &Arc<QueueContext>, dest: &str, mut conn: Connection) {
                 };
                 let started = std::time::Instant::now();
                 let report = conn.send(&msg, body).await;
-                metrics::histogram!("backupmx_delivery_attempt_duration_seconds").record(started.elapsed().as_secs_f64());
+                metrics::histogram!("backupmx_delivery_attempt_duration_seconds")
+                    .record(started.elapsed().as_secs_f64());
                 let results: Vec<_> = report
                     .recipients
                     .into_iter()

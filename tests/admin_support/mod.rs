@@ -33,7 +33,11 @@ pub struct AdminServer {
 
 impl AdminServer {
     /// `admin_toml` is the body of the `[admin]` section without `listen` (set from `admin_addr`).
-    pub async fn start(settings: Settings, admin_addr: SocketAddr, admin_toml: &str) -> AdminServer {
+    pub async fn start(
+        settings: Settings,
+        admin_addr: SocketAddr,
+        admin_toml: &str,
+    ) -> AdminServer {
         let mut server = AdminServer {
             settings,
             admin_addr,
@@ -59,7 +63,9 @@ impl AdminServer {
     }
 
     pub fn log(&self) -> String {
-        (1..=self.runs).map(|r| std::fs::read_to_string(self.log_path(r)).unwrap_or_default()).collect()
+        (1..=self.runs)
+            .map(|r| std::fs::read_to_string(self.log_path(r)).unwrap_or_default())
+            .collect()
     }
 
     /// The log of the latest run only.
@@ -69,9 +75,18 @@ impl AdminServer {
 
     fn toml(&self) -> String {
         let base = self.settings.toml(&self.spool());
-        let default_admin = format!("[admin]\nlisten = \"127.0.0.1:{}\"\n", self.settings.admin_port);
-        assert!(base.contains(&default_admin), "Settings::toml changed its [admin] section");
-        let admin = format!("[admin]\nlisten = \"{}\"\n{}\n", self.admin_addr, self.admin_toml);
+        let default_admin = format!(
+            "[admin]\nlisten = \"127.0.0.1:{}\"\n",
+            self.settings.admin_port
+        );
+        assert!(
+            base.contains(&default_admin),
+            "Settings::toml changed its [admin] section"
+        );
+        let admin = format!(
+            "[admin]\nlisten = \"{}\"\n{}\n",
+            self.admin_addr, self.admin_toml
+        );
         base.replace(&default_admin, &admin)
     }
 
@@ -96,7 +111,11 @@ impl AdminServer {
             if let Ok(Some(status)) = self.child.as_mut().expect("running").try_wait() {
                 panic!("backupmx exited ({status}):\n{}", self.log());
             }
-            assert!(Instant::now() < deadline, "admin listener not up:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "admin listener not up:\n{}",
+                self.log()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -120,7 +139,11 @@ impl AdminServer {
 }
 
 pub fn run_cli(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_backupmx")).args(args).stdin(Stdio::null()).output().expect("run the CLI")
+    Command::new(env!("CARGO_BIN_EXE_backupmx"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the CLI")
 }
 
 impl Drop for AdminServer {
@@ -142,7 +165,10 @@ pub struct Reply {
 
 impl Reply {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn text(&self) -> String {
@@ -151,12 +177,16 @@ impl Reply {
 
     /// The body as JSON (panics with the body when it is not).
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
 
     /// The stable error code of a JSON error body.
     pub fn error_code(&self) -> String {
-        self.json()["error"]["code"].as_str().unwrap_or_default().to_string()
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 }
 
@@ -171,9 +201,15 @@ pub async fn http(
 ) -> Reply {
     let exchange = async {
         let socket = TcpSocket::new_v4().expect("socket");
-        socket.bind(SocketAddr::new(source, 0)).expect("bind the source address");
-        let mut stream = socket.connect(to).await.expect("connect to the admin listener");
-        let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {to}\r\nConnection: close\r\n");
+        socket
+            .bind(SocketAddr::new(source, 0))
+            .expect("bind the source address");
+        let mut stream = socket
+            .connect(to)
+            .await
+            .expect("connect to the admin listener");
+        let mut request =
+            format!("{method} {path} HTTP/1.1\r\nHost: {to}\r\nConnection: close\r\n");
         if let Some(token) = token {
             request.push_str(&format!("Authorization: Bearer {token}\r\n"));
         }
@@ -182,37 +218,62 @@ pub async fn http(
             request.push_str("Content-Type: application/json\r\n");
         }
         request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-        stream.write_all(request.as_bytes()).await.expect("send the request");
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .expect("send the request");
         let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).await.expect("read the response");
+        stream
+            .read_to_end(&mut raw)
+            .await
+            .expect("read the response");
         parse_response(&raw)
     };
-    tokio::time::timeout(HTTP_TIMEOUT, exchange).await.expect("HTTP exchange timed out")
+    tokio::time::timeout(HTTP_TIMEOUT, exchange)
+        .await
+        .expect("HTTP exchange timed out")
 }
 
 fn parse_response(raw: &[u8]) -> Reply {
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("end of headers");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("end of headers");
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.split("\r\n");
-    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).expect("status");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status");
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
         .collect();
     let mut body = raw[split + 4..].to_vec();
-    let chunked = headers.iter().any(|(n, v)| n.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
     if chunked {
         body = dechunk(&body);
     }
-    Reply { status, headers, body }
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
-        let line_end = data.windows(2).position(|w| w == b"\r\n").expect("chunk size line");
+        let line_end = data
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("chunk size line");
         let size_text = String::from_utf8_lossy(&data[..line_end]).into_owned();
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16).expect("chunk size");
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+            .expect("chunk size");
         if size == 0 {
             return out;
         }
