@@ -84,7 +84,10 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
     }
     let admin_listener = TcpListener::bind(config.admin.listen)
         .await
-        .map_err(|source| StartError::Bind { addr: config.admin.listen, source })?;
+        .map_err(|source| StartError::Bind {
+            addr: config.admin.listen,
+            source,
+        })?;
     info!(addr = %admin_listener.local_addr().unwrap_or(config.admin.listen), "admin console listening");
     let tls = match (&config.smtp.tls_cert, &config.smtp.tls_key) {
         (Some(cert), Some(key)) => Some(inbound::load_tls(cert, key)?),
@@ -111,7 +114,10 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
         wake: Notify::new(),
         shutdown: shutdown.clone(),
     });
-    let admin_state = AdminState { config: config.clone(), queue: QueueApi::new(queue_ctx.clone()) };
+    let admin_state = AdminState {
+        config: config.clone(),
+        queue: QueueApi::new(queue_ctx.clone()),
+    };
     let admin_task = tokio::spawn(admin::serve(admin_listener, admin_state, shutdown.clone()));
     let queue_task = tokio::spawn(runner::run(queue_ctx, recovered, commands));
     let inbound_ctx = Arc::new(InboundContext {
