@@ -84,7 +84,10 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
     }
     let admin_listener = TcpListener::bind(config.admin.listen)
         .await
-        .map_err(|source| StartError::Bind { addr: config.admin.listen, source })?;
+        .map_err(|source| StartError::Bind {
+            addr: config.admin.listen,
+            source,
+        })?;
     info!(addr = %admin_listener.local_addr().unwrap_or(config.admin.listen), "admin console listening");
     let tls = match (&config.smtp.tls_cert, &config.smtp.tls_key) {
         (Some(cert), Some(key)) => Some(inbound::load_tls(cert, key)?),

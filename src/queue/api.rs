@@ -154,7 +154,12 @@ fn recipient_view(r: &crate::envelope::Recipient) -> RecipientView {
         RecipientStatus::Delivered { reply, .. } => ("delivered", Some(reply.clone())),
         RecipientStatus::Failed { reply, .. } => ("failed", Some(reply.clone())),
     };
-    RecipientView { address: r.address.clone(), destination: destination_of(&r.route), status, reply }
+    RecipientView {
+        address: r.address.clone(),
+        destination: destination_of(&r.route),
+        status,
+        reply,
+    }
 }
 
 impl QueueApi {
@@ -165,7 +170,9 @@ impl QueueApi {
     fn summary(&self, sched: &super::scheduler::Scheduler, m: &StoredMessage) -> MessageSummary {
         let misconfigured = m.envelope.pending().any(|(_, r)| {
             matches!(
-                sched.destination(&destination_of(&r.route)).map(|d| &d.health),
+                sched
+                    .destination(&destination_of(&r.route))
+                    .map(|d| &d.health),
                 Some(Health::Misconfigured { .. })
             )
         });
@@ -186,9 +193,18 @@ impl QueueApi {
             recipients: m.envelope.recipients.iter().map(recipient_view).collect(),
             size: m.size,
             received_at_ms: m.envelope.received_at_ms,
-            attempts: m.attempts.iter().filter(|a| a.result != crate::envelope::DELAY_WARNING_SENT).count(),
+            attempts: m
+                .attempts
+                .iter()
+                .filter(|a| a.result != crate::envelope::DELAY_WARNING_SENT)
+                .count(),
             next_attempt_at_ms: sched.due_at(m.id).map(to_unix_ms),
-            last_error: m.attempts.iter().rev().find(|a| a.result != crate::envelope::DELAY_WARNING_SENT).map(|a| a.result.clone()),
+            last_error: m
+                .attempts
+                .iter()
+                .rev()
+                .find(|a| a.result != crate::envelope::DELAY_WARNING_SENT)
+                .map(|a| a.result.clone()),
             held: m.held,
             status,
         }
@@ -203,10 +219,17 @@ impl QueueApi {
             .messages()
             .filter(|m| {
                 filter.domain.as_ref().is_none_or(|d| {
-                    m.envelope.pending().any(|(_, r)| destination_of(&r.route) == *d)
-                }) && sender.as_ref().is_none_or(|s| m.envelope.sender.to_lowercase().contains(s))
+                    m.envelope
+                        .pending()
+                        .any(|(_, r)| destination_of(&r.route) == *d)
+                }) && sender
+                    .as_ref()
+                    .is_none_or(|s| m.envelope.sender.to_lowercase().contains(s))
                     && recipient.as_ref().is_none_or(|s| {
-                        m.envelope.recipients.iter().any(|r| r.address.to_lowercase().contains(s))
+                        m.envelope
+                            .recipients
+                            .iter()
+                            .any(|r| r.address.to_lowercase().contains(s))
                     })
             })
             .map(|m| self.summary(&sched, m))
@@ -217,8 +240,19 @@ impl QueueApi {
             matching.reverse();
         }
         let total = matching.len();
-        let limit = if filter.limit == 0 { usize::MAX } else { filter.limit };
-        (total, matching.into_iter().skip(filter.offset).take(limit).collect())
+        let limit = if filter.limit == 0 {
+            usize::MAX
+        } else {
+            filter.limit
+        };
+        (
+            total,
+            matching
+                .into_iter()
+                .skip(filter.offset)
+                .take(limit)
+                .collect(),
+        )
     }
 
     pub fn get(&self, id: QueueId) -> Option<MessageDetail> {
@@ -248,7 +282,13 @@ impl QueueApi {
     pub fn domains(&self) -> Vec<DomainSummary> {
         let now_ms = to_unix_ms(self.ctx.clock.now());
         let sched = self.ctx.scheduler();
-        let mut names: Vec<String> = self.ctx.config.domains.iter().map(|d| d.name.clone()).collect();
+        let mut names: Vec<String> = self
+            .ctx
+            .config
+            .domains
+            .iter()
+            .map(|d| d.name.clone())
+            .collect();
         for (name, _) in sched.destinations() {
             if !names.contains(name) {
                 names.push(name.clone());
@@ -266,21 +306,35 @@ impl QueueApi {
                     since_ms: None,
                     detail: None,
                     next_attempt_at_ms: None,
-                    age_histogram: AGE_BUCKETS.iter().map(|(_, label)| AgeBucket { label, count: 0 }).collect(),
+                    age_histogram: AGE_BUCKETS
+                        .iter()
+                        .map(|(_, label)| AgeBucket { label, count: 0 })
+                        .collect(),
                 };
                 for m in sched.messages() {
-                    if !m.envelope.pending().any(|(_, r)| destination_of(&r.route) == name) {
+                    if !m
+                        .envelope
+                        .pending()
+                        .any(|(_, r)| destination_of(&r.route) == name)
+                    {
                         continue;
                     }
                     s.messages += 1;
                     s.bytes += m.size;
                     let received = m.envelope.received_at_ms;
-                    s.oldest_received_at_ms = Some(s.oldest_received_at_ms.map_or(received, |o| o.min(received)));
+                    s.oldest_received_at_ms = Some(
+                        s.oldest_received_at_ms
+                            .map_or(received, |o| o.min(received)),
+                    );
                     let age_min = now_ms.saturating_sub(received) / 60_000;
-                    let bucket = AGE_BUCKETS.iter().position(|(max, _)| age_min < *max).unwrap_or(AGE_BUCKETS.len() - 1);
+                    let bucket = AGE_BUCKETS
+                        .iter()
+                        .position(|(max, _)| age_min < *max)
+                        .unwrap_or(AGE_BUCKETS.len() - 1);
                     s.age_histogram[bucket].count += 1;
                     if let Some(due) = sched.due_at(m.id).map(to_unix_ms) {
-                        s.next_attempt_at_ms = Some(s.next_attempt_at_ms.map_or(due, |n| n.min(due)));
+                        s.next_attempt_at_ms =
+                            Some(s.next_attempt_at_ms.map_or(due, |n| n.min(due)));
                     }
                 }
                 match sched.destination(&name).map(|d| &d.health) {
@@ -329,7 +383,11 @@ impl QueueApi {
     }
 
     pub async fn delete(&self, id: QueueId) -> Result<(), QueueApiError> {
-        let update = self.ctx.scheduler().delete(id).map_err(|e| refusal(e, id))?;
+        let update = self
+            .ctx
+            .scheduler()
+            .delete(id)
+            .map_err(|e| refusal(e, id))?;
         self.ctx.spool.update(vec![update]).await?;
         Ok(())
     }
@@ -338,9 +396,16 @@ impl QueueApi {
     pub async fn bounce(&self, id: QueueId) -> Result<(), QueueApiError> {
         let (message, consequences) = {
             let mut sched = self.ctx.scheduler();
-            let message = sched.message(id).cloned().ok_or(QueueApiError::UnknownId(id))?;
+            let message = sched
+                .message(id)
+                .cloned()
+                .ok_or(QueueApiError::UnknownId(id))?;
             let c = sched
-                .bounce_now(id, "550 5.0.0 returned to the sender by the administrator", self.ctx.clock.now())
+                .bounce_now(
+                    id,
+                    "550 5.0.0 returned to the sender by the administrator",
+                    self.ctx.clock.now(),
+                )
                 .map_err(|e| refusal(e, id))?;
             (message, c)
         };

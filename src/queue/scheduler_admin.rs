@@ -74,13 +74,20 @@ impl Scheduler {
             if r.status != RecipientStatus::Pending {
                 continue;
             }
-            let status = RecipientStatus::Failed { at_ms, reply: reason.to_string() };
+            let status = RecipientStatus::Failed {
+                at_ms,
+                reply: reason.to_string(),
+            };
             r.status = status.clone();
             out.updates.push(Update::Recipient { id, index, status });
             failed.push((index, "5.0.0".to_string(), reason.to_string(), None));
         }
         if !failed.is_empty() {
-            out.bounces.push(BounceOrder { id, delayed: false, recipients: failed });
+            out.bounces.push(BounceOrder {
+                id,
+                delayed: false,
+                recipients: failed,
+            });
         }
         self.book.remove(id);
         self.messages.remove(&id);
