@@ -137,6 +137,13 @@ async fn null_sender_is_never_bounced() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(s.senders.messages().len(), 1, "{:?}", s.senders.messages());
     assert!(s.primary.messages().is_empty());
+    // The undeliverable bounce is not lost: it waits in the postmaster mailbox.
+    let kept: Vec<_> = std::fs::read_dir(s.server.spool_dir().join("postmaster"))
+        .expect("postmaster mailbox")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        .collect();
+    assert_eq!(kept.len(), 1, "the double bounce is kept for the postmaster");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

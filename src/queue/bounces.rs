@@ -30,6 +30,10 @@ fn parse_status(text: &str, delayed: bool) -> EnhancedCode {
 /// Builds and queues the DSN for `order`. Failures are logged: the original's own state still moves on.
 pub async fn send_dsn(ctx: &QueueContext, message: &StoredMessage, order: &BounceOrder) {
     let envelope = &message.envelope;
+    if envelope.is_null_sender() && !order.delayed {
+        keep_double_bounce(ctx, message).await;
+        return;
+    }
     let action = if order.delayed {
         Action::Delayed
     } else {
@@ -122,6 +126,15 @@ pub async fn send_dsn(ctx: &QueueContext, message: &StoredMessage, order: &Bounc
             ctx.wake.notify_one();
         }
         Err(e) => warn!(id = %message.id, error = %e, "cannot spool a DSN"),
+    }
+}
+
+/// A message from `<>` (a bounce) that failed for good cannot be returned to anyone: it goes to the
+/// local postmaster mailbox, where the console shows it, instead of vanishing.
+async fn keep_double_bounce(ctx: &QueueContext, message: &StoredMessage) {
+    match ctx.spool.deliver_to_postmaster(message.id).await {
+        Ok(()) => info!(id = %message.id, "undeliverable bounce kept in the postmaster mailbox"),
+        Err(e) => warn!(id = %message.id, error = %e, "cannot keep a double bounce for the postmaster"),
     }
 }
 
