@@ -9,11 +9,13 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tracing::info;
 
+use crate::admin::{self, AdminState};
 use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::delivery::{Deliverer, SetupError};
 use crate::inbound::{self, InboundContext, TlsError};
 use crate::queue::QueueHandle;
+use crate::queue::api::QueueApi;
 use crate::queue::retry::RetryPolicy;
 use crate::queue::runner::{self, QueueContext};
 use crate::queue::scheduler::Scheduler;
@@ -80,6 +82,13 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
         info!(addr = %listener.local_addr().unwrap_or(*addr), "SMTP listening");
         listeners.push(listener);
     }
+    let admin_listener = TcpListener::bind(config.admin.listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.admin.listen,
+            source,
+        })?;
+    info!(addr = %admin_listener.local_addr().unwrap_or(config.admin.listen), "admin console listening");
     let tls = match (&config.smtp.tls_cert, &config.smtp.tls_key) {
         (Some(cert), Some(key)) => Some(inbound::load_tls(cert, key)?),
         _ => None,
@@ -105,6 +114,8 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
         wake: Notify::new(),
         shutdown: shutdown.clone(),
     });
+    let admin_state = AdminState::new(config.clone(), QueueApi::new(queue_ctx.clone()));
+    let admin_task = tokio::spawn(admin::serve(admin_listener, admin_state, shutdown.clone()));
     let queue_task = tokio::spawn(runner::run(queue_ctx, recovered, commands));
     let inbound_ctx = Arc::new(InboundContext {
         config: config.clone(),
@@ -115,6 +126,7 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
     info!(hostname = %config.hostname, spool = %dir.display(), "backupmx running");
     inbound::serve(listeners, inbound_ctx, shutdown).await;
     let _ = queue_task.await;
+    let _ = admin_task.await;
     spool.close();
     let stats = spool.stats();
     info!(

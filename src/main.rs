@@ -1,5 +1,7 @@
 //! The backupmx binary: command-line parsing and process set-up only; everything else is in the library.
 
+mod cli;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -46,6 +48,23 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Inspect and act on the running server's queue (through its JSON API).
+    Queue {
+        #[command(subcommand)]
+        command: cli::QueueCommand,
+        #[command(flatten)]
+        target: cli::Target,
+    },
+    /// Per-domain queue figures and primary state of the running server, with totals.
+    Status {
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        target: cli::Target,
+    },
+    /// Read a password (stdin or prompt) and print its argon2 hash for `[admin] password_hash`.
+    HashPassword,
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -54,6 +73,9 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Serve { config } => serve(config.as_deref()),
         Command::CheckConfig { file } => Ok(check_config(&file)),
         Command::CheckDns { domain, config } => check_dns(&domain, config.as_deref()),
+        Command::Queue { command, target } => Ok(cli::queue(target, command)),
+        Command::Status { json, target } => Ok(cli::status(target, json)),
+        Command::HashPassword => Ok(cli::hash_password()),
     }
 }
 

@@ -11,7 +11,7 @@ use super::reader::{Collector, Field, Section, parsed, show_number, unsigned, wi
 use super::syntax::{
     normalise_domain, parse_addr_with_default_port, parse_cidr, parse_socket_addr,
 };
-use super::{AdminConfig, Config, DeliveryConfig, DnsConfig, QueueConfig, SmtpConfig, SpoolConfig};
+use super::{Config, DeliveryConfig, DnsConfig, QueueConfig, SmtpConfig, SpoolConfig};
 
 const TOP_KEYS: &[&str] = &[
     "hostname",
@@ -44,7 +44,6 @@ const QUEUE_KEYS: &[&str] = &[
     "probe_interval",
     "max_parallel",
 ];
-const ADMIN_KEYS: &[&str] = &["listen", "allow", "api_token"];
 
 /// Builds the whole config; values in error are replaced by defaults so that checking can go on.
 pub(super) fn build_config(root: &Section, c: &mut Collector) -> Config {
@@ -57,7 +56,7 @@ pub(super) fn build_config(root: &Section, c: &mut Collector) -> Config {
     let delivery = build_delivery(&root.table(c, "delivery"), c);
     let queue = build_queue(&root.table(c, "queue"), c);
     let domains = super::domains::build_domains(root, c, delivery.port);
-    let admin = build_admin(&root.table(c, "admin"), c);
+    let admin = super::admin::build_admin(&root.table(c, "admin"), c);
     Config {
         hostname: hostname.map_or_else(|| DEFAULT_HOSTNAME.to_string(), |f| f.value),
         extra_names: extra_names.map_or_else(Vec::new, |f| f.value),
@@ -269,37 +268,7 @@ fn delay_warning(section: &Section, c: &mut Collector, max_lifetime: Duration) -
     field.value
 }
 
-fn build_admin(section: &Section, c: &mut Collector) -> AdminConfig {
-    section.check_keys(c, ADMIN_KEYS);
-    let listen = section.get(c, "listen", parsed(parse_socket_addr));
-    let allow = section.list(c, "allow", parsed(parse_cidr));
-    let api_token = section.get(c, "api_token", parsed(api_token));
-    AdminConfig {
-        listen: listen.map_or_else(|| DEFAULT_ADMIN_LISTEN, |f| f.value),
-        allow: allow.map_or_else(
-            || {
-                DEFAULT_ADMIN_ALLOW
-                    .iter()
-                    .filter_map(|t| parse_cidr(t).ok())
-                    .collect()
-            },
-            |f| f.value,
-        ),
-        api_token: api_token.map(|f| f.value),
-    }
-}
-
-fn api_token(text: &str) -> Result<String, String> {
-    if text.is_empty() {
-        return Err("empty token; leave the key out for no token".into());
-    }
-    if text.chars().any(|ch| ch.is_whitespace() || ch.is_control()) {
-        return Err("the token cannot contain spaces or control characters".into());
-    }
-    Ok(text.to_string())
-}
-
-fn path(text: &str) -> Result<PathBuf, String> {
+pub(super) fn path(text: &str) -> Result<PathBuf, String> {
     if text.is_empty() {
         Err("empty path".into())
     } else {

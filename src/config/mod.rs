@@ -3,6 +3,7 @@
 //! Entry points: [`Config::load`], [`Config::from_toml_str`], [`Config::embedded_default`]; every problem
 //! found comes back at once in [`ConfigErrors`] (file, line, key path, message). Reference: docs/config.md.
 
+mod admin;
 mod build;
 mod domains;
 mod duration;
@@ -107,5 +108,13 @@ pub struct Primary {
 pub struct AdminConfig {
     pub listen: SocketAddr,
     pub allow: Vec<IpNet>,
+    /// Bearer token for the JSON API; `None`: generated on first start (see `admin::credentials`).
     pub api_token: Option<String>,
+    /// Argon2 PHC string of the console password (user `admin`); `None`: generated on first start.
+    pub password_hash: Option<String>,
+    /// TLS for the admin listener (both or neither).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Where generated credentials are kept; `None`: the spool directory.
+    pub state_dir: Option<PathBuf>,
 }

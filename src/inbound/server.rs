@@ -126,6 +126,7 @@ fn start_session(
         tokio::spawn(refuse(stream));
         return;
     };
+    metrics::counter!("backupmx_connections_total").increment(1);
     let ip = peer.ip().to_canonical();
     let client = ClientInfo {
         ip,
@@ -147,8 +148,10 @@ fn start_session(
         shutdown,
         shared.timing,
     );
+    metrics::gauge!("backupmx_connections_active").increment(1);
     tokio::spawn(async move {
         connection.run().await;
+        metrics::gauge!("backupmx_connections_active").decrement(1);
         drop(permit);
     });
 }

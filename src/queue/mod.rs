@@ -1,6 +1,7 @@
 //! The queue: live state of every spooled message, the pure scheduling core (due times, order, retry
 //! schedule) and the run loop that hands messages to delivery.
 
+pub mod api;
 mod bounces;
 pub mod order;
 pub mod retry;

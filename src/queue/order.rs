@@ -178,6 +178,25 @@ impl OrderBook {
             .map_or(0, |d| d.jobs.len())
     }
 
+    /// When message `id` is next due (the earliest over its destinations); None when not queued.
+    pub fn due_at(&self, id: QueueId) -> Option<SystemTime> {
+        self.jobs_of
+            .get(&id)?
+            .iter()
+            .filter_map(|d| self.destinations.get(d)?.jobs.get(&id).map(|j| j.due_at))
+            .min()
+    }
+
+    /// True while a connection holds message `id`.
+    pub fn is_in_flight(&self, id: QueueId) -> bool {
+        self.jobs_of.get(&id).into_iter().flatten().any(|d| {
+            self.destinations
+                .get(d)
+                .and_then(|dest| dest.jobs.get(&id))
+                .is_some_and(|j| j.is_in_flight())
+        })
+    }
+
     pub fn contains(&self, id: QueueId) -> bool {
         self.jobs_of.contains_key(&id)
     }

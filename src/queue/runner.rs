@@ -65,6 +65,9 @@ pub async fn run(
     {
         let now = ctx.clock.now();
         let mut sched = ctx.scheduler();
+        for domain in &ctx.config.domains {
+            sched.pin(&domain.name);
+        }
         for message in pending {
             sched.insert(message, now);
         }

@@ -15,6 +15,7 @@ use crate::spool::{StoredMessage, Update};
 /// The destination key of recipients kept in the local postmaster mailbox (not a domain name).
 pub const POSTMASTER: &str = "(postmaster)";
 pub use crate::envelope::DELAY_WARNING_SENT;
+pub use admin::AdminRefusal;
 
 /// How one recipient's attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +59,17 @@ pub struct DestinationState {
     pub probing: bool,
 }
 
+impl DestinationState {
+    fn new() -> DestinationState {
+        DestinationState {
+            health: Health::Unknown,
+            workers: 0,
+            next_probe: None,
+            probing: false,
+        }
+    }
+}
+
 /// A message that failed (or is delayed) for some recipients and whose sender must be told.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BounceOrder {
@@ -87,6 +99,8 @@ pub struct Scheduler {
     policy: RetryPolicy,
     max_parallel: usize,
     probe_interval: Duration,
+    /// Destinations kept while empty (see [`Scheduler::pin`]).
+    pinned: std::collections::HashSet<String>,
 }
 
 fn is_down(health: &Health) -> bool {
@@ -114,6 +128,7 @@ impl Scheduler {
             destinations: HashMap::new(),
             policy,
             max_parallel: max_parallel.max(1),
+            pinned: Default::default(),
             probe_interval,
         }
     }
@@ -141,12 +156,7 @@ impl Scheduler {
         for (dest, rcpts) in dests {
             self.destinations
                 .entry(dest.clone())
-                .or_insert_with(|| DestinationState {
-                    health: Health::Unknown,
-                    workers: 0,
-                    next_probe: None,
-                    probing: false,
-                });
+                .or_insert_with(DestinationState::new);
             self.book.insert(id, &dest, rcpts, due);
         }
         let warned = self.already_warned(&message);
@@ -480,11 +490,22 @@ impl Scheduler {
         }
     }
 
-    /// Forgets destinations that have nothing queued and nothing running.
+    /// Keeps a destination's state even while nothing is queued for it (the configured domains: the
+    /// console shows their primary's last known state).
+    pub fn pin(&mut self, dest: &str) {
+        self.pinned.insert(dest.to_string());
+        self.destinations
+            .entry(dest.to_string())
+            .or_insert_with(DestinationState::new);
+    }
+
+    /// Forgets destinations that have nothing queued and nothing running, except pinned ones.
     pub fn prune_destinations(&mut self) {
         let book = &self.book;
-        self.destinations
-            .retain(|dest, d| d.workers > 0 || d.probing || book.queued(dest) > 0);
+        let pinned = &self.pinned;
+        self.destinations.retain(|dest, d| {
+            pinned.contains(dest) || d.workers > 0 || d.probing || book.queued(dest) > 0
+        });
     }
 
     /// Makes the matching messages due now (order still applies). Returns how many were flushed.
@@ -559,3 +580,6 @@ impl Scheduler {
 #[cfg(test)]
 #[path = "scheduler_tests.rs"]
 mod tests;
+
+#[path = "scheduler_admin.rs"]
+mod admin;

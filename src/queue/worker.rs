@@ -122,7 +122,10 @@ async fn send_all(ctx: &Arc<QueueContext>, dest: &str, mut conn: Connection) {
                     recipients: &claim.recipients,
                     size: message.size,
                 };
+                let started = std::time::Instant::now();
                 let report = conn.send(&msg, body).await;
+                metrics::histogram!("backupmx_delivery_attempt_duration_seconds")
+                    .record(started.elapsed().as_secs_f64());
                 let results: Vec<_> = report
                     .recipients
                     .into_iter()
@@ -279,12 +282,15 @@ fn log_results(
         let id = message.id;
         match result {
             RecipientResult::Delivered(reply) => {
+                metrics::counter!("backupmx_delivered_total").increment(1);
                 info!(%id, to, destination = dest, host, reply = reply.as_str(), "delivered")
             }
             RecipientResult::Deferred(reply) => {
+                metrics::counter!("backupmx_deferred_total").increment(1);
                 info!(%id, to, destination = dest, host, reply = reply.as_str(), "deferred")
             }
             RecipientResult::Failed { reply, .. } => {
+                metrics::counter!("backupmx_bounced_total").increment(1);
                 warn!(%id, to, destination = dest, host, reply = reply.as_str(), "failed permanently")
             }
         }
@@ -339,6 +345,7 @@ async fn defer_due(ctx: &QueueContext, dest: &str, reason: &str) {
                 host: "(not connected)".into(),
                 result: reason.to_string(),
             };
+            metrics::counter!("backupmx_deferred_total").increment(results.len() as u64);
             let consequences = sched.finish(dest, &claim, &results, attempt, now);
             finished.push((message, consequences));
         }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
-use tracing::info;
+use tracing::{info, warn};
 
 use super::body::{BodyReader, BodyWriter};
 use super::layout::{DATA_MAGIC, JOURNAL_MAGIC, Layout, sync_dir};
@@ -59,21 +59,10 @@ impl Spool {
         let recovered = recover(&layout)?;
         let live = recovered.live;
 
-        // Every start writes the live state into a fresh journal and a fresh data segment, then drops
-        // the old journals: replay stays short, and a crash during this step only leaves a duplicate
-        // of the same state (replaying a message record twice is harmless).
-        let journal_seq = recovered.journals.last().map_or(1, |s| s.saturating_add(1));
-        let data_seq = recovered.segments.last().map_or(1, |s| s.saturating_add(1));
-        let mut journal = create_with_header(&layout.journal(journal_seq), JOURNAL_MAGIC)?;
-        let mut snapshot = Vec::new();
-        for rec in live.snapshot() {
-            super::codec::frame(&super::record::encode(&rec), &mut snapshot);
-        }
-        journal.write_all(&snapshot)?;
-        journal.sync_data()?;
-        sync_dir(&layout.journal_dir())?;
-        let data = create_with_header(&layout.data(data_seq), DATA_MAGIC)?;
-        sweep(&layout, &live, journal_seq, data_seq)?;
+        let (journal, journal_seq, journal_len, compacted) =
+            start_journal(&layout, &live, &recovered.journals, recovered.last_journal)?;
+        let (data, data_seq, data_len) = start_segment(&layout, &recovered.segments)?;
+        sweep(&layout, &live, compacted.then_some(journal_seq), data_seq)?;
         sync_dir(&layout.journal_dir())?;
         sync_dir(&layout.data_dir())?;
 
@@ -92,10 +81,10 @@ impl Spool {
             stats: stats.clone(),
             journal,
             journal_seq,
-            journal_len: (JOURNAL_MAGIC.len() + snapshot.len()) as u64,
+            journal_len,
             data,
             data_seq,
-            data_len: DATA_MAGIC.len() as u64,
+            data_len,
         };
         std::thread::Builder::new()
             .name("spool-commit".into())
@@ -234,6 +223,30 @@ impl Spool {
         Ok(())
     }
 
+    /// The postmaster mailbox: (id, size in bytes) of each message, oldest first.
+    pub fn postmaster_list(&self) -> Result<Vec<(QueueId, u64)>, SpoolError> {
+        let dir = self.shared.layout.postmaster_dir();
+        let mut out = Vec::new();
+        for id in super::layout::list_ids(&dir)? {
+            let size = fs::metadata(dir.join(format!("{id}.eml")))?.len();
+            out.push((id, size));
+        }
+        Ok(out)
+    }
+
+    /// One message of the postmaster mailbox.
+    pub async fn postmaster_read(&self, id: QueueId) -> Result<Vec<u8>, SpoolError> {
+        let path = self
+            .shared
+            .layout
+            .postmaster_dir()
+            .join(format!("{id}.eml"));
+        match tokio::fs::read(path).await {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(SpoolError::UnknownId(id)),
+            other => Ok(other?),
+        }
+    }
+
     /// Counters: commits, group commits, fsyncs.
     pub fn stats(&self) -> &SpoolStats {
         &self.shared.stats
@@ -255,5 +268,66 @@ impl Spool {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
+    }
+}
+
+/// Every start writes the live state into a fresh journal, so replay stays short; a crash during this
+/// step only leaves a duplicate of the same state (replaying a message record twice is harmless). When
+/// the disk is too full for that, the spool goes on appending to the newest old journal (cut back to
+/// its intact records) rather than refusing to start. Returns the file, its sequence number, its
+/// length, and whether it is a fresh compacted journal.
+fn start_journal(
+    layout: &Layout,
+    live: &Live,
+    journals: &[u64],
+    last: Option<(u64, u64)>,
+) -> Result<(File, u64, u64, bool), SpoolError> {
+    let seq = journals.last().map_or(1, |s| s.saturating_add(1));
+    let path = layout.journal(seq);
+    let mut snapshot = Vec::new();
+    for rec in live.snapshot() {
+        super::codec::frame(&super::record::encode(&rec), &mut snapshot);
+    }
+    let fresh = create_with_header(&path, JOURNAL_MAGIC).and_then(|mut file| {
+        file.write_all(&snapshot)?;
+        file.sync_data()?;
+        sync_dir(&layout.journal_dir())?;
+        Ok(file)
+    });
+    match (fresh, last) {
+        (Ok(file), _) => Ok((
+            file,
+            seq,
+            (JOURNAL_MAGIC.len() + snapshot.len()) as u64,
+            true,
+        )),
+        (Err(e), Some((old, len))) => {
+            warn!(error = %e, "cannot write a fresh journal; appending to the old one");
+            let _ = fs::remove_file(&path);
+            let file = OpenOptions::new().append(true).open(layout.journal(old))?;
+            file.set_len(len)?;
+            file.sync_all()?;
+            Ok((file, old, len, false))
+        }
+        (Err(e), None) => Err(e.into()),
+    }
+}
+
+/// A fresh data segment, or (disk full) the newest old one, appended to.
+fn start_segment(layout: &Layout, segments: &[u64]) -> Result<(File, u64, u64), SpoolError> {
+    let seq = segments.last().map_or(1, |s| s.saturating_add(1));
+    match (
+        create_with_header(&layout.data(seq), DATA_MAGIC),
+        segments.last(),
+    ) {
+        (Ok(file), _) => Ok((file, seq, DATA_MAGIC.len() as u64)),
+        (Err(e), Some(&old)) => {
+            warn!(error = %e, "cannot start a fresh data segment; appending to the old one");
+            let _ = fs::remove_file(layout.data(seq));
+            let file = OpenOptions::new().append(true).open(layout.data(old))?;
+            let len = file.metadata()?.len();
+            Ok((file, old, len))
+        }
+        (Err(e), None) => Err(e.into()),
     }
 }

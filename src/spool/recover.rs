@@ -19,6 +19,9 @@ pub struct Recovered {
     pub segments: Vec<u64>,
     /// One line per item set aside (damaged journal, message with a missing body).
     pub quarantined: Vec<String>,
+    /// The newest journal and the length of its intact records (a torn tail lies beyond): where to
+    /// go on appending when a fresh journal cannot be written (full disk).
+    pub last_journal: Option<(u64, u64)>,
 }
 
 pub fn recover(layout: &Layout) -> Result<Recovered, SpoolError> {
@@ -26,9 +29,13 @@ pub fn recover(layout: &Layout) -> Result<Recovered, SpoolError> {
     let segments = list_seq(&layout.data_dir(), "dat")?;
     let mut live = Live::default();
     let mut quarantined = Vec::new();
+    let mut last_journal = None;
     for (i, &seq) in journals.iter().enumerate() {
         let is_last = i + 1 == journals.len();
-        replay_journal(layout, seq, is_last, &mut live, &mut quarantined)?;
+        let intact = replay_journal(layout, seq, is_last, &mut live, &mut quarantined)?;
+        if is_last {
+            last_journal = intact.map(|len| (seq, len));
+        }
     }
     check_bodies(layout, &mut live, &mut quarantined)?;
     Ok(Recovered {
@@ -36,6 +43,7 @@ pub fn recover(layout: &Layout) -> Result<Recovered, SpoolError> {
         journals,
         segments,
         quarantined,
+        last_journal,
     })
 }
 
@@ -45,16 +53,16 @@ fn replay_journal(
     is_last: bool,
     live: &mut Live,
     quarantined: &mut Vec<String>,
-) -> Result<(), SpoolError> {
+) -> Result<Option<u64>, SpoolError> {
     let path = layout.journal(seq);
     let bytes = fs::read(&path)?;
     if bytes.len() < JOURNAL_MAGIC.len() {
         // A journal whose header never reached the disk holds nothing.
-        return Ok(());
+        return Ok(None);
     }
     if &bytes[..JOURNAL_MAGIC.len()] != JOURNAL_MAGIC {
         quarantine_file(layout, &path, "unknown journal header", quarantined)?;
-        return Ok(());
+        return Ok(None);
     }
     let mut offset = JOURNAL_MAGIC.len();
     while offset < bytes.len() {
@@ -74,7 +82,7 @@ fn replay_journal(
             }
             Frame::Truncated if is_last => {
                 warn!(file = %path.display(), offset, "torn write at the end of the journal cut off");
-                return Ok(());
+                return Ok(Some(offset as u64));
             }
             Frame::Truncated | Frame::Damaged(_) => {
                 let reason = match codec::unframe(&bytes[offset..]) {
@@ -83,11 +91,11 @@ fn replay_journal(
                 };
                 let why = format!("damaged at offset {offset}: {reason}");
                 quarantine_file(layout, &path, &why, quarantined)?;
-                return Ok(());
+                return Ok(None);
             }
         }
     }
-    Ok(())
+    Ok(Some(bytes.len() as u64))
 }
 
 /// Sets a message aside when its body is missing or short: it can never be delivered complete.
@@ -152,17 +160,20 @@ fn quarantine_file(
     Ok(())
 }
 
-/// Removes what no live message references: old journals (after a new compacted one is durable),
-/// data segments, body files and temporary files.
+/// Removes what no live message references: data segments, body files and temporary files, and the
+/// old journals when `keep_journal` names a fresh compacted one (`None`: the spool goes on appending
+/// to its old journals, which all still count).
 pub fn sweep(
     layout: &Layout,
     live: &Live,
-    keep_journal: u64,
+    keep_journal: Option<u64>,
     keep_segment: u64,
 ) -> Result<(), SpoolError> {
-    for seq in list_seq(&layout.journal_dir(), "log")? {
-        if seq != keep_journal {
-            fs::remove_file(layout.journal(seq))?;
+    if let Some(keep) = keep_journal {
+        for seq in list_seq(&layout.journal_dir(), "log")? {
+            if seq != keep {
+                fs::remove_file(layout.journal(seq))?;
+            }
         }
     }
     for seq in list_seq(&layout.data_dir(), "dat")? {

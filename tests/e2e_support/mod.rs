@@ -134,6 +134,12 @@ impl Server {
         self.settings.smtp_addr()
     }
 
+    /// The server's spool directory (for tests that check what the spool keeps, e.g. the postmaster
+    /// mailbox).
+    pub fn spool_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("spool")
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("server running").id()
     }

@@ -64,6 +64,10 @@ pub fn config(spool_dir: &std::path::Path) -> Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             allow: vec![],
             api_token: None,
+            password_hash: None,
+            tls_cert: None,
+            tls_key: None,
+            state_dir: None,
         },
     }
 }

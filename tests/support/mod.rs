@@ -79,6 +79,10 @@ pub fn config(
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
             allow: Vec::new(),
             api_token: None,
+            password_hash: None,
+            tls_cert: None,
+            tls_key: None,
+            state_dir: None,
         },
     }
 }

@@ -117,12 +117,18 @@ impl SmtpSink {
         self.script(address, reply);
     }
 
+    /// Forgets the scripted reply for `address`: its RCPT TO gets 250 again.
+    pub fn unscript(&self, address: &str) {
+        self.scripted().remove(&address.to_ascii_lowercase());
+    }
+
     fn script(&self, address: &str, reply: &str) {
-        self.state
-            .scripted
-            .lock()
-            .unwrap()
-            .insert(address.to_ascii_lowercase(), reply.to_owned());
+        let address = address.to_ascii_lowercase();
+        self.scripted().insert(address, reply.to_owned());
+    }
+
+    fn scripted(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.state.scripted.lock().unwrap()
     }
 
     /// Changes the options for sessions that start from now on.
@@ -326,12 +332,8 @@ fn rcpt(state: &SinkState, command: &str, tx: &mut Transaction) -> String {
         return "503 5.5.1 MAIL first".to_owned();
     }
     let address = path(command);
-    if let Some(reply) = state
-        .scripted
-        .lock()
-        .unwrap()
-        .get(&address.to_ascii_lowercase())
-    {
+    let scripted = state.scripted.lock().unwrap();
+    if let Some(reply) = scripted.get(&address.to_ascii_lowercase()) {
         return reply.clone();
     }
     tx.recipients.push(address);

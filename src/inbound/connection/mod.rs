@@ -194,7 +194,10 @@ impl Connection {
         }
         let verdict = scanner.finish();
         let reply = match self.session.end_data(verdict, SystemTime::now()) {
-            Err(refusal) => refusal,
+            Err(refusal) => {
+                metrics::counter!("backupmx_messages_rejected_total").increment(1);
+                refusal
+            }
             Ok(envelope) => match write_error {
                 Some(error) => {
                     tracing::warn!(peer = %self.peer, %error, "spool write failed during DATA");
@@ -214,6 +217,7 @@ impl Connection {
             Ok(stored) => {
                 let id = stored.id;
                 tracing::info!(peer = %self.peer, %id, size = stored.size, "message queued");
+                metrics::counter!("backupmx_messages_accepted_total").increment(1);
                 self.ctx.queue.submit(stored);
                 replies::queued(id)
             }

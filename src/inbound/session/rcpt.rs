@@ -23,7 +23,10 @@ impl Session {
         }
         let route = match route {
             Ok(route) => route,
-            Err(refusal) => return Step::reply(refusal.smtp_reply()),
+            Err(refusal) => {
+                metrics::counter!("backupmx_recipients_rejected_total").increment(1);
+                return Step::reply(refusal.smtp_reply());
+            }
         };
         let accepted = reply(250, 2, 1, 5, "Ok");
         // A repeated recipient is acknowledged but kept once: it must not be delivered twice.

@@ -37,8 +37,14 @@ enum JobState {
 pub(super) struct Job {
     /// Pending recipient indexes per mailbox key.
     mailboxes: BTreeMap<String, BTreeSet<usize>>,
-    due_at: SystemTime,
+    pub(super) due_at: SystemTime,
     state: JobState,
+}
+
+impl Job {
+    pub(super) fn is_in_flight(&self) -> bool {
+        self.state == JobState::InFlight
+    }
 }
 
 /// One destination's share of the book.

@@ -1,0 +1,157 @@
+//! The admin listener: the web console, the JSON API, Prometheus metrics and health, reachable only
+//! from `[admin] allow`. It acts on the queue only through [`QueueApi`], never on files.
+//!
+//! Routes: `/healthz` (no token), `/metrics` and `/api/v1/...` (bearer token), and the console's routes
+//! from [`ui::routes`]. Every route is behind the allow list.
+
+pub mod access;
+pub mod api;
+pub mod audit;
+pub mod credentials;
+pub mod error;
+pub mod metrics;
+pub mod ui;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::middleware::from_fn_with_state;
+use axum::routing::get;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::config::Config;
+use crate::queue::api::QueueApi;
+use audit::AuditLog;
+use credentials::{ADMIN_USER, Credentials};
+
+/// Largest request body the API reads (a list of ids).
+const MAX_API_BODY: usize = 1024 * 1024;
+/// The audit log's file name, in the state directory.
+pub const AUDIT_FILE: &str = "audit.log";
+
+/// What every admin handler can reach.
+#[derive(Clone)]
+pub struct AdminState {
+    pub config: Arc<Config>,
+    pub queue: QueueApi,
+    /// The API token and the console password's hash.
+    pub credentials: Arc<Credentials>,
+    /// Admin actions: `audit.record(who, from_ip, action, detail)`, `audit.recent(n)`.
+    pub audit: AuditLog,
+    /// `None` when another metrics recorder was installed first.
+    pub metrics: Option<PrometheusHandle>,
+}
+
+/// Where generated credentials and the audit log are kept: `[admin] state_dir`, else the spool.
+pub fn state_dir(config: &Config) -> PathBuf {
+    config
+        .admin
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| config.spool.dir.clone())
+}
+
+impl AdminState {
+    /// Resolves the credentials (generating them on first start, and saying so once in the log),
+    /// opens the audit log and installs the metrics recorder.
+    pub fn new(config: Arc<Config>, queue: QueueApi) -> AdminState {
+        let dir = state_dir(&config);
+        let credentials = resolve_credentials(&config, &dir);
+        AdminState {
+            audit: AuditLog::new(Some(dir.join(AUDIT_FILE))),
+            metrics: metrics::install(),
+            credentials: Arc::new(credentials),
+            config,
+            queue,
+        }
+    }
+}
+
+/// The credentials, announced in the log when just generated. Should the file be unusable, the
+/// listener still runs with throw-away credentials (shown in the log) rather than stopping the MX.
+fn resolve_credentials(config: &Config, dir: &std::path::Path) -> Credentials {
+    let url = format!("http://{}/", config.admin.listen);
+    match Credentials::resolve(&config.admin, dir) {
+        Ok(resolved) => {
+            if let Some(password) = &resolved.new_password {
+                let file = resolved
+                    .file
+                    .as_ref()
+                    .map(|f| f.display().to_string())
+                    .unwrap_or_default();
+                tracing::info!(
+                    console = %url, user = %ADMIN_USER, password = %password, api_token_file = %file,
+                    "admin credentials generated (the password is shown only this once; delete the file and restart for new ones)"
+                );
+            } else if let Some(file) = &resolved.file {
+                tracing::info!(console = %url, user = %ADMIN_USER, credentials = %file.display(),
+                    "admin credentials loaded (delete the file and restart to reset the password)");
+            }
+            resolved.credentials
+        }
+        Err(e) => {
+            let password = format!("{:x}", rand::random::<u128>());
+            let token = format!("{:x}{:x}", rand::random::<u128>(), rand::random::<u128>());
+            tracing::error!(error = %e, console = %url, user = %ADMIN_USER, password = %password, api_token = %token,
+                "cannot use the admin credentials file; using temporary credentials until restart");
+            let hash = credentials::hash_password(&password).unwrap_or_default();
+            Credentials {
+                api_token: token,
+                password_hash: hash,
+            }
+        }
+    }
+}
+
+/// Every admin route, behind the allow list.
+pub fn router(state: AdminState) -> Router {
+    let token = from_fn_with_state(state.clone(), access::require_token);
+    let api = api::routes()
+        .layer(RequestBodyLimitLayer::new(MAX_API_BODY))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(token.clone());
+    let guarded = Router::new()
+        .nest("/api/v1", api)
+        .route("/metrics", get(metrics::scrape).layer(token))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .with_state(state.clone());
+    guarded
+        .merge(ui::routes(state.clone()))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(from_fn_with_state(state, access::allow_list))
+}
+
+/// Serves the admin listener until `shutdown` turns true.
+pub async fn serve(listener: TcpListener, state: AdminState, shutdown: watch::Receiver<bool>) {
+    if state.config.admin.tls_cert.is_some() {
+        tracing::warn!(
+            "[admin] tls_cert/tls_key are not supported yet: the admin listener serves plain HTTP"
+        );
+    }
+    if let Some(handle) = state.metrics.clone() {
+        tokio::spawn(metrics::upkeep(handle, shutdown.clone()));
+    }
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let mut stop = shutdown;
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        })
+        .await;
+    if let Err(e) = served {
+        tracing::error!(error = %e, "admin listener failed");
+    }
+}

@@ -1,0 +1,271 @@
+//! One message: envelope, per-recipient status, attempt history, headers, a plain-text preview of
+//! the body (never rendered as HTML), the actions, and the download as .eml.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::response::{Html, IntoResponse, Response};
+use tokio::io::AsyncReadExt;
+
+use super::backend::{self, ADMIN_USER};
+use super::format::{age_at, bytes, due_in, timestamp};
+use super::markup::{Nav, csrf_field, esc, page};
+use super::session::{ClientIp, Session};
+use super::{UiState, error_page};
+use crate::clock::to_unix_ms;
+use crate::envelope::QueueId;
+use crate::queue::api::MessageDetail;
+
+/// How much of the stored message the page reads for headers and preview.
+const READ_FOR_PREVIEW: u64 = 256 * 1024;
+/// How much text the preview shows.
+pub const PREVIEW_CHARS: usize = 64 * 1024;
+
+/// The header block and a text preview of a raw message (or of its first bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preview {
+    pub headers: String,
+    pub text: String,
+    pub truncated: bool,
+}
+
+fn header_end(raw: &[u8]) -> Option<(usize, usize)> {
+    let crlf = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| (p, p + 4));
+    let lf = raw
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .map(|p| (p, p + 2));
+    match (crlf, lf) {
+        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+        (a, b) => a.or(b),
+    }
+}
+
+fn cut(text: &str, max_chars: usize) -> (String, bool) {
+    match text.char_indices().nth(max_chars) {
+        Some((at, _)) => (text[..at].to_string(), true),
+        None => (text.to_string(), false),
+    }
+}
+
+/// Splits `raw` into its headers and a text preview: the first text part decoded when the MIME
+/// structure allows, else the raw body; at most [`PREVIEW_CHARS`] characters.
+pub fn preview(raw: &[u8], more_follows: bool) -> Preview {
+    let (headers, body) = match header_end(raw) {
+        Some((end, start)) => (&raw[..end], &raw[start..]),
+        None => (raw, &raw[raw.len()..]),
+    };
+    let parsed = mail_parser::MessageParser::default().parse(raw);
+    let decoded = parsed
+        .as_ref()
+        .and_then(|m| m.body_text(0))
+        .map(|t| t.into_owned());
+    let text = decoded.unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    let (text, cut_short) = cut(&text, PREVIEW_CHARS);
+    Preview {
+        headers: String::from_utf8_lossy(headers).into_owned(),
+        text,
+        truncated: cut_short || more_follows,
+    }
+}
+
+fn envelope_table(m: &MessageDetail, now_ms: u64) -> String {
+    let s = &m.summary;
+    let rows = [
+        (
+            "Sender",
+            if s.sender.is_empty() {
+                "<>".to_string()
+            } else {
+                s.sender.clone()
+            },
+        ),
+        (
+            "Received",
+            format!(
+                "{} ({} ago)",
+                timestamp(s.received_at_ms),
+                age_at(now_ms, s.received_at_ms)
+            ),
+        ),
+        ("From client", format!("{} (HELO {})", m.client_ip, m.helo)),
+        ("Size", bytes(s.size)),
+        (
+            "Body",
+            format!(
+                "{}{}",
+                m.body_type,
+                if m.smtputf8 { ", SMTPUTF8" } else { "" }
+            ),
+        ),
+        ("Envelope id", m.envid.clone().unwrap_or_else(|| "–".into())),
+        ("Attempts", s.attempts.to_string()),
+        (
+            "Next attempt",
+            s.next_attempt_at_ms
+                .map(|t| format!("{} ({})", timestamp(t), due_in(now_ms, t)))
+                .unwrap_or_else(|| "–".into()),
+        ),
+    ];
+    let rows: String = rows
+        .iter()
+        .map(|(k, v)| format!("<tr><th scope=\"row\">{k}</th><td>{}</td></tr>", esc(v)))
+        .collect();
+    format!("<table class=\"kv\">{rows}</table>")
+}
+
+fn recipients_table(m: &MessageDetail) -> String {
+    let rows: String = m
+        .summary
+        .recipients
+        .iter()
+        .map(|r| {
+            format!(
+                "<tr><td>{}</td><td>{}</td><td><span class=\"badge rcpt-{}\">{}</span></td><td class=\"detail\">{}</td></tr>",
+                esc(&r.address),
+                esc(&r.destination),
+                esc(r.status),
+                esc(r.status),
+                esc(r.reply.as_deref().unwrap_or(""))
+            )
+        })
+        .collect();
+    format!(
+        "<table><thead><tr><th>Recipient</th><th>Destination</th><th>Status</th><th>Last reply</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+}
+
+fn history_table(m: &MessageDetail) -> String {
+    if m.history.is_empty() {
+        return "<p class=\"hint\">Not tried yet.</p>".into();
+    }
+    let rows: String = m
+        .history
+        .iter()
+        .map(|a| {
+            format!(
+                "<tr><td class=\"nowrap\">{}</td><td>{}</td><td class=\"detail\">{}</td></tr>",
+                esc(&timestamp(a.at_ms)),
+                esc(&a.host),
+                esc(&a.result)
+            )
+        })
+        .collect();
+    format!(
+        "<table><thead><tr><th>Time</th><th>Host</th><th>Reply</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+}
+
+fn actions(id: &str, csrf: &str) -> String {
+    let buttons: String = ["flush", "hold", "release", "bounce", "delete"]
+        .iter()
+        .map(|a| {
+            format!(
+                "<button type=\"submit\" name=\"action\" value=\"{a}\" class=\"{a}\">{a}</button>"
+            )
+        })
+        .collect();
+    format!(
+        "<form method=\"post\" action=\"/queue/action\" class=\"actions\">{}\
+         <input type=\"hidden\" name=\"id\" value=\"{id}\"><input type=\"hidden\" name=\"back\" value=\"/queue/{id}\">\
+         {buttons} <a class=\"button\" href=\"/queue/{id}/eml\" download>download .eml</a></form>",
+        csrf_field(csrf),
+        id = esc(id),
+    )
+}
+
+/// The message page.
+pub fn render(m: &MessageDetail, preview: &Preview, now_ms: u64, csrf: &str) -> String {
+    let id = &m.summary.id;
+    let note = if preview.truncated {
+        "<p class=\"hint\">Preview truncated; download the .eml for the whole message.</p>"
+    } else {
+        ""
+    };
+    let body = format!(
+        "<h1>Message <span class=\"mono\">{id}</span> <span class=\"badge status-{status}\">{status}</span></h1>{actions}\
+         <div class=\"columns\"><section><h2>Envelope</h2>{envelope}</section>\
+         <section><h2>Recipients</h2>{recipients}</section></div>\
+         <h2>Attempts</h2>{history}<h2>Headers</h2><pre class=\"headers\">{headers}</pre>\
+         <h2>Body preview <span class=\"hint\">plain text, read-only</span></h2><pre class=\"body\" id=\"body-preview\">{text}</pre>{note}",
+        id = esc(id),
+        status = esc(m.summary.status),
+        actions = actions(id, csrf),
+        envelope = envelope_table(m, now_ms),
+        recipients = recipients_table(m),
+        history = history_table(m),
+        headers = esc(&preview.headers),
+        text = esc(&preview.text),
+    );
+    page(&format!("Message {id}"), Nav::Queue, csrf, &body, None)
+}
+
+async fn read_prefix(state: &UiState, id: QueueId, limit: u64) -> Option<(Vec<u8>, bool)> {
+    let reader = state.admin.queue.body(id).await.ok()?;
+    let mut raw = Vec::new();
+    reader.take(limit + 1).read_to_end(&mut raw).await.ok()?;
+    let more = raw.len() as u64 > limit;
+    raw.truncate(limit as usize);
+    Some((raw, more))
+}
+
+pub async fn show(
+    State(state): State<UiState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Response {
+    let Some((id, detail)) = id
+        .parse::<QueueId>()
+        .ok()
+        .and_then(|id| Some((id, state.admin.queue.get(id)?)))
+    else {
+        return error_page(
+            StatusCode::NOT_FOUND,
+            &session.csrf,
+            "No such message in the queue (delivered, deleted or never there).",
+        );
+    };
+    let preview = match read_prefix(&state, id, READ_FOR_PREVIEW).await {
+        Some((raw, more)) => preview(&raw, more),
+        None => Preview {
+            headers: String::new(),
+            text: "(the message body could not be read)".into(),
+            truncated: false,
+        },
+    };
+    let now_ms = to_unix_ms(state.admin.queue.now());
+    Html(render(&detail, &preview, now_ms, &session.csrf)).into_response()
+}
+
+pub async fn download(
+    State(state): State<UiState>,
+    session: Session,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+) -> Response {
+    let Ok(id) = id.parse::<QueueId>() else {
+        return error_page(StatusCode::NOT_FOUND, &session.csrf, "No such message.");
+    };
+    // A stored message is never larger than the SMTP limit plus our Received header.
+    let limit = state.admin.config.smtp.max_message_size + 64 * 1024;
+    let Some((raw, _)) = read_prefix(&state, id, limit).await else {
+        return error_page(
+            StatusCode::NOT_FOUND,
+            &session.csrf,
+            "No such message in the queue.",
+        );
+    };
+    backend::record(&state.admin, ADMIN_USER, ip, "download", &id.to_string());
+    let disposition = format!("attachment; filename=\"{id}.eml\"");
+    (
+        [
+            (CONTENT_TYPE, "message/rfc822".to_string()),
+            (CONTENT_DISPOSITION, disposition),
+        ],
+        raw,
+    )
+        .into_response()
+}

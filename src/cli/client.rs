@@ -1,0 +1,168 @@
+//! The CLI's HTTP client for the admin JSON API: where the server is (config, credentials file, or
+//! `--url`/`--token`), and one request → JSON or a typed error that knows its exit code.
+
+use std::path::Path;
+use std::time::Duration;
+
+use backupmx::admin::credentials::stored_token;
+use backupmx::admin::state_dir;
+use backupmx::config::Config;
+use serde_json::Value;
+
+/// Exit codes.
+pub const EXIT_REFUSED: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_UNREACHABLE: u8 = 3;
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad arguments or config (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// The server could not be reached (exit 3).
+    #[error("cannot reach the backupmx admin API at {url}: {message}")]
+    Unreachable { url: String, message: String },
+    /// The server answered with an error (exit 1).
+    #[error("{status} {code}: {message}")]
+    Refused {
+        status: u16,
+        code: String,
+        message: String,
+    },
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) => EXIT_USAGE,
+            CliError::Unreachable { .. } => EXIT_UNREACHABLE,
+            CliError::Refused { .. } => EXIT_REFUSED,
+        }
+    }
+}
+
+/// A connection to the running server's API.
+pub struct ApiClient {
+    agent: ureq::Agent,
+    /// e.g. `http://127.0.0.1:8025` (no trailing slash).
+    base: String,
+    token: String,
+}
+
+/// The server's admin URL from `[admin] listen` (an unspecified address means this host).
+pub fn url_from_config(config: &Config) -> String {
+    let mut addr = config.admin.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() {
+            [127, 0, 0, 1].into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    format!("http://{addr}")
+}
+
+impl ApiClient {
+    /// From the flags, else the config (`--config`, else the embedded default) and its credentials file.
+    pub fn new(
+        config_file: Option<&Path>,
+        url: Option<String>,
+        token: Option<String>,
+    ) -> Result<ApiClient, CliError> {
+        let config = match config_file {
+            None => Config::embedded_default(),
+            Some(file) => {
+                Config::load(file).map_err(|errors| CliError::Usage(errors.to_string()))?
+            }
+        };
+        let base = url
+            .unwrap_or_else(|| url_from_config(&config))
+            .trim_end_matches('/')
+            .to_string();
+        let token = match token.or_else(|| config.admin.api_token.clone()) {
+            Some(token) => token,
+            None => {
+                let dir = state_dir(&config);
+                stored_token(&dir).map_err(|e| CliError::Usage(e.to_string()))?.ok_or_else(|| {
+                    CliError::Usage(format!(
+                        "no API token: none in the config, no credentials file in {} yet; give --token",
+                        dir.display()
+                    ))
+                })?
+            }
+        };
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(TIMEOUT))
+            .build()
+            .new_agent();
+        Ok(ApiClient { agent, base, token })
+    }
+
+    pub fn get(&self, path: &str) -> Result<Value, CliError> {
+        let url = format!("{}{path}", self.base);
+        let request = self
+            .agent
+            .get(&url)
+            .header("Authorization", &format!("Bearer {}", self.token));
+        self.answer(&url, request.call())
+    }
+
+    pub fn post(&self, path: &str, body: Option<Value>) -> Result<Value, CliError> {
+        let url = format!("{}{path}", self.base);
+        let request = self
+            .agent
+            .post(&url)
+            .header("Authorization", &format!("Bearer {}", self.token));
+        let response = match body {
+            Some(body) => request.send_json(body),
+            None => request.send_empty(),
+        };
+        self.answer(&url, response)
+    }
+
+    pub fn delete(&self, path: &str) -> Result<Value, CliError> {
+        let url = format!("{}{path}", self.base);
+        let request = self
+            .agent
+            .delete(&url)
+            .header("Authorization", &format!("Bearer {}", self.token));
+        self.answer(&url, request.call())
+    }
+
+    fn answer(
+        &self,
+        url: &str,
+        response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Value, CliError> {
+        let unreachable = |e: ureq::Error| CliError::Unreachable {
+            url: url.to_string(),
+            message: e.to_string(),
+        };
+        let mut response = response.map_err(unreachable)?;
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().map_err(unreachable)?;
+        let json: Option<Value> = serde_json::from_str(&text).ok();
+        if (200..300).contains(&status) {
+            return json.ok_or_else(|| CliError::Refused {
+                status,
+                code: "bad_response".into(),
+                message: format!("not JSON: {}", text.chars().take(200).collect::<String>()),
+            });
+        }
+        let error = json.as_ref().and_then(|j| j.get("error"));
+        let field = |name: &str| {
+            error
+                .and_then(|e| e.get(name))
+                .and_then(Value::as_str)
+                .map(String::from)
+        };
+        Err(CliError::Refused {
+            status,
+            code: field("code").unwrap_or_else(|| "http_error".into()),
+            message: field("message").unwrap_or_else(|| text.trim().chars().take(200).collect()),
+        })
+    }
+}

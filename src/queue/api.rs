@@ -1,0 +1,457 @@
+//! The queue API for the admin layer (console, JSON API, CLI, metrics): read-only views of the queue
+//! and the actions an administrator may take. Everything goes through the scheduler and the spool API,
+//! never onto files; flushing uses the same mechanism as ETRN.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use super::FlushScope;
+use super::runner::QueueContext;
+use super::scheduler::{AdminRefusal, Health};
+use crate::clock::to_unix_ms;
+use crate::envelope::{Attempt, QueueId, RecipientStatus, Route};
+use crate::spool::{BodyReader, SpoolError, StoredMessage};
+
+/// Why an action failed; the API maps each to an HTTP status and a stable code.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueApiError {
+    #[error("unknown message {0}")]
+    UnknownId(QueueId),
+    #[error("message {0} is being delivered right now; try again in a moment")]
+    InFlight(QueueId),
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+}
+
+impl QueueApiError {
+    /// A stable, machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            QueueApiError::UnknownId(_) => "unknown_id",
+            QueueApiError::InFlight(_) => "in_flight",
+            QueueApiError::Spool(_) => "spool_error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RecipientView {
+    pub address: String,
+    /// The backed-up domain, or `(postmaster)`.
+    pub destination: String,
+    /// `pending`, `delivered` or `failed`.
+    pub status: &'static str,
+    /// The primary's (or our) last word about this recipient.
+    pub reply: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageSummary {
+    pub id: String,
+    pub sender: String,
+    pub recipients: Vec<RecipientView>,
+    pub size: u64,
+    pub received_at_ms: u64,
+    pub attempts: usize,
+    pub next_attempt_at_ms: Option<u64>,
+    pub last_error: Option<String>,
+    pub held: bool,
+    /// `held`, `sending`, `misconfigured` (destination's MX needs fixing), `deferred` (tried, waiting)
+    /// or `queued` (not tried yet).
+    pub status: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptView {
+    pub at_ms: u64,
+    pub host: String,
+    pub result: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageDetail {
+    #[serde(flatten)]
+    pub summary: MessageSummary,
+    pub client_ip: String,
+    pub helo: String,
+    pub body_type: &'static str,
+    pub smtputf8: bool,
+    pub envid: Option<String>,
+    pub history: Vec<AttemptView>,
+}
+
+/// A destination's state as the console shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DomainSummary {
+    pub domain: String,
+    pub messages: usize,
+    pub bytes: u64,
+    pub oldest_received_at_ms: Option<u64>,
+    /// `up`, `down`, `misconfigured` or `unknown` (not tried since start).
+    pub state: &'static str,
+    pub since_ms: Option<u64>,
+    /// The last error or the misconfiguration's reason.
+    pub detail: Option<String>,
+    pub next_attempt_at_ms: Option<u64>,
+    /// Message counts by age, as Postfix's qshape buckets them.
+    pub age_histogram: Vec<AgeBucket>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AgeBucket {
+    /// e.g. `5m`, `10m`, ... `1280m`, `older`.
+    pub label: &'static str,
+    pub count: usize,
+}
+
+/// Upper bounds in minutes of the age buckets (qshape's doubling scale).
+const AGE_BUCKETS: [(u64, &str); 10] = [
+    (5, "5m"),
+    (10, "10m"),
+    (20, "20m"),
+    (40, "40m"),
+    (80, "80m"),
+    (160, "160m"),
+    (320, "320m"),
+    (640, "640m"),
+    (1280, "1280m"),
+    (u64::MAX, "older"),
+];
+
+/// Which messages a listing shows.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub domain: Option<String>,
+    /// Substring of the sender (case-insensitive).
+    pub sender: Option<String>,
+    /// Substring of any recipient (case-insensitive).
+    pub recipient: Option<String>,
+    /// One of the [`MessageSummary::status`] values.
+    pub status: Option<String>,
+    pub newest_first: bool,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+/// Handle for the admin layer. Cheap to clone.
+#[derive(Clone)]
+pub struct QueueApi {
+    ctx: Arc<QueueContext>,
+}
+
+fn destination_of(route: &Route) -> String {
+    match route {
+        Route::Relay { domain } => domain.clone(),
+        Route::Postmaster => super::scheduler::POSTMASTER.to_string(),
+    }
+}
+
+fn recipient_view(r: &crate::envelope::Recipient) -> RecipientView {
+    let (status, reply) = match &r.status {
+        RecipientStatus::Pending => ("pending", None),
+        RecipientStatus::Delivered { reply, .. } => ("delivered", Some(reply.clone())),
+        RecipientStatus::Failed { reply, .. } => ("failed", Some(reply.clone())),
+    };
+    RecipientView {
+        address: r.address.clone(),
+        destination: destination_of(&r.route),
+        status,
+        reply,
+    }
+}
+
+impl QueueApi {
+    pub fn new(ctx: Arc<QueueContext>) -> QueueApi {
+        QueueApi { ctx }
+    }
+
+    fn summary(&self, sched: &super::scheduler::Scheduler, m: &StoredMessage) -> MessageSummary {
+        let misconfigured = m.envelope.pending().any(|(_, r)| {
+            matches!(
+                sched
+                    .destination(&destination_of(&r.route))
+                    .map(|d| &d.health),
+                Some(Health::Misconfigured { .. })
+            )
+        });
+        let status = if m.held {
+            "held"
+        } else if sched.is_in_flight(m.id) {
+            "sending"
+        } else if misconfigured {
+            "misconfigured"
+        } else if m.attempts.is_empty() {
+            "queued"
+        } else {
+            "deferred"
+        };
+        MessageSummary {
+            id: m.id.to_string(),
+            sender: m.envelope.sender.clone(),
+            recipients: m.envelope.recipients.iter().map(recipient_view).collect(),
+            size: m.size,
+            received_at_ms: m.envelope.received_at_ms,
+            attempts: m
+                .attempts
+                .iter()
+                .filter(|a| a.result != crate::envelope::DELAY_WARNING_SENT)
+                .count(),
+            next_attempt_at_ms: sched.due_at(m.id).map(to_unix_ms),
+            last_error: m
+                .attempts
+                .iter()
+                .rev()
+                .find(|a| a.result != crate::envelope::DELAY_WARNING_SENT)
+                .map(|a| a.result.clone()),
+            held: m.held,
+            status,
+        }
+    }
+
+    /// The messages matching `filter`, oldest first (or newest first), paged; with the total count.
+    pub fn list(&self, filter: &ListFilter) -> (usize, Vec<MessageSummary>) {
+        let sched = self.ctx.scheduler();
+        let lower = |s: &Option<String>| s.as_ref().map(|v| v.to_lowercase());
+        let (sender, recipient) = (lower(&filter.sender), lower(&filter.recipient));
+        let mut matching: Vec<MessageSummary> = sched
+            .messages()
+            .filter(|m| {
+                filter.domain.as_ref().is_none_or(|d| {
+                    m.envelope
+                        .pending()
+                        .any(|(_, r)| destination_of(&r.route) == *d)
+                }) && sender
+                    .as_ref()
+                    .is_none_or(|s| m.envelope.sender.to_lowercase().contains(s))
+                    && recipient.as_ref().is_none_or(|s| {
+                        m.envelope
+                            .recipients
+                            .iter()
+                            .any(|r| r.address.to_lowercase().contains(s))
+                    })
+            })
+            .map(|m| self.summary(&sched, m))
+            .filter(|s| filter.status.as_ref().is_none_or(|st| s.status == st))
+            .collect();
+        matching.sort_by(|a, b| a.id.cmp(&b.id));
+        if filter.newest_first {
+            matching.reverse();
+        }
+        let total = matching.len();
+        let limit = if filter.limit == 0 {
+            usize::MAX
+        } else {
+            filter.limit
+        };
+        (
+            total,
+            matching
+                .into_iter()
+                .skip(filter.offset)
+                .take(limit)
+                .collect(),
+        )
+    }
+
+    pub fn get(&self, id: QueueId) -> Option<MessageDetail> {
+        let sched = self.ctx.scheduler();
+        let m = sched.message(id)?;
+        let history = m.attempts.iter().map(|a: &Attempt| AttemptView {
+            at_ms: a.at_ms,
+            host: a.host.clone(),
+            result: a.result.clone(),
+        });
+        Some(MessageDetail {
+            summary: self.summary(&sched, m),
+            client_ip: m.envelope.client_ip.to_string(),
+            helo: m.envelope.helo.clone(),
+            body_type: match m.envelope.body_type {
+                crate::envelope::BodyType::SevenBit => "7BIT",
+                crate::envelope::BodyType::EightBitMime => "8BITMIME",
+                crate::envelope::BodyType::BinaryMime => "BINARYMIME",
+            },
+            smtputf8: m.envelope.smtputf8,
+            envid: m.envelope.envid.clone(),
+            history: history.collect(),
+        })
+    }
+
+    /// Per destination (every configured domain, plus any other with mail waiting).
+    pub fn domains(&self) -> Vec<DomainSummary> {
+        let now_ms = to_unix_ms(self.ctx.clock.now());
+        let sched = self.ctx.scheduler();
+        let mut names: Vec<String> = self
+            .ctx
+            .config
+            .domains
+            .iter()
+            .map(|d| d.name.clone())
+            .collect();
+        for (name, _) in sched.destinations() {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+        names
+            .into_iter()
+            .map(|name| {
+                let mut s = DomainSummary {
+                    domain: name.clone(),
+                    messages: 0,
+                    bytes: 0,
+                    oldest_received_at_ms: None,
+                    state: "unknown",
+                    since_ms: None,
+                    detail: None,
+                    next_attempt_at_ms: None,
+                    age_histogram: AGE_BUCKETS
+                        .iter()
+                        .map(|(_, label)| AgeBucket { label, count: 0 })
+                        .collect(),
+                };
+                for m in sched.messages() {
+                    if !m
+                        .envelope
+                        .pending()
+                        .any(|(_, r)| destination_of(&r.route) == name)
+                    {
+                        continue;
+                    }
+                    s.messages += 1;
+                    s.bytes += m.size;
+                    let received = m.envelope.received_at_ms;
+                    s.oldest_received_at_ms = Some(
+                        s.oldest_received_at_ms
+                            .map_or(received, |o| o.min(received)),
+                    );
+                    let age_min = now_ms.saturating_sub(received) / 60_000;
+                    let bucket = AGE_BUCKETS
+                        .iter()
+                        .position(|(max, _)| age_min < *max)
+                        .unwrap_or(AGE_BUCKETS.len() - 1);
+                    s.age_histogram[bucket].count += 1;
+                    if let Some(due) = sched.due_at(m.id).map(to_unix_ms) {
+                        s.next_attempt_at_ms =
+                            Some(s.next_attempt_at_ms.map_or(due, |n| n.min(due)));
+                    }
+                }
+                match sched.destination(&name).map(|d| &d.health) {
+                    Some(Health::Up) => s.state = "up",
+                    Some(Health::Unreachable { since_ms, error }) => {
+                        s.state = "down";
+                        s.since_ms = Some(*since_ms);
+                        s.detail = Some(error.clone());
+                    }
+                    Some(Health::Misconfigured { since_ms, reason }) => {
+                        s.state = "misconfigured";
+                        s.since_ms = Some(*since_ms);
+                        s.detail = Some(reason.clone());
+                    }
+                    Some(Health::Unknown) | None => {}
+                }
+                s
+            })
+            .collect()
+    }
+
+    /// Attempts the matching messages now (the same entry point as ETRN). Returns how many.
+    pub fn flush(&self, scope: &FlushScope) -> usize {
+        let n = self.ctx.scheduler().flush(scope, self.ctx.clock.now());
+        self.ctx.wake.notify_one();
+        n
+    }
+
+    pub async fn hold(&self, id: QueueId) -> Result<(), QueueApiError> {
+        self.set_held(id, true).await
+    }
+
+    pub async fn release(&self, id: QueueId) -> Result<(), QueueApiError> {
+        self.set_held(id, false).await
+    }
+
+    async fn set_held(&self, id: QueueId, held: bool) -> Result<(), QueueApiError> {
+        let update = self
+            .ctx
+            .scheduler()
+            .set_held(id, held, self.ctx.clock.now())
+            .map_err(|e| refusal(e, id))?;
+        self.ctx.spool.update(vec![update]).await?;
+        self.ctx.wake.notify_one();
+        Ok(())
+    }
+
+    pub async fn delete(&self, id: QueueId) -> Result<(), QueueApiError> {
+        let update = self
+            .ctx
+            .scheduler()
+            .delete(id)
+            .map_err(|e| refusal(e, id))?;
+        self.ctx.spool.update(vec![update]).await?;
+        Ok(())
+    }
+
+    /// Returns the message to its sender now (a DSN, unless the sender is `<>`).
+    pub async fn bounce(&self, id: QueueId) -> Result<(), QueueApiError> {
+        let (message, consequences) = {
+            let mut sched = self.ctx.scheduler();
+            let message = sched
+                .message(id)
+                .cloned()
+                .ok_or(QueueApiError::UnknownId(id))?;
+            let c = sched
+                .bounce_now(
+                    id,
+                    "550 5.0.0 returned to the sender by the administrator",
+                    self.ctx.clock.now(),
+                )
+                .map_err(|e| refusal(e, id))?;
+            (message, c)
+        };
+        super::worker::apply(&self.ctx, &message, consequences).await;
+        Ok(())
+    }
+
+    /// The stored message (Received header included), e.g. for an .eml download or a preview.
+    pub async fn body(&self, id: QueueId) -> Result<BodyReader, QueueApiError> {
+        if self.ctx.scheduler().message(id).is_none() {
+            return Err(QueueApiError::UnknownId(id));
+        }
+        Ok(self.ctx.spool.open_body(id).await?)
+    }
+
+    /// The local postmaster mailbox: (id, size), oldest first.
+    pub fn postmaster_list(&self) -> Result<Vec<(QueueId, u64)>, QueueApiError> {
+        Ok(self.ctx.spool.postmaster_list()?)
+    }
+
+    pub async fn postmaster_read(&self, id: QueueId) -> Result<Vec<u8>, QueueApiError> {
+        match self.ctx.spool.postmaster_read(id).await {
+            Err(SpoolError::UnknownId(_)) => Err(QueueApiError::UnknownId(id)),
+            other => Ok(other?),
+        }
+    }
+
+    /// What recovery quarantined at start (one line each).
+    pub fn quarantined(&self) -> Vec<String> {
+        self.ctx.spool.quarantined().to_vec()
+    }
+
+    /// Totals for metrics: queued messages and bytes.
+    pub fn totals(&self) -> (usize, u64) {
+        let sched = self.ctx.scheduler();
+        (sched.len(), sched.messages().map(|m| m.size).sum())
+    }
+
+    pub fn now(&self) -> SystemTime {
+        self.ctx.clock.now()
+    }
+}
+
+fn refusal(e: AdminRefusal, id: QueueId) -> QueueApiError {
+    match e {
+        AdminRefusal::UnknownId => QueueApiError::UnknownId(id),
+        AdminRefusal::InFlight => QueueApiError::InFlight(id),
+    }
+}
