@@ -5,6 +5,7 @@
 //! from [`ui::routes`]. Every route is behind the allow list.
 
 pub mod access;
+mod actions;
 pub mod api;
 pub mod audit;
 pub mod credentials;

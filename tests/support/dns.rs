@@ -103,11 +103,17 @@ impl TestDns {
             vec![Arc::new(zone) as Arc<dyn ZoneHandler>],
         );
 
-        let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind DNS UDP");
-        let addr = udp.local_addr().expect("DNS UDP address");
-        let tcp = TcpListener::bind(addr)
-            .await
-            .expect("bind DNS TCP on the UDP port");
+        // UDP and TCP on the same port: a free UDP port can be taken on TCP, so try a few.
+        let mut sockets = None;
+        for _ in 0..50 {
+            let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind DNS UDP");
+            let addr = udp.local_addr().expect("DNS UDP address");
+            if let Ok(tcp) = TcpListener::bind(addr).await {
+                sockets = Some((udp, addr, tcp));
+                break;
+            }
+        }
+        let (udp, addr, tcp) = sockets.expect("a loopback port free on both UDP and TCP");
         let mut server = Server::new(catalog);
         server.register_socket(udp);
         server.register_listener(tcp, Duration::from_secs(5), 4096);
