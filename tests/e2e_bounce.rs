@@ -143,7 +143,11 @@ async fn null_sender_is_never_bounced() {
         .filter_map(|e| e.ok())
         .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
         .collect();
-    assert_eq!(kept.len(), 1, "the double bounce is kept for the postmaster");
+    assert_eq!(
+        kept.len(),
+        1,
+        "the double bounce is kept for the postmaster"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

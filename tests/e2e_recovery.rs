@@ -79,3 +79,31 @@ async fn sigterm_mid_queue_then_restart_delivers_nothing_twice() {
     assert_eq!(sink.messages().len(), 150, "{}", server.log());
     assert_once_in_order(&got, &expected);
 }
+
+/// Mail that was deferred before a restart drains as soon as the primary answers after the restart,
+/// not at its next retry time (here an hour away): the recovered destination is probed at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deferred_mail_drains_promptly_when_the_primary_returns_after_a_restart() {
+    let mut sink = SmtpSink::start().await;
+    sink.stop();
+    let mut settings = Settings::new(Some(sink.addr()));
+    settings.retry = vec!["1h".into()];
+    let mut server = Server::start(settings).await;
+
+    let expected = send_numbered(server.smtp_addr(), "rs", 6, &MAILBOXES).await;
+    // Let the first attempts fail (connection refused), so every message waits for its 1h retry.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    server.terminate(Duration::from_secs(10)).await;
+    server.restart().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = std::time::Instant::now();
+    sink.restart().await;
+
+    let got = sink.wait_for(6, Duration::from_secs(10)).await;
+    println!(
+        "drained {} messages {:?} after the primary came back",
+        got.len(),
+        started.elapsed()
+    );
+    assert_once_in_order(&got, &expected);
+}

@@ -134,7 +134,9 @@ pub async fn send_dsn(ctx: &QueueContext, message: &StoredMessage, order: &Bounc
 async fn keep_double_bounce(ctx: &QueueContext, message: &StoredMessage) {
     match ctx.spool.deliver_to_postmaster(message.id).await {
         Ok(()) => info!(id = %message.id, "undeliverable bounce kept in the postmaster mailbox"),
-        Err(e) => warn!(id = %message.id, error = %e, "cannot keep a double bounce for the postmaster"),
+        Err(e) => {
+            warn!(id = %message.id, error = %e, "cannot keep a double bounce for the postmaster")
+        }
     }
 }
 

@@ -153,10 +153,28 @@ impl Scheduler {
         }
         let mut dests: Vec<_> = by_dest.into_iter().collect();
         dests.sort();
+        let last_failure = message
+            .attempts
+            .iter()
+            .rev()
+            .find(|a| a.result != DELAY_WARNING_SENT)
+            .map(|a| (a.at_ms, a.result.clone()));
         for (dest, rcpts) in dests {
-            self.destinations
+            let d = self
+                .destinations
                 .entry(dest.clone())
                 .or_insert_with(DestinationState::new);
+            // Mail that was waiting before a restart: its destination is presumed down and probed at
+            // once, so it drains the moment the primary answers instead of at its next retry time.
+            if let (Health::Unknown, Some((at_ms, error))) = (&d.health, &last_failure)
+                && dest != POSTMASTER
+            {
+                d.health = Health::Unreachable {
+                    since_ms: *at_ms,
+                    error: error.clone(),
+                };
+                d.next_probe = Some(now);
+            }
             self.book.insert(id, &dest, rcpts, due);
         }
         let warned = self.already_warned(&message);
