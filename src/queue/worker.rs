@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use tokio::io::AsyncReadExt;
-use tokio::task::JoinSet;
+use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use super::bounces;
@@ -99,12 +99,12 @@ fn route_failed(ctx: &QueueContext, dest: &str, e: &RouteError) {
     }
 }
 
-/// Results are made durable in the background (bounded) while the next message is already being sent:
-/// the connection does not wait for an fsync per message. A crash in between can only repeat a
-/// delivery, never lose one.
+/// Results are made durable in the background while the next message is already being sent: the
+/// connection does not wait for an fsync per message. A crash in between can only repeat a delivery,
+/// never lose one.
 async fn send_all(ctx: &Arc<QueueContext>, dest: &str, mut conn: Connection) {
     let host = format!("{} [{}]", conn.host(), conn.peer());
-    let mut recording = JoinSet::new();
+    let recorder = Recorder::start(ctx.clone());
     while !ctx.shutting_down() {
         let now = ctx.clock.now();
         let Some((claim, message)) = claim_with_message(ctx, dest, now) else {
@@ -132,38 +132,72 @@ async fn send_all(ctx: &Arc<QueueContext>, dest: &str, mut conn: Connection) {
                     .map(|(i, o)| (i, result_of(o)))
                     .collect();
                 if !report.reusable {
-                    record(ctx, dest, &claim, message, &results, &host, &mut recording).await;
-                    while recording.join_next().await.is_some() {}
+                    let consequences = decide(ctx, dest, &claim, &message, &results, &host);
+                    recorder.record(message, consequences).await;
+                    recorder.finish().await;
                     return;
                 }
                 results
             }
         };
-        record(ctx, dest, &claim, message, &results, &host, &mut recording).await;
+        let consequences = decide(ctx, dest, &claim, &message, &results, &host);
+        recorder.record(message, consequences).await;
     }
     conn.quit().await;
-    while recording.join_next().await.is_some() {}
+    recorder.finish().await;
 }
 
 /// At most this many attempts of one connection wait for their spool update.
-const MAX_RECORDING: usize = 64;
+const MAX_RECORDING: usize = 256;
 
-/// [`finish`] with the durable part in the background.
-async fn record(
-    ctx: &Arc<QueueContext>,
-    dest: &str,
-    claim: &Claim,
-    message: crate::spool::StoredMessage,
-    results: &[(usize, RecipientResult)],
-    host: &str,
-    recording: &mut JoinSet<()>,
-) {
-    let consequences = decide(ctx, dest, claim, &message, results, host);
-    while recording.len() >= MAX_RECORDING {
-        recording.join_next().await;
+/// Makes one connection's attempt results durable in the background, many per spool update: while
+/// one update waits for its fsync the next results gather, so a fast primary costs one fsync per
+/// batch of messages rather than one each.
+struct Recorder {
+    tx: mpsc::Sender<(crate::spool::StoredMessage, Consequences)>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Recorder {
+    fn start(ctx: Arc<QueueContext>) -> Recorder {
+        let (tx, mut rx) = mpsc::channel(MAX_RECORDING);
+        let task = tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while let Ok(more) = rx.try_recv() {
+                    batch.push(more);
+                }
+                apply_batch(&ctx, batch).await;
+            }
+        });
+        Recorder { tx, task }
     }
-    let ctx = ctx.clone();
-    recording.spawn(async move { apply(&ctx, &message, consequences).await });
+
+    async fn record(&self, message: crate::spool::StoredMessage, consequences: Consequences) {
+        // The recorder only stops when dropped; a failed send would mean it panicked, and then the
+        // results are simply not durable (a restart retries: a duplicate, never a loss).
+        let _ = self.tx.send((message, consequences)).await;
+    }
+
+    async fn finish(self) {
+        drop(self.tx);
+        let _ = self.task.await;
+    }
+}
+
+/// DSNs first (they need the originals' bodies, which removals delete), then every state change of
+/// the batch in one spool update.
+async fn apply_batch(ctx: &QueueContext, batch: Vec<(crate::spool::StoredMessage, Consequences)>) {
+    let mut updates = Vec::new();
+    for (message, consequences) in batch {
+        for order in &consequences.bounces {
+            bounces::send_dsn(ctx, &message, order).await;
+        }
+        updates.extend(consequences.updates);
+    }
+    if let Err(e) = ctx.spool.update(updates).await {
+        warn!(error = %e, "could not record delivery results; they will be retried");
+    }
 }
 
 /// The next message a connection to `dest` may send, with a copy of its state.
@@ -359,16 +393,7 @@ async fn defer_due(ctx: &QueueContext, dest: &str, reason: &str) {
         reason,
         "deferred without connecting"
     );
-    let mut updates = Vec::new();
-    for (message, consequences) in finished {
-        for order in &consequences.bounces {
-            bounces::send_dsn(ctx, &message, order).await;
-        }
-        updates.extend(consequences.updates);
-    }
-    if let Err(e) = ctx.spool.update(updates).await {
-        warn!(destination = dest, error = %e, "could not record deferrals; they will be retried");
-    }
+    apply_batch(ctx, finished).await;
 }
 
 /// Defers due mail of a destination that is unreachable or misconfigured (it is probed separately).
