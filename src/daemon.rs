@@ -35,6 +35,11 @@ pub enum StartError {
     Tls(#[from] TlsError),
     #[error("delivery set-up: {0}")]
     Delivery(#[from] SetupError),
+    #[error(
+        "[admin] tls_cert/tls_key: TLS on the admin listener is not implemented yet; remove them and \
+         keep the listener on a trusted address (or behind a TLS proxy)"
+    )]
+    AdminTlsUnsupported,
 }
 
 /// Runs the server until SIGTERM or SIGINT.
@@ -81,6 +86,10 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
             })?;
         info!(addr = %listener.local_addr().unwrap_or(*addr), "SMTP listening");
         listeners.push(listener);
+    }
+    // Serving the console in clear text when TLS was asked for would expose the password: refuse.
+    if config.admin.tls_cert.is_some() || config.admin.tls_key.is_some() {
+        return Err(StartError::AdminTlsUnsupported);
     }
     let admin_listener = TcpListener::bind(config.admin.listen)
         .await

@@ -137,11 +137,6 @@ pub fn router(state: AdminState) -> Router {
 
 /// Serves the admin listener until `shutdown` turns true.
 pub async fn serve(listener: TcpListener, state: AdminState, shutdown: watch::Receiver<bool>) {
-    if state.config.admin.tls_cert.is_some() {
-        tracing::warn!(
-            "[admin] tls_cert/tls_key are not supported yet: the admin listener serves plain HTTP"
-        );
-    }
     if let Some(handle) = state.metrics.clone() {
         tokio::spawn(metrics::upkeep(handle, shutdown.clone()));
     }
