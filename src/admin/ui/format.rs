@@ -47,7 +47,7 @@ pub fn bytes(n: u64) -> String {
 /// Unix milliseconds as `2025-03-01 14:05:09Z` (UTC, second precision).
 pub fn timestamp(ms: u64) -> String {
     let secs = ms / 1000;
-    let (year, month, day) = civil_date(secs / 86_400);
+    let (year, month, day) = crate::clock::civil_from_days(secs / 86_400);
     let rem = secs % 86_400;
     format!(
         "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z",
@@ -55,25 +55,6 @@ pub fn timestamp(ms: u64) -> String {
         rem / 60 % 60,
         rem % 60
     )
-}
-
-/// The proleptic Gregorian date of `days` since 1970-01-01 (eras of 400 years, 146,097 days each).
-fn civil_date(days: u64) -> (u64, u64, u64) {
-    let shifted = days + 719_468; // days since 0000-03-01
-    let era = shifted / 146_097;
-    let day_of_era = shifted % 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153; // 0 = March
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
