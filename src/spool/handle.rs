@@ -3,7 +3,6 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,6 +15,7 @@ use super::layout::{DATA_MAGIC, JOURNAL_MAGIC, Layout, sync_dir};
 use super::live::Live;
 use super::record::BodyLocation;
 use super::recover::{recover, sweep};
+use super::segments::SegmentReaders;
 use super::writer::{Request, Writer, create_with_header};
 use super::{SpoolError, SpoolStats, StoredMessage, Update};
 use crate::clock::{Clock, SystemClock, to_unix_ms};
@@ -30,6 +30,7 @@ pub(crate) struct Shared {
     tx: Mutex<Option<mpsc::Sender<Request>>>,
     last_id: AtomicU64,
     pub stats: Arc<SpoolStats>,
+    segments: SegmentReaders,
     quarantined: Vec<String>,
     /// Holds the exclusive lock on `LOCK` for as long as the spool is open.
     _lock: File,
@@ -75,6 +76,7 @@ impl Spool {
         let live = Arc::new(Mutex::new(live));
         let stats = Arc::new(SpoolStats::default());
         let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
+        let readers = SegmentReaders::default();
         let writer = Writer {
             layout: layout.clone(),
             live: live.clone(),
@@ -85,6 +87,7 @@ impl Spool {
             data,
             data_seq,
             data_len,
+            readers: readers.clone(),
         };
         std::thread::Builder::new()
             .name("spool-commit".into())
@@ -95,6 +98,7 @@ impl Spool {
             tx: Mutex::new(Some(tx)),
             last_id: AtomicU64::new(max_id),
             stats,
+            segments: readers,
             quarantined: recovered.quarantined,
             _lock: lock,
         });
@@ -188,15 +192,10 @@ impl Spool {
                 offset,
                 len,
             } => {
-                let path = self.shared.layout.data(segment);
-                let bytes = tokio::task::spawn_blocking(move || {
-                    let file = File::open(path)?;
-                    let mut buf = vec![0u8; len as usize];
-                    file.read_exact_at(&mut buf, offset)?;
-                    Ok::<_, std::io::Error>(buf)
-                })
-                .await
-                .map_err(|e| SpoolError::Io(std::io::Error::other(e)))??;
+                let bytes = self
+                    .shared
+                    .segments
+                    .read(&self.shared.layout, segment, offset, len)?;
                 Ok(BodyReader::memory(bytes))
             }
             BodyLocation::File { .. } => {

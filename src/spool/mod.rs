@@ -9,6 +9,7 @@ mod layout;
 mod live;
 mod record;
 mod recover;
+mod segments;
 #[cfg(test)]
 mod tests;
 mod writer;

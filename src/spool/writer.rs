@@ -15,6 +15,7 @@ use super::codec;
 use super::layout::{DATA_MAGIC, JOURNAL_MAGIC, Layout, list_seq, sync_dir};
 use super::live::{Freed, Live};
 use super::record::{self, BodyLocation, Record};
+use super::segments::SegmentReaders;
 use super::{SpoolError, SpoolStats, StoredMessage, Update};
 
 /// A data segment is closed once it holds this much; a new one starts.
@@ -55,6 +56,7 @@ pub struct Writer {
     pub data: File,
     pub data_seq: u64,
     pub data_len: u64,
+    pub readers: SegmentReaders,
 }
 
 /// Creates a new file with `magic` as its header, durable (file and directory entry).
@@ -109,6 +111,7 @@ impl Writer {
         self.data_len = DATA_MAGIC.len() as u64;
         let unused = !self.lock_live().segment_refs.contains_key(&old);
         if unused {
+            self.readers.forget(old);
             fs::remove_file(self.layout.data(old))?;
         }
         Ok(())
@@ -298,7 +301,10 @@ impl Writer {
     fn delete_freed(&mut self, freed: Freed) {
         if let Some(seq) = freed.segment
             && seq != self.data_seq
-            && let Err(e) = fs::remove_file(self.layout.data(seq))
+            && let Err(e) = {
+                self.readers.forget(seq);
+                fs::remove_file(self.layout.data(seq))
+            }
         {
             error!(error = %e, segment = seq, "could not delete a finished data segment");
         }
