@@ -24,6 +24,18 @@ const SEGMENT_TARGET: u64 = 64 * 1024 * 1024;
 const COMPACT_MIN: u64 = 64 * 1024 * 1024;
 /// At most this many requests are written in one batch.
 const MAX_BATCH: usize = 4096;
+/// A batch of state changes only smaller than this waits [`UPDATE_LINGER`] for company.
+const UPDATE_BATCH: usize = 64;
+const UPDATE_LINGER: std::time::Duration = std::time::Duration::from_micros(500);
+
+fn drain_into(rx: &mut mpsc::Receiver<Request>, batch: &mut Vec<Request>) {
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(req) => batch.push(req),
+            Err(_) => break,
+        }
+    }
+}
 
 pub enum PendingBody {
     Memory(Vec<u8>),
@@ -77,11 +89,15 @@ impl Writer {
     pub fn run(mut self, mut rx: mpsc::Receiver<Request>) {
         while let Some(first) = rx.blocking_recv() {
             let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(req) => batch.push(req),
-                    Err(_) => break,
-                }
+            drain_into(&mut rx, &mut batch);
+            // Nobody waits to say 250 for a batch of state changes only (delivery results,
+            // deferrals): let more gather for a moment, so a fast primary costs one fsync per many
+            // messages. A commit arriving meanwhile waits at most this long.
+            if batch.len() < UPDATE_BATCH
+                && batch.iter().all(|r| matches!(r, Request::Update { .. }))
+            {
+                std::thread::sleep(UPDATE_LINGER);
+                drain_into(&mut rx, &mut batch);
             }
             self.maintain();
             self.process(batch);
