@@ -409,7 +409,7 @@ impl QueueApi {
                 .map_err(|e| refusal(e, id))?;
             (message, c)
         };
-        super::worker::apply(&self.ctx, &message, consequences).await;
+        super::outcome::apply(&self.ctx, &message, consequences).await;
         Ok(())
     }
 

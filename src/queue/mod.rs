@@ -4,6 +4,7 @@
 pub mod api;
 mod bounces;
 pub mod order;
+mod outcome;
 pub mod retry;
 pub mod runner;
 pub mod scheduler;

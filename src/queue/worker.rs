@@ -4,13 +4,12 @@
 use std::sync::Arc;
 
 use tokio::io::AsyncReadExt;
-use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use super::bounces;
 use super::order::Claim;
+use super::outcome::{Recorder, apply_batch, decide, finish};
 use super::runner::QueueContext;
-use super::scheduler::{Consequences, POSTMASTER, RecipientResult};
+use super::scheduler::{POSTMASTER, RecipientResult};
 use crate::clock::to_unix_ms;
 use crate::config::DomainConfig;
 use crate::delivery::{Connection, Message, RecipientOutcome, RouteError};
@@ -147,59 +146,6 @@ async fn send_all(ctx: &Arc<QueueContext>, dest: &str, mut conn: Connection) {
     recorder.finish().await;
 }
 
-/// At most this many attempts of one connection wait for their spool update.
-const MAX_RECORDING: usize = 256;
-
-/// Makes one connection's attempt results durable in the background, many per spool update: while
-/// one update waits for its fsync the next results gather, so a fast primary costs one fsync per
-/// batch of messages rather than one each.
-struct Recorder {
-    tx: mpsc::Sender<(crate::spool::StoredMessage, Consequences)>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Recorder {
-    fn start(ctx: Arc<QueueContext>) -> Recorder {
-        let (tx, mut rx) = mpsc::channel(MAX_RECORDING);
-        let task = tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
-                let mut batch = vec![first];
-                while let Ok(more) = rx.try_recv() {
-                    batch.push(more);
-                }
-                apply_batch(&ctx, batch).await;
-            }
-        });
-        Recorder { tx, task }
-    }
-
-    async fn record(&self, message: crate::spool::StoredMessage, consequences: Consequences) {
-        // The recorder only stops when dropped; a failed send would mean it panicked, and then the
-        // results are simply not durable (a restart retries: a duplicate, never a loss).
-        let _ = self.tx.send((message, consequences)).await;
-    }
-
-    async fn finish(self) {
-        drop(self.tx);
-        let _ = self.task.await;
-    }
-}
-
-/// DSNs first (they need the originals' bodies, which removals delete), then every state change of
-/// the batch in one spool update.
-async fn apply_batch(ctx: &QueueContext, batch: Vec<(crate::spool::StoredMessage, Consequences)>) {
-    let mut updates = Vec::new();
-    for (message, consequences) in batch {
-        for order in &consequences.bounces {
-            bounces::send_dsn(ctx, &message, order).await;
-        }
-        updates.extend(consequences.updates);
-    }
-    if let Err(e) = ctx.spool.update(updates).await {
-        warn!(error = %e, "could not record delivery results; they will be retried");
-    }
-}
-
 /// The next message a connection to `dest` may send, with a copy of its state.
 fn claim_with_message(
     ctx: &QueueContext,
@@ -265,95 +211,6 @@ fn result_of(outcome: RecipientOutcome) -> RecipientResult {
                 .map_or_else(|| "5.0.0".to_string(), |e| e.to_string()),
             reply: r.reply.to_one_line(),
         },
-    }
-}
-
-/// Records an attempt's results in the scheduler, then makes them durable and sends any DSN.
-async fn finish(
-    ctx: &QueueContext,
-    dest: &str,
-    claim: &Claim,
-    message: &crate::spool::StoredMessage,
-    results: &[(usize, RecipientResult)],
-    host: &str,
-) {
-    let consequences = decide(ctx, dest, claim, message, results, host);
-    apply(ctx, message, consequences).await;
-}
-
-/// The scheduler's side of an attempt's end (in memory, immediate).
-fn decide(
-    ctx: &QueueContext,
-    dest: &str,
-    claim: &Claim,
-    message: &crate::spool::StoredMessage,
-    results: &[(usize, RecipientResult)],
-    host: &str,
-) -> Consequences {
-    let now = ctx.clock.now();
-    let summary = summarize(results);
-    log_results(dest, message, results, host);
-    let attempt = Attempt {
-        at_ms: to_unix_ms(now),
-        host: host.to_string(),
-        result: summary,
-    };
-    ctx.scheduler().finish(dest, claim, results, attempt, now)
-}
-
-fn log_results(
-    dest: &str,
-    message: &crate::spool::StoredMessage,
-    results: &[(usize, RecipientResult)],
-    host: &str,
-) {
-    for (index, result) in results {
-        let to = message
-            .envelope
-            .recipients
-            .get(*index)
-            .map_or("?", |r| r.address.as_str());
-        let id = message.id;
-        match result {
-            RecipientResult::Delivered(reply) => {
-                metrics::counter!("backupmx_delivered_total").increment(1);
-                info!(%id, to, destination = dest, host, reply = reply.as_str(), "delivered")
-            }
-            RecipientResult::Deferred(reply) => {
-                metrics::counter!("backupmx_deferred_total").increment(1);
-                info!(%id, to, destination = dest, host, reply = reply.as_str(), "deferred")
-            }
-            RecipientResult::Failed { reply, .. } => {
-                metrics::counter!("backupmx_bounced_total").increment(1);
-                warn!(%id, to, destination = dest, host, reply = reply.as_str(), "failed permanently")
-            }
-        }
-    }
-}
-
-fn summarize(results: &[(usize, RecipientResult)]) -> String {
-    let mut texts: Vec<&str> = results
-        .iter()
-        .map(|(_, r)| match r {
-            RecipientResult::Delivered(t) | RecipientResult::Deferred(t) => t.as_str(),
-            RecipientResult::Failed { reply, .. } => reply.as_str(),
-        })
-        .collect();
-    texts.dedup();
-    texts.join(" | ")
-}
-
-/// DSNs first (they need the original body, which a removal deletes), then the state changes.
-pub(super) async fn apply(
-    ctx: &QueueContext,
-    message: &crate::spool::StoredMessage,
-    consequences: Consequences,
-) {
-    for order in &consequences.bounces {
-        bounces::send_dsn(ctx, message, order).await;
-    }
-    if let Err(e) = ctx.spool.update(consequences.updates).await {
-        warn!(id = %message.id, error = %e, "could not record delivery results; they will be retried");
     }
 }
 
