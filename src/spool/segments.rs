@@ -34,11 +34,12 @@ impl SegmentReaders {
         Ok(file)
     }
 
-    /// Forgets a segment that is being deleted (so its space is released once readers are done).
-    pub fn forget(&self, seq: u64) {
-        self.open
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&seq);
+    /// Deletes a segment file and forgets its reader, under the lock that `read` opens files under:
+    /// a reader either got the file before (and keeps reading its open handle) or finds it gone, and
+    /// no handle to a deleted segment stays cached (which would hold its disk space).
+    pub fn delete(&self, layout: &Layout, seq: u64) -> io::Result<()> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.remove(&seq);
+        std::fs::remove_file(layout.data(seq))
     }
 }

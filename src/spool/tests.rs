@@ -271,3 +271,24 @@ async fn postmaster_mailbox_gets_a_copy() {
     let copy = std::fs::read(dir.path().join("postmaster").join(format!("{}.eml", m.id))).unwrap();
     assert_eq!(copy, b"to the postmaster\r\n");
 }
+
+#[tokio::test]
+async fn a_finished_segment_is_deleted_even_after_being_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let (spool, _) = Spool::open(dir.path()).unwrap();
+        store(&spool, b"small body\r\n").await.id
+    };
+    // After a restart the message lives in an older segment than the one being appended to.
+    let (spool, _) = Spool::open(dir.path()).unwrap();
+    let segments = || std::fs::read_dir(dir.path().join("data")).unwrap().count();
+    assert_eq!(segments(), 2);
+    assert_eq!(read_all(&spool, id).await, b"small body\r\n");
+    spool.update(vec![Update::Remove { id }]).await.unwrap();
+    assert_eq!(
+        segments(),
+        1,
+        "the read segment is gone once its last message is"
+    );
+    assert!(spool.open_body(id).await.is_err());
+}

@@ -127,8 +127,7 @@ impl Writer {
         self.data_len = DATA_MAGIC.len() as u64;
         let unused = !self.lock_live().segment_refs.contains_key(&old);
         if unused {
-            self.readers.forget(old);
-            fs::remove_file(self.layout.data(old))?;
+            self.readers.delete(&self.layout, old)?;
         }
         Ok(())
     }
@@ -317,10 +316,7 @@ impl Writer {
     fn delete_freed(&mut self, freed: Freed) {
         if let Some(seq) = freed.segment
             && seq != self.data_seq
-            && let Err(e) = {
-                self.readers.forget(seq);
-                fs::remove_file(self.layout.data(seq))
-            }
+            && let Err(e) = self.readers.delete(&self.layout, seq)
         {
             error!(error = %e, segment = seq, "could not delete a finished data segment");
         }
