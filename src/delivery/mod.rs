@@ -218,30 +218,11 @@ impl Deliverer {
     /// Opens a session with the first host (in order) and address that answers. An opportunistic
     /// TLS handshake failure is retried at once in clear on the same address.
     pub async fn connect_first(&self, hosts: &[Host]) -> Result<Connection, ConnectError> {
-        let mut attempts = Vec::new();
-        for host in hosts {
-            if host.addresses.is_empty() {
-                attempts.push(FailedAttempt {
-                    host: host.name.clone(),
-                    addr: None,
-                    error: None,
-                });
-            }
-            for addr in host.sockets() {
-                match self.open(addr, &host.name).await {
-                    Ok(connection) => return Ok(connection),
-                    Err(error) => {
-                        tracing::debug!(host = %host.name, %addr, %error, "delivery connect failed");
-                        attempts.push(FailedAttempt {
-                            host: host.name.clone(),
-                            addr: Some(addr),
-                            error: Some(error),
-                        });
-                    }
-                }
-            }
-        }
-        Err(ConnectError { attempts })
+        first_answering(
+            hosts,
+            |addr, host| async move { self.open(addr, &host).await },
+        )
+        .await
     }
 
     async fn open(&self, addr: SocketAddr, host: &str) -> Result<Connection, ClientError> {
@@ -258,26 +239,41 @@ impl Deliverer {
 
     /// Recovery check: the first address of the first host that answers SMTP.
     pub async fn probe_first(&self, hosts: &[Host]) -> Result<SocketAddr, ConnectError> {
-        let mut attempts = Vec::new();
-        for host in hosts {
-            if host.addresses.is_empty() {
-                attempts.push(FailedAttempt {
-                    host: host.name.clone(),
-                    addr: None,
-                    error: None,
-                });
-            }
-            for addr in host.sockets() {
-                match probe(addr, &self.client).await {
-                    Ok(()) => return Ok(addr),
-                    Err(error) => attempts.push(FailedAttempt {
+        first_answering(hosts, |addr, _host| async move {
+            probe(addr, &self.client).await.map(|()| addr)
+        })
+        .await
+    }
+}
+
+/// Tries `hosts` in order, each of their addresses, until `attempt` succeeds; every failure is kept.
+async fn first_answering<T, F, Fut>(hosts: &[Host], attempt: F) -> Result<T, ConnectError>
+where
+    F: Fn(SocketAddr, String) -> Fut,
+    Fut: std::future::Future<Output = Result<T, ClientError>>,
+{
+    let mut attempts = Vec::new();
+    for host in hosts {
+        if host.addresses.is_empty() {
+            attempts.push(FailedAttempt {
+                host: host.name.clone(),
+                addr: None,
+                error: None,
+            });
+        }
+        for addr in host.sockets() {
+            match attempt(addr, host.name.clone()).await {
+                Ok(value) => return Ok(value),
+                Err(error) => {
+                    tracing::debug!(host = %host.name, %addr, %error, "delivery host failed");
+                    attempts.push(FailedAttempt {
                         host: host.name.clone(),
                         addr: Some(addr),
                         error: Some(error),
-                    }),
+                    });
                 }
             }
         }
-        Err(ConnectError { attempts })
     }
+    Err(ConnectError { attempts })
 }
