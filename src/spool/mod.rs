@@ -9,6 +9,7 @@ mod layout;
 mod live;
 mod record;
 mod recover;
+mod replay;
 mod segments;
 #[cfg(test)]
 mod tests;
@@ -20,6 +21,7 @@ use std::sync::atomic::AtomicU64;
 pub use body::{BodyReader, BodyWriter, INLINE_LIMIT};
 pub(crate) use handle::Shared;
 pub use handle::Spool;
+pub use replay::{JournalCheck, JournalEnd, Replay, check_journal_bytes};
 
 use crate::envelope::{Attempt, Envelope, QueueId, RecipientStatus};
 

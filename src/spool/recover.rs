@@ -7,10 +7,11 @@ use std::path::Path;
 use tracing::{error, warn};
 
 use super::SpoolError;
-use super::codec::{self, Frame};
+use super::codec;
 use super::layout::{JOURNAL_MAGIC, Layout, list_ids, list_seq};
 use super::live::Live;
 use super::record::{self, BodyLocation, Record};
+use super::replay::{JournalEnd, replay_records};
 use crate::envelope::QueueId;
 
 pub struct Recovered {
@@ -64,38 +65,29 @@ fn replay_journal(
         quarantine_file(layout, &path, "unknown journal header", quarantined)?;
         return Ok(None);
     }
-    let mut offset = JOURNAL_MAGIC.len();
-    while offset < bytes.len() {
-        match codec::unframe(&bytes[offset..]) {
-            Frame::Record(payload, used) => {
-                match record::decode(payload) {
-                    Ok(rec) => {
-                        live.apply(rec);
-                    }
-                    Err(reason) => {
-                        let what = format!("{}: record at {offset}: {reason}", path.display());
-                        error!(%what, "undecodable spool record skipped");
-                        quarantined.push(what);
-                    }
-                }
-                offset += used;
-            }
-            Frame::Truncated if is_last => {
-                warn!(file = %path.display(), offset, "torn write at the end of the journal cut off");
-                return Ok(Some(offset as u64));
-            }
-            Frame::Truncated | Frame::Damaged(_) => {
-                let reason = match codec::unframe(&bytes[offset..]) {
-                    Frame::Damaged(r) => r,
-                    _ => "journal ends inside a record",
-                };
-                let why = format!("damaged at offset {offset}: {reason}");
-                quarantine_file(layout, &path, &why, quarantined)?;
-                return Ok(None);
-            }
+    let replay = replay_records(&bytes, JOURNAL_MAGIC.len(), live);
+    for (offset, reason) in replay.undecodable {
+        let what = format!("{}: record at {offset}: {reason}", path.display());
+        error!(%what, "undecodable spool record skipped");
+        quarantined.push(what);
+    }
+    match replay.end {
+        JournalEnd::Intact => Ok(Some(bytes.len() as u64)),
+        JournalEnd::Torn { offset } if is_last => {
+            warn!(file = %path.display(), offset, "torn write at the end of the journal cut off");
+            Ok(Some(offset as u64))
+        }
+        JournalEnd::Torn { offset } => {
+            let why = format!("damaged at offset {offset}: journal ends inside a record");
+            quarantine_file(layout, &path, &why, quarantined)?;
+            Ok(None)
+        }
+        JournalEnd::Damaged { offset, reason } => {
+            let why = format!("damaged at offset {offset}: {reason}");
+            quarantine_file(layout, &path, &why, quarantined)?;
+            Ok(None)
         }
     }
-    Ok(Some(bytes.len() as u64))
 }
 
 /// Sets a message aside when its body is missing or short: it can never be delivered complete.
