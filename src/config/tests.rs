@@ -86,7 +86,8 @@ fn defaults_fill_every_missing_key() {
         vec![DomainConfig {
             name: "example.test".into(),
             subdomains: false,
-            primary: None
+            primary: None,
+            tls: Default::default(),
         }]
     );
     assert_eq!(config.admin.listen, DEFAULT_ADMIN_LISTEN);

@@ -33,6 +33,8 @@ pub struct ClientConfig {
     pub command_timeout: Duration,
     pub tls: TlsPolicy,
     tls_config: Arc<rustls::ClientConfig>,
+    /// Used under [`TlsPolicy::Require`]: verifies the certificate against the MX name.
+    verified_tls_config: Arc<rustls::ClientConfig>,
 }
 
 impl ClientConfig {
@@ -43,13 +45,24 @@ impl ClientConfig {
     ) -> Result<ClientConfig, ClientError> {
         let tls_config =
             tls::opportunistic_config().map_err(|e| ClientError::TlsSetup(e.to_string()))?;
+        let verified_tls_config =
+            tls::verified_config(delivery.tls_ca_file.as_deref()).map_err(ClientError::TlsSetup)?;
         Ok(ClientConfig {
             hostname: hostname.to_owned(),
             connect_timeout: delivery.connect_timeout,
             command_timeout: delivery.command_timeout,
             tls,
             tls_config,
+            verified_tls_config,
         })
+    }
+
+    /// The rustls configuration for the current policy.
+    pub(crate) fn rustls_config(&self) -> Arc<rustls::ClientConfig> {
+        match self.tls {
+            TlsPolicy::Require => Arc::clone(&self.verified_tls_config),
+            _ => Arc::clone(&self.tls_config),
+        }
     }
 
     /// The same settings with another TLS policy (e.g. `None` after a failed handshake).
