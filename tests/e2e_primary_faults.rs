@@ -88,7 +88,10 @@ async fn a_stalled_primary_times_out_and_is_retried() {
             fault(Stage::Rcpt, Act::Stall),
             fault(Stage::EndOfData, Act::Stall),
         ],
-        |s| s.delivery_command_timeout = "1s".into(),
+        |s| {
+            s.delivery_command_timeout = "1s".into();
+            s.delivery_extra.push("data_timeout = \"1s\"".into());
+        },
     )
     .await;
 }

@@ -76,6 +76,8 @@ pub struct DeliveryConfig {
     pub port: u16,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
+    /// Time allowed for the reply to the final dot of DATA.
+    pub data_timeout: Duration,
     /// Extra trust roots (PEM) for `tls = "require"`, besides the built-in ones.
     pub tls_ca_file: Option<PathBuf>,
 }

@@ -47,6 +47,7 @@ pub fn config(spool_dir: &std::path::Path) -> Config {
             port: 25,
             connect_timeout: Duration::from_secs(5),
             command_timeout: Duration::from_secs(5),
+            data_timeout: Duration::from_secs(5),
             tls_ca_file: None,
         },
         queue: QueueConfig {

@@ -61,6 +61,7 @@ pub fn config(
             port: delivery_port,
             connect_timeout: Duration::from_secs(2),
             command_timeout: Duration::from_secs(5),
+            data_timeout: Duration::from_secs(5),
             tls_ca_file: None,
         },
         queue: QueueConfig {

@@ -31,6 +31,8 @@ pub struct ClientConfig {
     pub hostname: String,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
+    /// For the reply to the final dot (RFC 5321 §4.5.3.2.6 suggests 10 minutes).
+    pub data_timeout: Duration,
     pub tls: TlsPolicy,
     tls_config: Arc<rustls::ClientConfig>,
     /// Used under [`TlsPolicy::Require`]: verifies the certificate against the MX name.
@@ -51,6 +53,7 @@ impl ClientConfig {
             hostname: hostname.to_owned(),
             connect_timeout: delivery.connect_timeout,
             command_timeout: delivery.command_timeout,
+            data_timeout: delivery.data_timeout,
             tls,
             tls_config,
             verified_tls_config,
@@ -243,6 +246,8 @@ pub struct Connection {
     host: String,
     extensions: Extensions,
     tls: bool,
+    /// Time allowed for the reply to the final dot.
+    data_timeout: Duration,
     /// A transaction already ran: the next one starts with RSET.
     used: bool,
     /// A network error, timeout or 421 happened: no further messages on this connection.
@@ -268,6 +273,7 @@ impl Connection {
             host: host.to_owned(),
             extensions,
             tls,
+            data_timeout: config.data_timeout,
             used: false,
             broken: false,
         })
