@@ -130,7 +130,7 @@ async fn several_messages_through_repeated_faults_each_arrive_once() {
         per_mailbox
             .entry(m.recipients[0].clone())
             .or_default()
-            .push(message_id(&strip_first_received(&m.data).to_vec()));
+            .push(message_id(strip_first_received(&m.data)));
     }
     assert_eq!(per_mailbox, expected, "once each, in order per mailbox");
     assert_eq!(rogue.faults_left(), 0, "every fault was played");

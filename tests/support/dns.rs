@@ -71,14 +71,14 @@ struct FailingNames {
 
 // The trait is declared with `#[async_trait]`: this is its expanded form (no extra dependency).
 impl RequestHandler for FailingNames {
-    fn handle_request<'life0, 'life1, 'async_trait, R: ResponseHandler, T: Time>(
+    fn handle_request<'life0, 'life1, 'async_trait, R, T>(
         &'life0 self,
         request: &'life1 Request,
         mut response_handle: R,
     ) -> Pin<Box<dyn Future<Output = ResponseInfo> + Send + 'async_trait>>
     where
-        R: 'async_trait,
-        T: 'async_trait,
+        R: ResponseHandler + 'async_trait,
+        T: Time + 'async_trait,
         'life0: 'async_trait,
         'life1: 'async_trait,
         Self: 'async_trait,
