@@ -9,6 +9,7 @@ mod support;
 
 use std::time::Duration;
 
+use backupmx::delivery::client::DotStuffer;
 use e2e_support::client::Client;
 use e2e_support::mail::{dot_stuff, strip_first_received};
 use e2e_support::{Server, Settings};
@@ -97,4 +98,42 @@ async fn one_message_in_exactly_one_message_out_byte_identical() {
     delivered.sort();
     expected.sort();
     assert_eq!(delivered, expected, "byte-identical, once each");
+}
+
+/// Where a lenient primary (lines split at LF, a line of just `.` before CR/LF ends data) would see
+/// the end of data in `wire`: the index just after that line.
+fn lenient_end_of_data(wire: &[u8]) -> Option<usize> {
+    let mut start = 0;
+    for line in wire.split_inclusive(|b| *b == b'\n') {
+        start += line.len();
+        let text: &[u8] = line
+            .strip_suffix(b"\n")
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+            .unwrap_or(line);
+        if text == b"." && line.ends_with(b"\n") {
+            return Some(start);
+        }
+    }
+    None
+}
+
+/// Defence in depth: even if a stored body held a bare-LF variant (inbound refuses them all), the
+/// dot-stuffing on the way out leaves a lenient primary exactly one end of data: the real one.
+#[test]
+fn dot_stuffing_leaves_a_lenient_primary_one_end_of_data() {
+    for fake_end in FAKE_ENDS {
+        let mut body = b"Subject: s\r\n\r\nhello".to_vec();
+        body.extend_from_slice(fake_end);
+        body.extend_from_slice(b"MAIL FROM:<evil@sender.test>\r\n");
+        let mut wire = Vec::new();
+        let mut stuffer = DotStuffer::new();
+        stuffer.stuff(&body, &mut wire);
+        stuffer.finish(&mut wire);
+        assert_eq!(
+            lenient_end_of_data(&wire),
+            Some(wire.len()),
+            "{fake_end:?}: {:?}",
+            String::from_utf8_lossy(&wire)
+        );
+    }
 }
