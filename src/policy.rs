@@ -122,6 +122,7 @@ mod tests {
             name: name.to_string(),
             subdomains,
             primary: None,
+            tls: Default::default(),
         }
     }
 

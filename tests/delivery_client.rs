@@ -17,6 +17,8 @@ fn client() -> ClientConfig {
         port: 25,
         connect_timeout: Duration::from_secs(2),
         command_timeout: Duration::from_secs(5),
+        data_timeout: Duration::from_secs(5),
+        tls_ca_file: None,
     };
     ClientConfig::new("backup.example.test", &delivery, TlsPolicy::Opportunistic).unwrap()
 }

@@ -36,7 +36,13 @@ const SMTP_KEYS: &[&str] = &[
 ];
 const SPOOL_KEYS: &[&str] = &["dir"];
 const DNS_KEYS: &[&str] = &["nameservers"];
-const DELIVERY_KEYS: &[&str] = &["port", "connect_timeout", "command_timeout"];
+const DELIVERY_KEYS: &[&str] = &[
+    "port",
+    "connect_timeout",
+    "command_timeout",
+    "data_timeout",
+    "tls_ca_file",
+];
 const QUEUE_KEYS: &[&str] = &[
     "retry",
     "max_lifetime",
@@ -189,6 +195,14 @@ fn build_delivery(section: &Section, c: &mut Collector) -> DeliveryConfig {
             DEFAULT_DELIVERY_COMMAND_TIMEOUT,
             DELIVERY_COMMAND_TIMEOUT_BOUNDS,
         ),
+        data_timeout: duration(
+            section,
+            c,
+            "data_timeout",
+            DEFAULT_DELIVERY_DATA_TIMEOUT,
+            DELIVERY_DATA_TIMEOUT_BOUNDS,
+        ),
+        tls_ca_file: super::outbound_tls::build_ca_file(section, c),
     }
 }
 

@@ -7,7 +7,7 @@ use super::DomainConfig;
 use super::reader::{Collector, Section, boolean, parsed};
 use super::syntax::{normalise_domain, parse_primary};
 
-const DOMAIN_KEYS: &[&str] = &["name", "subdomains", "primary"];
+const DOMAIN_KEYS: &[&str] = &["name", "subdomains", "primary", "tls", "tls_name"];
 
 /// Builds every `[[domain]]`; `default_port` is used for a primary written without a port.
 pub(super) fn build_domains(
@@ -48,6 +48,8 @@ fn build_domain(
         .get(c, "subdomains", boolean)
         .is_some_and(|f| f.value);
     let primary = section.get(c, "primary", parsed(|t| parse_primary(t, default_port)));
+    let has_primary = primary.is_some() || section.has("primary");
+    let tls = super::outbound_tls::build_domain_tls(section, c, has_primary);
     let Some(name) = name else {
         if !section.has("name") {
             c.error(
@@ -63,6 +65,7 @@ fn build_domain(
             name: name.value,
             subdomains,
             primary: primary.map(|f| f.value),
+            tls,
         },
         name.span,
     ))

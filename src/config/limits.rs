@@ -31,6 +31,10 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const CONNECT_TIMEOUT_BOUNDS: RangeInclusive<Duration> = SECOND..=Duration::from_secs(10 * 60);
 pub const DEFAULT_DELIVERY_COMMAND_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 pub const DELIVERY_COMMAND_TIMEOUT_BOUNDS: RangeInclusive<Duration> = SECOND..=HOUR;
+/// RFC 5321 §4.5.3.2.6: wait at least 10 minutes for the reply to the final dot (the primary may be
+/// scanning the message; giving up earlier risks a duplicate when it did accept).
+pub const DEFAULT_DELIVERY_DATA_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+pub const DELIVERY_DATA_TIMEOUT_BOUNDS: RangeInclusive<Duration> = SECOND..=HOUR;
 
 /// Postfix-like backoff: about 5 minutes first, at most an hour between attempts.
 pub const DEFAULT_RETRY: [Duration; 5] = [

@@ -12,6 +12,7 @@ mod error;
 mod error_tests;
 pub mod limits;
 mod load;
+mod outbound_tls;
 mod reader;
 mod syntax;
 #[cfg(test)]
@@ -20,6 +21,7 @@ mod tests;
 pub use duration::{format_duration, parse_duration};
 pub use error::{ConfigError, ConfigErrors};
 pub use load::EMBEDDED_DEFAULT_TOML;
+pub use outbound_tls::{DomainTls, TlsMode};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -74,6 +76,10 @@ pub struct DeliveryConfig {
     pub port: u16,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
+    /// Time allowed for the reply to the final dot of DATA.
+    pub data_timeout: Duration,
+    /// Extra trust roots (PEM) for `tls = "require"`, besides the built-in ones.
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -95,6 +101,8 @@ pub struct DomainConfig {
     pub subdomains: bool,
     /// Static route instead of an MX look-up.
     pub primary: Option<Primary>,
+    /// Outbound TLS policy (`tls`, `tls_name`).
+    pub tls: DomainTls,
 }
 
 /// `host:port` of a static primary; `host` is a name or an IP address.

@@ -75,6 +75,7 @@ fn defaults_fill_every_missing_key() {
     assert_eq!(config.delivery.port, 25);
     assert_eq!(config.delivery.connect_timeout, secs(30));
     assert_eq!(config.delivery.command_timeout, secs(300));
+    assert_eq!(config.delivery.data_timeout, secs(600));
     let queue = &config.queue;
     assert_eq!(queue.retry, [300, 600, 1200, 2400, 3600].map(secs).to_vec());
     assert_eq!(queue.max_lifetime, secs(5 * 86_400));
@@ -86,7 +87,8 @@ fn defaults_fill_every_missing_key() {
         vec![DomainConfig {
             name: "example.test".into(),
             subdomains: false,
-            primary: None
+            primary: None,
+            tls: Default::default(),
         }]
     );
     assert_eq!(config.admin.listen, DEFAULT_ADMIN_LISTEN);
@@ -168,6 +170,14 @@ const INTEGER_BOUNDS: &[(&str, &str, &str, &str, &str, &str)] = &[
     (
         "delivery",
         "command_timeout",
+        "\"1s\"",
+        "\"1h\"",
+        "\"999ms\"",
+        "\"1h1ms\"",
+    ),
+    (
+        "delivery",
+        "data_timeout",
         "\"1s\"",
         "\"1h\"",
         "\"999ms\"",

@@ -89,6 +89,7 @@ pub async fn check_dns(config: &Config, domain: &str) -> CheckDnsReport {
         name: name.clone(),
         subdomains: false,
         primary: None,
+        tls: Default::default(),
     });
     report.verdict = match &domain_config.primary {
         Some(primary) => {

@@ -215,26 +215,36 @@ impl Deliverer {
         }
     }
 
-    /// Opens a session with the first host (in order) and address that answers. An opportunistic
-    /// TLS handshake failure is retried at once in clear on the same address.
+    /// Opens a session with the first host (in order) and address that answers, under the default
+    /// client TLS policy. An opportunistic TLS handshake failure is retried at once in clear on the
+    /// same address.
     pub async fn connect_first(&self, hosts: &[Host]) -> Result<Connection, ConnectError> {
-        first_answering(
-            hosts,
-            |addr, host| async move { self.open(addr, &host).await },
-        )
-        .await
+        self.connect_with(hosts, &self.client, None).await
     }
 
-    async fn open(&self, addr: SocketAddr, host: &str) -> Result<Connection, ClientError> {
-        match Connection::open(addr, host, &self.client).await {
-            Err(ClientError::TlsHandshake(reason))
-                if self.client.tls == TlsPolicy::Opportunistic =>
-            {
-                tracing::info!(%host, %addr, %reason, "TLS handshake failed; retrying without TLS");
-                Connection::open(addr, host, &self.client.with_tls(TlsPolicy::None)).await
-            }
-            other => other,
-        }
+    /// [`Deliverer::connect_first`] under `domain`'s TLS policy (`[[domain]] tls`): under `require`
+    /// each host's certificate is verified against its MX name, or for a static primary against
+    /// `tls_name` when set (else the primary's host part, a name or an IP address).
+    pub async fn connect_for(
+        &self,
+        domain: &DomainConfig,
+        hosts: &[Host],
+    ) -> Result<Connection, ConnectError> {
+        let client = self.client.with_tls(domain.tls.mode.into());
+        let name = domain.primary.as_ref().and(domain.tls.name.as_deref());
+        self.connect_with(hosts, &client, name).await
+    }
+
+    async fn connect_with(
+        &self,
+        hosts: &[Host],
+        client: &ClientConfig,
+        tls_name: Option<&str>,
+    ) -> Result<Connection, ConnectError> {
+        first_answering(hosts, |addr, host| async move {
+            open(addr, tls_name.unwrap_or(&host), client).await
+        })
+        .await
     }
 
     /// Recovery check: the first address of the first host that answers SMTP.
@@ -243,6 +253,23 @@ impl Deliverer {
             probe(addr, &self.client).await.map(|()| addr)
         })
         .await
+    }
+}
+
+/// Opens a session; under [`TlsPolicy::Opportunistic`] only, a failed handshake (the server offered
+/// STARTTLS but TLS did not work) is retried at once in clear: under `require` it is an error, under
+/// `none` no handshake is tried.
+async fn open(
+    addr: SocketAddr,
+    host: &str,
+    client: &ClientConfig,
+) -> Result<Connection, ClientError> {
+    match Connection::open(addr, host, client).await {
+        Err(ClientError::TlsHandshake(reason)) if client.tls == TlsPolicy::Opportunistic => {
+            tracing::info!(%host, %addr, %reason, "TLS handshake failed; retrying without TLS");
+            Connection::open(addr, host, &client.with_tls(TlsPolicy::None)).await
+        }
+        other => other,
     }
 }
 

@@ -31,6 +31,7 @@ fn domain_config(ctx: &QueueContext, dest: &str) -> DomainConfig {
             name: dest.to_string(),
             subdomains: false,
             primary: None,
+            tls: Default::default(),
         })
 }
 
@@ -55,7 +56,7 @@ async fn connect(ctx: &QueueContext, dest: &str) -> Option<Connection> {
             return None;
         }
     };
-    match ctx.deliverer.connect_first(&hosts).await {
+    match ctx.deliverer.connect_for(&domain, &hosts).await {
         Ok(conn) => {
             let recovered = ctx.scheduler().mark_up(dest, ctx.clock.now());
             if recovered {

@@ -33,6 +33,8 @@ pub fn free_port() -> u16 {
 pub struct Domain {
     pub name: String,
     pub primary: Option<String>,
+    /// Further `key = value` lines of this `[[domain]]` (e.g. `tls = "require"`).
+    pub extra: Vec<String>,
 }
 
 /// The settings a test varies; [`Settings::toml`] renders the whole file.
@@ -48,6 +50,10 @@ pub struct Settings {
     pub probe_interval: String,
     pub etrn_allow: Vec<String>,
     pub domains: Vec<Domain>,
+    /// `[delivery] command_timeout`.
+    pub delivery_command_timeout: String,
+    /// Further `key = value` lines of `[delivery]` (e.g. `tls_ca_file = "..."`).
+    pub delivery_extra: Vec<String>,
 }
 
 impl Settings {
@@ -66,7 +72,10 @@ impl Settings {
             domains: vec![Domain {
                 name: "example.test".into(),
                 primary: primary.map(|a| a.to_string()),
+                extra: Vec::new(),
             }],
+            delivery_command_timeout: "10s".into(),
+            delivery_extra: Vec::new(),
         }
     }
 
@@ -79,11 +88,12 @@ impl Settings {
             let quoted: Vec<String> = items.iter().map(|i| format!("{i:?}")).collect();
             format!("[{}]", quoted.join(", "))
         };
+        let lines = |items: &[String]| items.iter().map(|l| format!("{l}\n")).collect::<String>();
         let nameservers: Vec<String> = self.nameservers.iter().map(|a| a.to_string()).collect();
         let mut out = format!(
             "hostname = {:?}\n\n[smtp]\nlisten = [\"127.0.0.1:{}\"]\ncommand_timeout = \"10s\"\n\
              etrn_allow = {}\n\n[spool]\ndir = {:?}\n\n[dns]\nnameservers = {}\n\n\
-             [delivery]\nport = {}\nconnect_timeout = \"2s\"\ncommand_timeout = \"10s\"\n\n\
+             [delivery]\nport = {}\nconnect_timeout = \"2s\"\ncommand_timeout = {:?}\n{}\n\
              [queue]\nretry = {}\nmax_lifetime = {:?}\nprobe_interval = {:?}\n\n\
              [admin]\nlisten = \"127.0.0.1:{}\"\n",
             self.hostname,
@@ -92,6 +102,8 @@ impl Settings {
             spool.display().to_string(),
             list(&nameservers),
             self.delivery_port,
+            self.delivery_command_timeout,
+            lines(&self.delivery_extra),
             list(&self.retry),
             self.max_lifetime,
             self.probe_interval,
@@ -102,6 +114,7 @@ impl Settings {
             if let Some(primary) = &domain.primary {
                 out.push_str(&format!("primary = {primary:?}\n"));
             }
+            out.push_str(&lines(&domain.extra));
         }
         out
     }

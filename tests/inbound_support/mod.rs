@@ -47,6 +47,8 @@ pub fn config(spool_dir: &std::path::Path) -> Config {
             port: 25,
             connect_timeout: Duration::from_secs(5),
             command_timeout: Duration::from_secs(5),
+            data_timeout: Duration::from_secs(5),
+            tls_ca_file: None,
         },
         queue: QueueConfig {
             retry: vec![Duration::from_secs(60)],
@@ -59,6 +61,7 @@ pub fn config(spool_dir: &std::path::Path) -> Config {
             name: "example.test".into(),
             subdomains: false,
             primary: None,
+            tls: Default::default(),
         }],
         admin: AdminConfig {
             listen: "127.0.0.1:0".parse().unwrap(),

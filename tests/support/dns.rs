@@ -1,17 +1,24 @@
 //! `TestDns`: an in-process authoritative DNS server (hickory-server) on 127.0.0.1, UDP and TCP on
-//! one port, serving the MX/A/AAAA records a test gives it; every other name is NXDOMAIN.
+//! one port, serving the MX/A/AAAA records a test gives it; every other name is NXDOMAIN. Names
+//! given to [`TestDns::servfail`] get SERVFAIL instead (a broken authoritative server).
 
+use std::collections::HashSet;
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backupmx::config::DnsConfig;
 use hickory_server::Server;
-use hickory_server::net::runtime::TokioRuntimeProvider;
+use hickory_server::net::runtime::{Time, TokioRuntimeProvider};
+use hickory_server::proto::op::ResponseCode;
 use hickory_server::proto::rr::rdata::{A, AAAA, MX, SOA};
 use hickory_server::proto::rr::{Name, RData, Record};
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::store::in_memory::InMemoryZoneHandler;
+use hickory_server::zone_handler::MessageResponseBuilder;
 use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneHandler, ZoneType};
 use tokio::net::{TcpListener, UdpSocket};
 
@@ -52,7 +59,49 @@ pub fn addr(name: &str, ip: &str) -> TestRecord {
 /// The running server; stops when dropped.
 pub struct TestDns {
     addr: SocketAddr,
-    server: Server<Catalog>,
+    server: Server<FailingNames>,
+    servfail: Arc<Mutex<HashSet<String>>>,
+}
+
+/// The catalog, except that queries for the names in `servfail` get SERVFAIL.
+struct FailingNames {
+    catalog: Catalog,
+    servfail: Arc<Mutex<HashSet<String>>>,
+}
+
+// The trait is declared with `#[async_trait]`: this is its expanded form (no extra dependency).
+impl RequestHandler for FailingNames {
+    fn handle_request<'life0, 'life1, 'async_trait, R, T>(
+        &'life0 self,
+        request: &'life1 Request,
+        mut response_handle: R,
+    ) -> Pin<Box<dyn Future<Output = ResponseInfo> + Send + 'async_trait>>
+    where
+        R: ResponseHandler + 'async_trait,
+        T: Time + 'async_trait,
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(async move {
+            let failing = request.request_info().is_ok_and(|info| {
+                let name = info.query.name().to_string().to_ascii_lowercase();
+                self.servfail.lock().unwrap().contains(&name)
+            });
+            if !failing {
+                return self
+                    .catalog
+                    .handle_request::<R, T>(request, response_handle)
+                    .await;
+            }
+            let response = MessageResponseBuilder::new(&request.queries, None)
+                .error_msg(&request.metadata, ResponseCode::ServFail);
+            response_handle
+                .send_response(response)
+                .await
+                .expect("send SERVFAIL")
+        })
+    }
 }
 
 const TTL: u32 = 60;
@@ -114,10 +163,30 @@ impl TestDns {
             }
         }
         let (udp, addr, tcp) = sockets.expect("a loopback port free on both UDP and TCP");
-        let mut server = Server::new(catalog);
+        let servfail = Arc::new(Mutex::new(HashSet::new()));
+        let mut server = Server::new(FailingNames {
+            catalog,
+            servfail: servfail.clone(),
+        });
         server.register_socket(udp);
         server.register_listener(tcp, Duration::from_secs(5), 4096);
-        TestDns { addr, server }
+        TestDns {
+            addr,
+            server,
+            servfail,
+        }
+    }
+
+    /// From now on, queries for `name` (any type) get SERVFAIL.
+    pub fn servfail(&self, name: &str) {
+        let absolute = format!("{}.", name.trim_end_matches('.').to_ascii_lowercase());
+        self.servfail.lock().unwrap().insert(absolute);
+    }
+
+    /// Queries for `name` are answered from the records again.
+    pub fn heal(&self, name: &str) {
+        let absolute = format!("{}.", name.trim_end_matches('.').to_ascii_lowercase());
+        self.servfail.lock().unwrap().remove(&absolute);
     }
 
     pub fn addr(&self) -> SocketAddr {

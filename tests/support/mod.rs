@@ -8,7 +8,9 @@
 #![allow(dead_code)]
 
 pub mod dns;
+pub mod rogue;
 pub mod sink;
+pub mod tls_front;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -59,6 +61,8 @@ pub fn config(
             port: delivery_port,
             connect_timeout: Duration::from_secs(2),
             command_timeout: Duration::from_secs(5),
+            data_timeout: Duration::from_secs(5),
+            tls_ca_file: None,
         },
         queue: QueueConfig {
             retry: vec![Duration::from_secs(1)],
@@ -73,6 +77,7 @@ pub fn config(
                 name: name.to_string(),
                 subdomains: false,
                 primary: None,
+                tls: Default::default(),
             })
             .collect(),
         admin: AdminConfig {

@@ -125,7 +125,7 @@ async fn handshake(
         ));
     };
     wire.reset_parser();
-    let connector = TlsConnector::from(config.tls_config.clone());
+    let connector = TlsConnector::from(config.rustls_config());
     let name = tls::server_name(host, addr.ip());
     match tokio::time::timeout(config.command_timeout, connector.connect(name, tcp)).await {
         Ok(Ok(stream)) => {

@@ -105,7 +105,16 @@ impl Wire {
 
     /// Reads the next complete reply.
     pub(crate) async fn read_reply(&mut self, stage: &'static str) -> Result<Reply, ClientError> {
-        match tokio::time::timeout(self.timeout, self.read_reply_untimed(stage)).await {
+        self.read_reply_within(stage, self.timeout).await
+    }
+
+    /// Reads the next complete reply, allowing `timeout` instead of the command timeout.
+    pub(crate) async fn read_reply_within(
+        &mut self,
+        stage: &'static str,
+        timeout: Duration,
+    ) -> Result<Reply, ClientError> {
+        match tokio::time::timeout(timeout, self.read_reply_untimed(stage)).await {
             Ok(result) => result,
             Err(_) => Err(ClientError::Timeout { stage }),
         }

@@ -31,8 +31,12 @@ pub struct ClientConfig {
     pub hostname: String,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
+    /// For the reply to the final dot (RFC 5321 §4.5.3.2.6 suggests 10 minutes).
+    pub data_timeout: Duration,
     pub tls: TlsPolicy,
     tls_config: Arc<rustls::ClientConfig>,
+    /// Used under [`TlsPolicy::Require`]: verifies the certificate against the MX name.
+    verified_tls_config: Arc<rustls::ClientConfig>,
 }
 
 impl ClientConfig {
@@ -43,13 +47,25 @@ impl ClientConfig {
     ) -> Result<ClientConfig, ClientError> {
         let tls_config =
             tls::opportunistic_config().map_err(|e| ClientError::TlsSetup(e.to_string()))?;
+        let verified_tls_config =
+            tls::verified_config(delivery.tls_ca_file.as_deref()).map_err(ClientError::TlsSetup)?;
         Ok(ClientConfig {
             hostname: hostname.to_owned(),
             connect_timeout: delivery.connect_timeout,
             command_timeout: delivery.command_timeout,
+            data_timeout: delivery.data_timeout,
             tls,
             tls_config,
+            verified_tls_config,
         })
+    }
+
+    /// The rustls configuration for the current policy.
+    pub(crate) fn rustls_config(&self) -> Arc<rustls::ClientConfig> {
+        match self.tls {
+            TlsPolicy::Require => Arc::clone(&self.verified_tls_config),
+            _ => Arc::clone(&self.tls_config),
+        }
     }
 
     /// The same settings with another TLS policy (e.g. `None` after a failed handshake).
@@ -230,6 +246,8 @@ pub struct Connection {
     host: String,
     extensions: Extensions,
     tls: bool,
+    /// Time allowed for the reply to the final dot.
+    data_timeout: Duration,
     /// A transaction already ran: the next one starts with RSET.
     used: bool,
     /// A network error, timeout or 421 happened: no further messages on this connection.
@@ -255,6 +273,7 @@ impl Connection {
             host: host.to_owned(),
             extensions,
             tls,
+            data_timeout: config.data_timeout,
             used: false,
             broken: false,
         })

@@ -1,12 +1,15 @@
-//! TLS for the SMTP client: the rustls configuration of opportunistic STARTTLS (encrypt, do not
-//! authenticate: an MX's certificate is not checked, RFC 7435) on the ring provider.
+//! TLS for the SMTP client: the rustls configurations of opportunistic STARTTLS (encrypt, do not
+//! authenticate: an MX's certificate is not checked, RFC 7435) and of required TLS (the certificate
+//! is verified against the MX name: built-in roots plus `[delivery] tls_ca_file`), on ring.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 /// When the client uses STARTTLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -17,7 +20,8 @@ pub enum TlsPolicy {
     /// [`super::ClientError::TlsHandshake`] so the caller can retry in clear.
     #[default]
     Opportunistic,
-    /// Refuse to send mail unless TLS is offered and works (certificate still unchecked for now).
+    /// Refuse to send mail unless TLS is offered, works, and the certificate is valid for the MX name
+    /// (webpki). A failed handshake is never retried in clear.
     Require,
 }
 
@@ -73,6 +77,46 @@ pub fn opportunistic_config() -> Result<Arc<ClientConfig>, rustls::Error> {
         .with_safe_default_protocol_versions()?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+impl From<crate::config::TlsMode> for TlsPolicy {
+    fn from(mode: crate::config::TlsMode) -> TlsPolicy {
+        match mode {
+            crate::config::TlsMode::None => TlsPolicy::None,
+            crate::config::TlsMode::Opportunistic => TlsPolicy::Opportunistic,
+            crate::config::TlsMode::Require => TlsPolicy::Require,
+        }
+    }
+}
+
+/// The client configuration for required TLS: certificates are verified (chain, validity, name)
+/// against the Mozilla roots built in (webpki-roots: the same on every host, whatever its CA bundle
+/// layout) plus the PEM certificates of `ca_file`.
+pub fn verified_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, String> {
+    let mut roots = RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut added = 0;
+        for cert in CertificateDer::pem_slice_iter(&pem) {
+            let cert = cert.map_err(|e| format!("{}: {e}", path.display()))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(format!("{}: no PEM certificate found", path.display()));
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider as Arc<CryptoProvider>)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
 }

@@ -224,7 +224,10 @@ async fn exchange<R: AsyncRead + Unpin>(
         return Ok(());
     }
     body::send_body(&mut conn.wire, body).await?;
-    let final_reply = conn.wire.read_reply("end of data").await?;
+    let final_reply = conn
+        .wire
+        .read_reply_within("end of data", conn.data_timeout)
+        .await?;
     note_421(conn, &final_reply);
     progress.decide_rest(|| RecipientOutcome::from_reply(final_reply.clone()));
     Ok(())

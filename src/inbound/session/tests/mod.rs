@@ -22,11 +22,13 @@ pub(super) fn settings(max_recipients: usize) -> Arc<SessionSettings> {
             name: "example.test".into(),
             subdomains: false,
             primary: None,
+            tls: Default::default(),
         },
         DomainConfig {
             name: "corp.test".into(),
             subdomains: true,
             primary: None,
+            tls: Default::default(),
         },
     ];
     Arc::new(SessionSettings {
