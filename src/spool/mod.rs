@@ -4,6 +4,8 @@
 
 mod body;
 mod codec;
+#[cfg(test)]
+mod damage_tests;
 mod handle;
 mod layout;
 mod live;

@@ -89,13 +89,39 @@ fn replay_journal(
                     Frame::Damaged(r) => r,
                     _ => "journal ends inside a record",
                 };
-                let why = format!("damaged at offset {offset}: {reason}");
+                // The records after the damage still count: resume at the next intact one.
+                let Some(next) = resync(&bytes, offset + 1) else {
+                    let why = format!("damaged at offset {offset}: {reason}; nothing intact after it");
+                    quarantine_file(layout, &path, &why, quarantined)?;
+                    return Ok(None);
+                };
+                let why = format!(
+                    "damaged at offset {offset}: {reason}; bytes {offset}..{next} skipped, the records after them were kept"
+                );
                 quarantine_file(layout, &path, &why, quarantined)?;
-                return Ok(None);
+                offset = next;
             }
         }
     }
     Ok(Some(bytes.len() as u64))
+}
+
+/// Records longer than this are not looked for when resynchronising after damage: envelopes are a
+/// few hundred bytes, and the bound keeps the scan cheap on a large journal.
+const RESYNC_MAX_RECORD: usize = 1024 * 1024;
+
+/// The first offset at or after `from` where an intact frame holding a decodable record starts.
+/// A false match needs a CRC-32 collision and a valid record, so it is not a practical concern.
+fn resync(bytes: &[u8], from: usize) -> Option<usize> {
+    (from..bytes.len()).find(|&at| {
+        let rest = &bytes[at..];
+        let plausible = rest.len() >= codec::FRAME_HEADER
+            && (u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize)
+                .checked_add(codec::FRAME_HEADER)
+                .is_some_and(|end| end > codec::FRAME_HEADER + 8 && end <= rest.len().min(RESYNC_MAX_RECORD));
+        plausible
+            && matches!(codec::unframe(rest), Frame::Record(payload, _) if record::decode(payload).is_ok())
+    })
 }
 
 /// Sets a message aside when its body is missing or short: it can never be delivered complete.
@@ -155,7 +181,7 @@ fn quarantine_file(
         .unwrap_or_default();
     fs::copy(path, layout.quarantine_dir().join(&name))?;
     let what = format!("{}: {why}", path.display());
-    error!(%what, "journal damaged; a copy was quarantined, records before the damage were kept");
+    error!(%what, "journal damaged; a copy was quarantined, the intact records were kept");
     quarantined.push(what);
     Ok(())
 }

@@ -69,6 +69,16 @@ pub struct Writer {
     pub data_seq: u64,
     pub data_len: u64,
     pub readers: SegmentReaders,
+    /// After a failed rotation or compaction: not before this instant again.
+    pub maintenance_retry_at: Option<std::time::Instant>,
+}
+
+/// How long maintenance waits after a failure (typically a full disk) before trying again.
+const MAINTENANCE_BACKOFF: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Whether maintenance may run at `now`, given when a failure said to try again.
+fn maintenance_due(retry_at: Option<std::time::Instant>, now: std::time::Instant) -> bool {
+    retry_at.is_none_or(|at| now >= at)
 }
 
 /// Creates a new file with `magic` as its header, durable (file and directory entry).
@@ -105,18 +115,27 @@ impl Writer {
     }
 
     /// Rotates the data segment and compacts the journal when due. Failures here are logged and
-    /// retried at the next batch: the current files stay usable.
+    /// retried after [`MAINTENANCE_BACKOFF`] (not at every batch: on a full disk that would log
+    /// and rewrite a snapshot per batch); the current files stay usable meanwhile.
     fn maintain(&mut self) {
+        let now = std::time::Instant::now();
+        if !maintenance_due(self.maintenance_retry_at, now) {
+            return;
+        }
+        let mut failed = false;
         if self.data_len >= SEGMENT_TARGET
             && let Err(e) = self.rotate_segment()
         {
-            error!(error = %e, "could not start a new data segment");
+            error!(error = %e, retry_in = ?MAINTENANCE_BACKOFF, "could not start a new data segment");
+            failed = true;
         }
         if self.journal_len >= COMPACT_MIN
             && let Err(e) = self.compact_journal()
         {
-            error!(error = %e, "could not compact the journal");
+            error!(error = %e, retry_in = ?MAINTENANCE_BACKOFF, "could not compact the journal");
+            failed = true;
         }
+        self.maintenance_retry_at = failed.then(|| now + MAINTENANCE_BACKOFF);
     }
 
     fn rotate_segment(&mut self) -> io::Result<()> {
@@ -145,8 +164,11 @@ impl Writer {
         for rec in &snapshot {
             codec::frame(&record::encode(rec), &mut buf);
         }
-        file.write_all(&buf)?;
-        file.sync_data()?;
+        if let Err(e) = file.write_all(&buf).and_then(|()| file.sync_data()) {
+            // A half-written snapshot must not stay: the next try creates the same name.
+            let _ = fs::remove_file(&path);
+            return Err(e);
+        }
         self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
         let old = std::mem::replace(&mut self.journal_seq, seq);
         self.journal = file;
@@ -369,5 +391,19 @@ fn fail_all(staged: Vec<Staged>, e: &io::Error) {
                 let _ = reply.send(Err(err()));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maintenance_waits_out_its_backoff_after_a_failure() {
+        let now = std::time::Instant::now();
+        assert!(maintenance_due(None, now));
+        assert!(!maintenance_due(Some(now + MAINTENANCE_BACKOFF), now));
+        assert!(maintenance_due(Some(now), now));
+        assert!(maintenance_due(Some(now), now + MAINTENANCE_BACKOFF));
     }
 }
