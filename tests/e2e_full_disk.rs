@@ -1,7 +1,8 @@
 //! Full disk: the spool on a 4 MiB tmpfs (mounted by the test; it needs root and fails loudly
 //! without it, never skips). Filled up, the server refuses new mail with 452 4.3.1, keeps answering
-//! EHLO/NOOP, delivers what it had queued once the primary answers (byte-identical, once each), and
-//! accepts again after space is freed.
+//! EHLO/NOOP, delivers what it had queued once the primary answers (byte-identical, once each, and
+//! recorded: a restart on the still full disk sends nothing again), and accepts again after space
+//! is freed.
 
 mod e2e_support;
 mod fault_support;
@@ -74,6 +75,22 @@ async fn full_spool_refuses_with_452_keeps_serving_and_delivering_and_recovers()
     sink.restart().await;
     sink.wait_for(QUEUED, WAIT).await;
     assert!(filler.exists(), "the disk was full during the deliveries");
+    session.quit().await;
+
+    // The deliveries were recorded although the disk is full: a restart on the still full disk
+    // (no room for a fresh journal: it appends to the old one) sends nothing again.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    server.terminate(Duration::from_secs(10)).await;
+    // The deliveries freed the bodies' space: fill it again, so the restart finds a full disk.
+    let topped = fill_more(&filler);
+    println!("full disk: {topped} more bytes of filler after the deliveries");
+    server.restart().await;
+    server
+        .wait_log("cannot write a fresh journal", Duration::from_secs(5))
+        .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(sink.messages().len(), QUEUED, "redelivered after a restart on a full disk");
+    let mut session = Session::open(server.smtp_addr()).await.expect("a session after the restart");
 
     // Space freed: accepted again, and delivered.
     std::fs::remove_file(&filler).expect("remove the filler");
@@ -103,12 +120,21 @@ async fn full_spool_refuses_with_452_keeps_serving_and_delivering_and_recovers()
     );
     assert_eq!(times.len(), QUEUED + 1, "every message delivered");
     assert!(twice.is_empty(), "delivered twice: {twice:?}");
-    assert!(server.log().contains("spool write failed"), "the refusal was logged");
+    assert!(server.log().contains("spool commit failed"), "the refusal was logged");
 }
 
 /// Writes `path` until the filesystem is full (ENOSPC); returns the bytes written.
 fn fill(path: &Path) -> u64 {
-    let mut file = std::fs::File::create(path).expect("create the filler");
+    fill_file(std::fs::File::create(path).expect("create the filler"))
+}
+
+/// Appends to the filler until the filesystem is full again.
+fn fill_more(path: &Path) -> u64 {
+    let file = std::fs::OpenOptions::new().append(true).open(path);
+    fill_file(file.expect("open the filler"))
+}
+
+fn fill_file(mut file: std::fs::File) -> u64 {
     let mut written = 0u64;
     for chunk in [64 * 1024, 4096, 512, 1] {
         let block = vec![0x55u8; chunk];

@@ -80,17 +80,19 @@ fn replay_journal(
                 }
                 offset += used;
             }
-            Frame::Truncated if is_last => {
-                warn!(file = %path.display(), offset, "torn write at the end of the journal cut off");
-                return Ok(Some(offset as u64));
-            }
-            Frame::Truncated | Frame::Damaged(_) => {
-                let reason = match codec::unframe(&bytes[offset..]) {
+            frame @ (Frame::Truncated | Frame::Damaged(_)) => {
+                let reason = match frame {
                     Frame::Damaged(r) => r,
-                    _ => "journal ends inside a record",
+                    _ => "length runs past the end of the journal",
                 };
+                // An intact record further on means a damaged frame, not a torn tail.
+                let next = resync(&bytes, offset + 1);
+                if is_last && next.is_none() && matches!(frame, Frame::Truncated) {
+                    warn!(file = %path.display(), offset, "torn write at the end of the journal cut off");
+                    return Ok(Some(offset as u64));
+                }
                 // The records after the damage still count: resume at the next intact one.
-                let Some(next) = resync(&bytes, offset + 1) else {
+                let Some(next) = next else {
                     let why = format!("damaged at offset {offset}: {reason}; nothing intact after it");
                     quarantine_file(layout, &path, &why, quarantined)?;
                     return Ok(None);
