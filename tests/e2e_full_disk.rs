@@ -40,7 +40,11 @@ async fn full_spool_refuses_with_452_keeps_serving_and_delivering_and_recovers()
         let id = format!("queued-{i:02}");
         let to = MAILBOXES[i % MAILBOXES.len()];
         // Two large bodies (own files) among small ones (data segment).
-        let size = if i % 6 == 5 { 300_000 } else { 20_000 + i * 1000 };
+        let size = if i % 6 == 5 {
+            300_000
+        } else {
+            20_000 + i * 1000
+        };
         let message = sized_message(&id, to, size);
         let outcome = session.send("sender@sender.test", to, &message).await;
         assert_eq!(outcome, Outcome::Acknowledged, "{id}");
@@ -54,10 +58,14 @@ async fn full_spool_refuses_with_452_keeps_serving_and_delivering_and_recovers()
     // New mail: 452 4.3.1, on the same session and on a new one.
     for attempt in 0..2 {
         if attempt == 1 {
-            session = Session::open(server.smtp_addr()).await.expect("a new session");
+            session = Session::open(server.smtp_addr())
+                .await
+                .expect("a new session");
         }
         let message = sized_message("refused", "a@example.test", 64 * 1024);
-        let outcome = session.send("sender@sender.test", "a@example.test", &message).await;
+        let outcome = session
+            .send("sender@sender.test", "a@example.test", &message)
+            .await;
         match &outcome {
             Outcome::Refused(text) => assert!(
                 text.starts_with("452") && text.contains("4.3.1"),
@@ -89,13 +97,21 @@ async fn full_spool_refuses_with_452_keeps_serving_and_delivering_and_recovers()
         .wait_log("cannot write a fresh journal", Duration::from_secs(5))
         .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(sink.messages().len(), QUEUED, "redelivered after a restart on a full disk");
-    let mut session = Session::open(server.smtp_addr()).await.expect("a session after the restart");
+    assert_eq!(
+        sink.messages().len(),
+        QUEUED,
+        "redelivered after a restart on a full disk"
+    );
+    let mut session = Session::open(server.smtp_addr())
+        .await
+        .expect("a session after the restart");
 
     // Space freed: accepted again, and delivered.
     std::fs::remove_file(&filler).expect("remove the filler");
     let late = sized_message("after-free", "b@example.test", 64 * 1024);
-    let outcome = session.send("sender@sender.test", "b@example.test", &late).await;
+    let outcome = session
+        .send("sender@sender.test", "b@example.test", &late)
+        .await;
     assert_eq!(outcome, Outcome::Acknowledged, "after space was freed");
     sent.insert("after-free".into(), late);
     session.quit().await;
@@ -107,8 +123,13 @@ async fn full_spool_refuses_with_452_keeps_serving_and_delivering_and_recovers()
     let mut times: BTreeMap<String, usize> = BTreeMap::new();
     for m in &delivered {
         let id = message_id(&m.data);
-        let original = sent.get(&id).unwrap_or_else(|| panic!("unexpected delivery {id}"));
-        assert!(strip_first_received(&m.data) == &original[..], "{id} damaged");
+        let original = sent
+            .get(&id)
+            .unwrap_or_else(|| panic!("unexpected delivery {id}"));
+        assert!(
+            strip_first_received(&m.data) == &original[..],
+            "{id} damaged"
+        );
         *times.entry(id).or_default() += 1;
     }
     let twice: Vec<_> = times.iter().filter(|(_, n)| **n > 1).collect();
@@ -120,7 +141,10 @@ async fn full_spool_refuses_with_452_keeps_serving_and_delivering_and_recovers()
     );
     assert_eq!(times.len(), QUEUED + 1, "every message delivered");
     assert!(twice.is_empty(), "delivered twice: {twice:?}");
-    assert!(server.log().contains("spool commit failed"), "the refusal was logged");
+    assert!(
+        server.log().contains("spool commit failed"),
+        "the refusal was logged"
+    );
 }
 
 /// Writes `path` until the filesystem is full (ENOSPC); returns the bytes written.

@@ -56,7 +56,10 @@ async fn damaged_journal_record_and_bodies_are_quarantined_and_the_rest_delivere
     let spool = server.spool_dir();
     flip_bytes_in_record_of(&spool, b"victim-j@example.test");
     let truncated = body_file_of(&spool, "victim-trunc");
-    let file = std::fs::OpenOptions::new().write(true).open(&truncated).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&truncated)
+        .unwrap();
     file.set_len(LARGE as u64 / 2).unwrap();
     std::fs::remove_file(body_file_of(&spool, "victim-gone")).unwrap();
 
@@ -69,7 +72,11 @@ async fn damaged_journal_record_and_bodies_are_quarantined_and_the_rest_delivere
         .collect();
     sink.wait_for(good.len(), WAIT).await;
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    let delivered: Vec<String> = sink.messages().iter().map(|m| message_id(&m.data)).collect();
+    let delivered: Vec<String> = sink
+        .messages()
+        .iter()
+        .map(|m| message_id(&m.data))
+        .collect();
     let delivered_set: BTreeSet<&str> = delivered.iter().map(String::as_str).collect();
     assert_eq!(delivered.len(), good.len(), "once each: {delivered:?}");
     assert_eq!(delivered_set, good, "the rest of the queue is delivered");
@@ -79,10 +86,21 @@ async fn damaged_journal_record_and_bodies_are_quarantined_and_the_rest_delivere
     assert_eq!(log.matches("message quarantined").count(), 2, "{log}");
 
     let items = api_quarantine(&server).await;
-    println!("spool damage: delivered {} of {}, quarantined {items:?}", delivered.len(), MESSAGES.len());
+    println!(
+        "spool damage: delivered {} of {}, quarantined {items:?}",
+        delivered.len(),
+        MESSAGES.len()
+    );
     assert_eq!(items.len(), 3, "{items:?}");
-    assert!(items.iter().any(|i| i.contains(".log: damaged at offset")), "{items:?}");
-    assert_eq!(items.iter().filter(|i| i.contains("body ")).count(), 2, "{items:?}");
+    assert!(
+        items.iter().any(|i| i.contains(".log: damaged at offset")),
+        "{items:?}"
+    );
+    assert_eq!(
+        items.iter().filter(|i| i.contains("body ")).count(),
+        2,
+        "{items:?}"
+    );
 
     let cli = cli_quarantined(&server);
     assert!(cli.contains("3 item(s) quarantined"), "{cli}");
@@ -98,9 +116,16 @@ async fn damaged_journal_record_and_bodies_are_quarantined_and_the_rest_delivere
     .await
     .expect("console");
     assert_eq!(dashboard.status, 200);
-    assert!(dashboard.body.contains("id=\"quarantine\""), "{}", dashboard.body);
+    assert!(
+        dashboard.body.contains("id=\"quarantine\""),
+        "{}",
+        dashboard.body
+    );
     for item in &items {
-        assert!(dashboard.body.contains(item.as_str()), "{item} on the dashboard");
+        assert!(
+            dashboard.body.contains(item.as_str()),
+            "{item} on the dashboard"
+        );
     }
 }
 
@@ -117,7 +142,10 @@ fn flip_bytes_in_record_of(spool: &Path, needle: &[u8]) {
     while at + 8 <= bytes.len() {
         let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
         let payload = at + 8..at + 8 + len;
-        if bytes[payload.clone()].windows(needle.len()).any(|w| w == needle) {
+        if bytes[payload.clone()]
+            .windows(needle.len())
+            .any(|w| w == needle)
+        {
             let middle = payload.start + len / 2;
             for b in &mut bytes[middle..middle + 3] {
                 *b ^= 0x5a;
@@ -127,7 +155,11 @@ fn flip_bytes_in_record_of(spool: &Path, needle: &[u8]) {
         }
         at = payload.end;
     }
-    panic!("no record for {:?} in {}", String::from_utf8_lossy(needle), path.display());
+    panic!(
+        "no record for {:?} in {}",
+        String::from_utf8_lossy(needle),
+        path.display()
+    );
 }
 
 /// The `body/<queue-id>.eml` file holding the message with Message-ID `<id@e2e.test>`.

@@ -363,7 +363,10 @@ mod tests {
 
     #[test]
     fn quarantine_list_lines_or_nothing() {
-        assert_eq!(quarantine_list(&json!({ "items": [] })), "nothing quarantined\n");
+        assert_eq!(
+            quarantine_list(&json!({ "items": [] })),
+            "nothing quarantined\n"
+        );
         let text = quarantine_list(&json!({ "items": ["journal 1: damaged", "body \u{1b}[31m"] }));
         assert!(text.starts_with("2 item(s) quarantined"), "{text}");
         assert!(text.contains("  journal 1: damaged\n"), "{text}");

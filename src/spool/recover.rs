@@ -93,7 +93,8 @@ fn replay_journal(
                 }
                 // The records after the damage still count: resume at the next intact one.
                 let Some(next) = next else {
-                    let why = format!("damaged at offset {offset}: {reason}; nothing intact after it");
+                    let why =
+                        format!("damaged at offset {offset}: {reason}; nothing intact after it");
                     quarantine_file(layout, &path, &why, quarantined)?;
                     return Ok(None);
                 };

@@ -14,7 +14,13 @@ impl TmpfsMount {
     /// reason when that fails.
     pub fn mount(path: &Path, size: &str) -> TmpfsMount {
         let output = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
             .arg(path)
             .output()
             .unwrap_or_else(|e| panic!("cannot run mount: {e}"));

@@ -39,7 +39,13 @@ mod tests {
         ]);
         assert!(html.contains("id=\"quarantine\""), "{html}");
         assert!(html.contains("2 item(s)"), "{html}");
-        assert!(html.contains("<li>journal/1.log: damaged at offset 8</li>"), "{html}");
-        assert!(html.contains("message &lt;x&gt;: body &amp; more"), "{html}");
+        assert!(
+            html.contains("<li>journal/1.log: damaged at offset 8</li>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("message &lt;x&gt;: body &amp; more"),
+            "{html}"
+        );
     }
 }
