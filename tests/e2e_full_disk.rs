@@ -79,10 +79,19 @@ async fn full_spool_refuses_with_452_keeps_serving_and_delivering_and_recovers()
     let fresh = Session::open(server.smtp_addr()).await;
     assert!(fresh.is_some(), "greeting and EHLO on a full disk");
 
+    // Deferrals go on while the primary is down (an attempt record each per retry): let them use
+    // up whatever room the journal's last page had, so the results below need the reserve.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
     // The primary comes back: everything queued is delivered, byte-identical, while the disk is full.
     sink.restart().await;
     sink.wait_for(QUEUED, WAIT).await;
     assert!(filler.exists(), "the disk was full during the deliveries");
+    let log = server.log();
+    assert!(
+        log.contains("released the space reserve"),
+        "the results were recorded in the reserved space:\n{log}"
+    );
     session.quit().await;
 
     // The deliveries were recorded although the disk is full: a restart on the still full disk

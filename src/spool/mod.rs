@@ -11,6 +11,7 @@ mod layout;
 mod live;
 mod record;
 mod recover;
+mod reserve;
 mod segments;
 #[cfg(test)]
 mod tests;

@@ -15,6 +15,7 @@ use super::codec;
 use super::layout::{DATA_MAGIC, JOURNAL_MAGIC, Layout, list_seq, sync_dir};
 use super::live::{Freed, Live};
 use super::record::{self, BodyLocation, Record};
+use super::reserve::Reserve;
 use super::segments::SegmentReaders;
 use super::{SpoolError, SpoolStats, StoredMessage, Update};
 
@@ -69,6 +70,8 @@ pub struct Writer {
     pub data_seq: u64,
     pub data_len: u64,
     pub readers: SegmentReaders,
+    /// Space kept for state changes on a full disk (see `reserve.rs`).
+    pub reserve: Reserve,
     /// After a failed rotation or compaction: not before this instant again.
     pub maintenance_retry_at: Option<std::time::Instant>,
 }
@@ -198,6 +201,14 @@ impl Writer {
                     body,
                     reply,
                 } => {
+                    if !self.reserve.allows_commits() {
+                        let full = io::Error::new(
+                            io::ErrorKind::StorageFull,
+                            "spool space reserve in use",
+                        );
+                        let _ = reply.send(Err(full.into()));
+                        continue;
+                    }
                     let placed = self.place_body(&message, body);
                     match placed {
                         Ok(location) => {
@@ -278,19 +289,30 @@ impl Writer {
     }
 
     fn append_journal(&mut self, buf: &[u8]) -> io::Result<()> {
-        let result = self
-            .journal
-            .write_all(buf)
-            .and_then(|()| self.journal.sync_data());
-        if let Err(e) = result {
-            // A partly written batch must not stay in front of the next one.
-            let _ = self.journal.set_len(self.journal_len);
-            return Err(e);
+        let mut result = self.write_journal(buf);
+        // Full disk: give the reserve's space to the journal and try once more.
+        if matches!(&result, Err(e) if e.kind() == io::ErrorKind::StorageFull)
+            && self.reserve.release()
+        {
+            result = self.write_journal(buf);
         }
+        result?;
         self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
         self.journal_len += buf.len() as u64;
         Ok(())
+    }
+
+    fn write_journal(&mut self, buf: &[u8]) -> io::Result<()> {
+        let result = self
+            .journal
+            .write_all(buf)
+            .and_then(|()| self.journal.sync_data());
+        if result.is_err() {
+            // A partly written batch must not stay in front of the next one.
+            let _ = self.journal.set_len(self.journal_len);
+        }
+        result
     }
 
     fn apply_and_reply(&mut self, staged: Vec<Staged>) {
