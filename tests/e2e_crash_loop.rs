@@ -1,6 +1,6 @@
 //! Crash loop: several SMTP clients send steadily while the server is killed with SIGKILL at random
 //! moments (seeded; the seed is printed, `CRASH_SEED=n` replays it) at least 20 times and restarted
-//! on the same spool. At the end every message that got 250 reached the primary, byte-identical, and
+//! on the same spool; every fourth restart finds the primary down for a moment. At the end every message that got 250 reached the primary, byte-identical, and
 //! nothing that was refused or cut off arrived. A duplicate is allowed only for a crash between the
 //! primary's 250 and our durable record of it: each is charged to the kill that struck right after
 //! its first copy arrived (at most a few per kill: results are recorded in the background, one
@@ -45,7 +45,7 @@ async fn kill9_loop_under_load_loses_nothing_and_duplicates_only_right_before_ki
     let started = Instant::now();
     let seed = seed();
     println!("crash loop seed: {seed} (CRASH_SEED={seed} replays the kill moments)");
-    let sink = SmtpSink::start().await;
+    let mut sink = SmtpSink::start().await;
     let mut server = Server::start(Settings::new(Some(sink.addr()))).await;
 
     let ledger: Ledger = Arc::default();
@@ -60,13 +60,24 @@ async fn kill9_loop_under_load_loses_nothing_and_duplicates_only_right_before_ki
     let mut rng = StdRng::seed_from_u64(seed);
     // How many messages the sink had when each kill struck: the epochs duplicates are charged to.
     let mut at_kill = Vec::with_capacity(KILLS);
-    for _ in 0..KILLS {
+    for kill in 0..KILLS {
         tokio::time::sleep(Duration::from_millis(rng.random_range(50..450))).await;
         server.kill9();
         // Let the sink finish a message whose last bytes were already on their way.
         tokio::time::sleep(Duration::from_millis(50)).await;
         at_kill.push(sink.messages().len());
+        // Every fourth time the primary is down too when the server comes back (it flaps only
+        // while the server is dead, so no session of a live server is cut: every duplicate
+        // stays charged to a kill).
+        let flap = kill % 4 == 3;
+        if flap {
+            sink.stop();
+        }
         server.restart().await;
+        if flap {
+            tokio::time::sleep(Duration::from_millis(rng.random_range(100..400))).await;
+            sink.restart().await;
+        }
     }
     // A last stretch of load on the final incarnation, then stop the clients.
     tokio::time::sleep(Duration::from_millis(300)).await;
