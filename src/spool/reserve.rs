@@ -1,11 +1,13 @@
-//! The spool's space reserve: a file of [`RESERVE_BYTES`] kept in the spool directory so that on a
+//! What the committer does about a full disk. The space reserve: a file of [`RESERVE_BYTES`] kept in the spool directory so that on a
 //! full disk the state changes (delivery results, removals) can still be journalled. Without it a
 //! full disk could not record a delivery, so nothing would ever be removed (no space freed) and
 //! every restart would deliver the same mail again.
 //!
 //! The committer releases the reserve (deletes the file) when a journal write fails for lack of
 //! space and retries that write once; new messages are refused (452 4.3.1) until the reserve could
-//! be put back, which is tried at most once per [`RECREATE_INTERVAL`].
+//! be put back, which is tried at most once per [`RECREATE_INTERVAL`]. And the back-off of segment
+//! rotation and journal compaction after a failure, so a full disk does not make them fail (and log)
+//! at every batch.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -14,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
+use super::SpoolError;
 use super::layout::{Layout, sync_dir};
 
 /// About a thousand messages' delivery results and removals; once removals are durable their
@@ -21,6 +24,13 @@ use super::layout::{Layout, sync_dir};
 pub const RESERVE_BYTES: u64 = 256 * 1024;
 /// How often a missing reserve is tried again while commits are refused.
 const RECREATE_INTERVAL: Duration = Duration::from_secs(1);
+/// How long maintenance (rotation, compaction) waits after a failure before trying again.
+pub const MAINTENANCE_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Whether maintenance may run at `now`, given when a failure said to try again.
+pub fn maintenance_due(retry_at: Option<Instant>, now: Instant) -> bool {
+    retry_at.is_none_or(|at| now >= at)
+}
 
 pub struct Reserve {
     path: PathBuf,
@@ -53,6 +63,11 @@ impl Reserve {
             }
         }
         self.held
+    }
+
+    /// The error a commit gets while the reserve is missing (452 4.3.1 to the client).
+    pub fn refusal() -> SpoolError {
+        io::Error::new(io::ErrorKind::StorageFull, "spool space reserve in use").into()
     }
 
     /// Gives the reserve's space back to the file system; false when there was none to give.
@@ -115,6 +130,15 @@ fn retry_due(last_try: Option<Instant>, now: Instant) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn maintenance_waits_out_its_backoff_after_a_failure() {
+        let now = Instant::now();
+        assert!(maintenance_due(None, now));
+        assert!(!maintenance_due(Some(now + MAINTENANCE_BACKOFF), now));
+        assert!(maintenance_due(Some(now), now));
+        assert!(maintenance_due(Some(now), now + MAINTENANCE_BACKOFF));
+    }
 
     #[test]
     fn a_missing_reserve_is_retried_at_most_once_per_interval() {

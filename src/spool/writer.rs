@@ -15,7 +15,7 @@ use super::codec;
 use super::layout::{DATA_MAGIC, JOURNAL_MAGIC, Layout, list_seq, sync_dir};
 use super::live::{Freed, Live};
 use super::record::{self, BodyLocation, Record};
-use super::reserve::Reserve;
+use super::reserve::{MAINTENANCE_BACKOFF, Reserve, maintenance_due};
 use super::segments::SegmentReaders;
 use super::{SpoolError, SpoolStats, StoredMessage, Update};
 
@@ -74,14 +74,6 @@ pub struct Writer {
     pub reserve: Reserve,
     /// After a failed rotation or compaction: not before this instant again.
     pub maintenance_retry_at: Option<std::time::Instant>,
-}
-
-/// How long maintenance waits after a failure (typically a full disk) before trying again.
-const MAINTENANCE_BACKOFF: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// Whether maintenance may run at `now`, given when a failure said to try again.
-fn maintenance_due(retry_at: Option<std::time::Instant>, now: std::time::Instant) -> bool {
-    retry_at.is_none_or(|at| now >= at)
 }
 
 /// Creates a new file with `magic` as its header, durable (file and directory entry).
@@ -202,11 +194,7 @@ impl Writer {
                     reply,
                 } => {
                     if !self.reserve.allows_commits() {
-                        let full = io::Error::new(
-                            io::ErrorKind::StorageFull,
-                            "spool space reserve in use",
-                        );
-                        let _ = reply.send(Err(full.into()));
+                        let _ = reply.send(Err(Reserve::refusal()));
                         continue;
                     }
                     let placed = self.place_body(&message, body);
@@ -413,19 +401,5 @@ fn fail_all(staged: Vec<Staged>, e: &io::Error) {
                 let _ = reply.send(Err(err()));
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn maintenance_waits_out_its_backoff_after_a_failure() {
-        let now = std::time::Instant::now();
-        assert!(maintenance_due(None, now));
-        assert!(!maintenance_due(Some(now + MAINTENANCE_BACKOFF), now));
-        assert!(maintenance_due(Some(now), now));
-        assert!(maintenance_due(Some(now), now + MAINTENANCE_BACKOFF));
     }
 }
