@@ -1,5 +1,6 @@
-//! Spool damage in the middle of a journal: the damaged record is skipped and quarantined, and the
-//! records after it still count (recovery resynchronises on the next intact frame).
+//! Spool damage: a damaged record in the middle of a journal is skipped and quarantined while the
+//! records after it still count (recovery resynchronises on the next intact frame); a truncated data
+//! segment sets aside only the bodies it cut off.
 
 use super::*;
 use crate::envelope::{BodyType, Recipient, Route};
@@ -132,4 +133,35 @@ async fn garbage_to_the_end_keeps_what_came_before() {
     let (spool, recovered) = Spool::open(dir.path()).unwrap();
     assert_eq!(recipients(&recovered), ["m0@example.test"]);
     assert!(spool.quarantined().is_empty());
+}
+
+#[tokio::test]
+async fn a_truncated_data_segment_quarantines_only_the_bodies_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    three_messages(dir.path()).await;
+    let mut segments: Vec<_> = std::fs::read_dir(dir.path().join("data"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    segments.sort();
+    let segment = segments.pop().unwrap();
+    // Each body is "body N\r\n" (8 bytes): cut into the last one.
+    let len = std::fs::metadata(&segment).unwrap().len();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&segment)
+        .unwrap();
+    file.set_len(len - 3).unwrap();
+
+    let (spool, recovered) = Spool::open(dir.path()).unwrap();
+    assert_eq!(
+        recipients(&recovered),
+        ["m0@example.test", "m1@example.test"]
+    );
+    assert_eq!(spool.quarantined().len(), 1);
+    assert!(
+        spool.quarantined()[0].contains("has"),
+        "{:?}",
+        spool.quarantined()
+    );
 }
