@@ -41,7 +41,7 @@ const DRAIN_WAIT: Duration = Duration::from_secs(30);
 type Ledger = Arc<Mutex<BTreeMap<String, (Outcome, Vec<u8>)>>>;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill9_loop_under_load_loses_nothing_and_duplicates_only_right_before_kills() {
+async fn kill9_loop_under_load_loses_nothing_and_duplicates_only_across_kills() {
     let started = Instant::now();
     let seed = seed();
     println!("crash loop seed: {seed} (CRASH_SEED={seed} replays the kill moments)");
