@@ -113,10 +113,14 @@ async fn opportunistic_delivers_over_tls_despite_a_wrong_certificate() {
     let body = send(&server).await;
     let got = sink.wait_for(1, WAIT).await;
     assert_eq!(strip_first_received(&got[0].data), &body[..]);
+    // A recovery probe (EHLO and QUIT, no STARTTLS) may add a clear-text connection on a loaded
+    // machine; what matters is that the message went over TLS and no clear-text retry was needed.
     let (tls, all) = (wrong.tls_sessions(), wrong.connections());
+    assert!(tls >= 1, "{tls} TLS sessions of {all} connections");
     assert!(
-        tls >= 1 && tls == all,
-        "{tls} TLS sessions of {all} connections"
+        !server.log().contains("retrying without TLS"),
+        "{}",
+        server.log()
     );
 }
 

@@ -41,6 +41,7 @@ pub fn routes() -> Router<AdminState> {
         .route("/postmaster", get(postmaster_list))
         .route("/postmaster/{id}", get(postmaster_read))
         .route("/audit", get(audit))
+        .route("/quarantine", get(quarantine))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
 }
 
@@ -202,6 +203,11 @@ async fn audit(
 ) -> ApiResult {
     let limit = number(&query_map(query, &["limit"])?, "limit", DEFAULT_LIMIT)?;
     Ok(Json(json!({ "entries": state.audit.recent(limit) })).into_response())
+}
+
+/// What recovery set aside at start (damaged journals, messages whose body is missing or short).
+async fn quarantine(State(state): State<AdminState>) -> ApiResult {
+    Ok(Json(json!({ "items": state.queue.quarantined() })).into_response())
 }
 
 #[cfg(test)]

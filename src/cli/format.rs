@@ -259,6 +259,23 @@ pub fn message_detail(m: &Value, now_ms: u64) -> String {
     out
 }
 
+/// `GET /api/v1/quarantine` as text: one cleaned line per item, or a line saying there is none.
+pub fn quarantine_list(answer: &Value) -> String {
+    let items: Vec<String> = answer
+        .get("items")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(clean).collect())
+        .unwrap_or_default();
+    if items.is_empty() {
+        return "nothing quarantined\n".to_string();
+    }
+    let mut out = format!("{} item(s) quarantined at the last start:\n", items.len());
+    for item in items {
+        out.push_str(&format!("  {item}\n"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,5 +359,17 @@ mod tests {
             detail.contains("1m ago  mx [127.0.0.1]  421 busy"),
             "{detail}"
         );
+    }
+
+    #[test]
+    fn quarantine_list_lines_or_nothing() {
+        assert_eq!(
+            quarantine_list(&json!({ "items": [] })),
+            "nothing quarantined\n"
+        );
+        let text = quarantine_list(&json!({ "items": ["journal 1: damaged", "body \u{1b}[31m"] }));
+        assert!(text.starts_with("2 item(s) quarantined"), "{text}");
+        assert!(text.contains("  journal 1: damaged\n"), "{text}");
+        assert!(!text.contains('\u{1b}'), "{text}");
     }
 }

@@ -76,6 +76,11 @@ pub enum QueueCommand {
         #[arg(required = true)]
         ids: Vec<String>,
     },
+    /// What the spool's recovery set aside at start (damaged files, messages without a body).
+    Quarantined {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn now_ms() -> u64 {
@@ -193,6 +198,15 @@ fn run_queue(api: &ApiClient, command: QueueCommand) -> Result<u8, CliError> {
         QueueCommand::Release { ids } => bulk(api, "release", ids),
         QueueCommand::Bounce { ids } => bulk(api, "bounce", ids),
         QueueCommand::Delete { ids } => delete_each(api, ids),
+        QueueCommand::Quarantined { json } => {
+            let items = api.get("/api/v1/quarantine")?;
+            if json {
+                print_json(&items);
+            } else {
+                print!("{}", format::quarantine_list(&items));
+            }
+            Ok(0)
+        }
     }
 }
 

@@ -88,6 +88,8 @@ impl Spool {
             data_seq,
             data_len,
             readers: readers.clone(),
+            reserve: super::reserve::Reserve::open(&layout),
+            maintenance_retry_at: None,
         };
         std::thread::Builder::new()
             .name("spool-commit".into())

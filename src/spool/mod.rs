@@ -4,12 +4,15 @@
 
 mod body;
 mod codec;
+#[cfg(test)]
+mod damage_tests;
 mod handle;
 mod layout;
 mod live;
 mod record;
 mod recover;
 mod replay;
+mod reserve;
 mod segments;
 #[cfg(test)]
 mod tests;
@@ -21,7 +24,7 @@ use std::sync::atomic::AtomicU64;
 pub use body::{BodyReader, BodyWriter, INLINE_LIMIT};
 pub(crate) use handle::Shared;
 pub use handle::Spool;
-pub use replay::{JournalCheck, JournalEnd, Replay, check_journal_bytes};
+pub use replay::{JournalCheck, JournalEnd, Replay, Skip, check_journal_bytes};
 
 use crate::envelope::{Attempt, Envelope, QueueId, RecipientStatus};
 

@@ -66,10 +66,17 @@ fn replay_journal(
         return Ok(None);
     }
     let replay = replay_records(&bytes, JOURNAL_MAGIC.len(), live);
-    for (offset, reason) in replay.undecodable {
+    for (offset, reason) in &replay.undecodable {
         let what = format!("{}: record at {offset}: {reason}", path.display());
         error!(%what, "undecodable spool record skipped");
         quarantined.push(what);
+    }
+    for skip in &replay.skipped {
+        let why = format!(
+            "damaged at offset {}: {}; bytes {}..{} skipped, the records after them were kept",
+            skip.from, skip.reason, skip.from, skip.to
+        );
+        quarantine_file(layout, &path, &why, quarantined)?;
     }
     match replay.end {
         JournalEnd::Intact => Ok(Some(bytes.len() as u64)),
@@ -78,12 +85,14 @@ fn replay_journal(
             Ok(Some(offset as u64))
         }
         JournalEnd::Torn { offset } => {
-            let why = format!("damaged at offset {offset}: journal ends inside a record");
+            let why = format!(
+                "damaged at offset {offset}: length runs past the end of the journal; nothing intact after it"
+            );
             quarantine_file(layout, &path, &why, quarantined)?;
             Ok(None)
         }
         JournalEnd::Damaged { offset, reason } => {
-            let why = format!("damaged at offset {offset}: {reason}");
+            let why = format!("damaged at offset {offset}: {reason}; nothing intact after it");
             quarantine_file(layout, &path, &why, quarantined)?;
             Ok(None)
         }
@@ -147,7 +156,7 @@ fn quarantine_file(
         .unwrap_or_default();
     fs::copy(path, layout.quarantine_dir().join(&name))?;
     let what = format!("{}: {why}", path.display());
-    error!(%what, "journal damaged; a copy was quarantined, records before the damage were kept");
+    error!(%what, "journal damaged; a copy was quarantined, the intact records were kept");
     quarantined.push(what);
     Ok(())
 }

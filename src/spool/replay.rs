@@ -18,6 +18,14 @@ pub enum JournalEnd {
     Damaged { offset: usize, reason: &'static str },
 }
 
+/// A damaged stretch of a journal that replay stepped over to the next intact record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skip {
+    pub from: usize,
+    pub to: usize,
+    pub reason: &'static str,
+}
+
 /// What replaying a journal's bytes did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Replay {
@@ -25,17 +33,17 @@ pub struct Replay {
     pub applied: usize,
     /// Intact frames whose payload could not be decoded: offset and reason (skipped, reported).
     pub undecodable: Vec<(usize, &'static str)>,
+    /// Damaged stretches with intact records after them: the records after the damage still count.
+    pub skipped: Vec<Skip>,
+    /// How the journal ends: a damaged or torn frame with nothing intact after it ends the replay.
     pub end: JournalEnd,
 }
 
-/// Applies every intact record of `bytes[start..]` to `live`, in order, stopping at the first torn
-/// or damaged frame: records after damage cannot be trusted to be in sequence.
+/// Applies every intact record of `bytes[start..]` to `live`, in order. A damaged frame is stepped
+/// over to the next intact record (an intact record further on means damage, not a torn tail); a
+/// damaged or torn frame with nothing intact after it ends the replay.
 pub(super) fn replay_records(bytes: &[u8], start: usize, live: &mut Live) -> Replay {
-    let mut replay = Replay {
-        applied: 0,
-        undecodable: Vec::new(),
-        end: JournalEnd::Intact,
-    };
+    let mut replay = empty_replay();
     let mut offset = start;
     while let Some(rest) = bytes.get(offset..).filter(|rest| !rest.is_empty()) {
         match codec::unframe(rest) {
@@ -49,17 +57,59 @@ pub(super) fn replay_records(bytes: &[u8], start: usize, live: &mut Live) -> Rep
                 }
                 offset += used;
             }
-            Frame::Truncated => {
-                replay.end = JournalEnd::Torn { offset };
-                break;
-            }
-            Frame::Damaged(reason) => {
-                replay.end = JournalEnd::Damaged { offset, reason };
-                break;
+            frame @ (Frame::Truncated | Frame::Damaged(_)) => {
+                let reason = match frame {
+                    Frame::Damaged(reason) => reason,
+                    _ => "length runs past the end of the journal",
+                };
+                match resync(bytes, offset + 1) {
+                    Some(next) => {
+                        replay.skipped.push(Skip {
+                            from: offset,
+                            to: next,
+                            reason,
+                        });
+                        offset = next;
+                    }
+                    None => {
+                        replay.end = match frame {
+                            Frame::Truncated => JournalEnd::Torn { offset },
+                            _ => JournalEnd::Damaged { offset, reason },
+                        };
+                        break;
+                    }
+                }
             }
         }
     }
     replay
+}
+
+fn empty_replay() -> Replay {
+    Replay {
+        applied: 0,
+        undecodable: Vec::new(),
+        skipped: Vec::new(),
+        end: JournalEnd::Intact,
+    }
+}
+
+/// Records longer than this are not looked for when resynchronising after damage: envelopes are a
+/// few hundred bytes, and the bound keeps the scan cheap on a large journal.
+const RESYNC_MAX_RECORD: usize = 1024 * 1024;
+
+/// The first offset at or after `from` where an intact frame holding a decodable record starts.
+/// A false match needs a CRC-32 collision and a valid record, so it is not a practical concern.
+fn resync(bytes: &[u8], from: usize) -> Option<usize> {
+    (from..bytes.len()).find(|&at| {
+        let rest = &bytes[at..];
+        let plausible = rest.len() >= codec::FRAME_HEADER
+            && (u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize)
+                .checked_add(codec::FRAME_HEADER)
+                .is_some_and(|end| end > codec::FRAME_HEADER + 8 && end <= rest.len().min(RESYNC_MAX_RECORD));
+        plausible
+            && matches!(codec::unframe(rest), Frame::Record(payload, _) if record::decode(payload).is_ok())
+    })
 }
 
 /// What a whole journal file's bytes hold, as recovery would read them.
@@ -81,11 +131,7 @@ pub fn check_journal_bytes(bytes: &[u8]) -> JournalCheck {
     let replay = if header_ok {
         replay_records(bytes, JOURNAL_MAGIC.len(), &mut live)
     } else {
-        Replay {
-            applied: 0,
-            undecodable: Vec::new(),
-            end: JournalEnd::Intact,
-        }
+        empty_replay()
     };
     JournalCheck {
         header_ok,
@@ -139,6 +185,19 @@ mod tests {
         let check = check_journal_bytes(&bytes);
         assert_eq!(check.replay.applied, 1);
         assert!(matches!(check.replay.end, JournalEnd::Damaged { .. }));
+    }
+
+    #[test]
+    fn damage_in_the_middle_is_stepped_over_to_the_next_intact_record() {
+        let first_end = journal(&[removal(1)]).len();
+        let mut bytes = journal(&[removal(1), removal(2), removal(3)]);
+        bytes[first_end + codec::FRAME_HEADER] ^= 0xff;
+        let check = check_journal_bytes(&bytes);
+        assert_eq!(check.replay.applied, 2);
+        assert_eq!(check.replay.end, JournalEnd::Intact);
+        assert_eq!(check.replay.skipped.len(), 1);
+        assert_eq!(check.replay.skipped[0].from, first_end);
+        assert_eq!(check.replay.skipped[0].to, journal(&[removal(1), removal(2)]).len());
     }
 
     #[test]

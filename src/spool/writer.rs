@@ -15,6 +15,7 @@ use super::codec;
 use super::layout::{DATA_MAGIC, JOURNAL_MAGIC, Layout, list_seq, sync_dir};
 use super::live::{Freed, Live};
 use super::record::{self, BodyLocation, Record};
+use super::reserve::{MAINTENANCE_BACKOFF, Reserve, maintenance_due};
 use super::segments::SegmentReaders;
 use super::{SpoolError, SpoolStats, StoredMessage, Update};
 
@@ -69,6 +70,10 @@ pub struct Writer {
     pub data_seq: u64,
     pub data_len: u64,
     pub readers: SegmentReaders,
+    /// Space kept for state changes on a full disk (see `reserve.rs`).
+    pub reserve: Reserve,
+    /// After a failed rotation or compaction: not before this instant again.
+    pub maintenance_retry_at: Option<std::time::Instant>,
 }
 
 /// Creates a new file with `magic` as its header, durable (file and directory entry).
@@ -105,18 +110,27 @@ impl Writer {
     }
 
     /// Rotates the data segment and compacts the journal when due. Failures here are logged and
-    /// retried at the next batch: the current files stay usable.
+    /// retried after [`MAINTENANCE_BACKOFF`] (not at every batch: on a full disk that would log
+    /// and rewrite a snapshot per batch); the current files stay usable meanwhile.
     fn maintain(&mut self) {
+        let now = std::time::Instant::now();
+        if !maintenance_due(self.maintenance_retry_at, now) {
+            return;
+        }
+        let mut failed = false;
         if self.data_len >= SEGMENT_TARGET
             && let Err(e) = self.rotate_segment()
         {
-            error!(error = %e, "could not start a new data segment");
+            error!(error = %e, retry_in = ?MAINTENANCE_BACKOFF, "could not start a new data segment");
+            failed = true;
         }
         if self.journal_len >= COMPACT_MIN
             && let Err(e) = self.compact_journal()
         {
-            error!(error = %e, "could not compact the journal");
+            error!(error = %e, retry_in = ?MAINTENANCE_BACKOFF, "could not compact the journal");
+            failed = true;
         }
+        self.maintenance_retry_at = failed.then(|| now + MAINTENANCE_BACKOFF);
     }
 
     fn rotate_segment(&mut self) -> io::Result<()> {
@@ -145,8 +159,11 @@ impl Writer {
         for rec in &snapshot {
             codec::frame(&record::encode(rec), &mut buf);
         }
-        file.write_all(&buf)?;
-        file.sync_data()?;
+        if let Err(e) = file.write_all(&buf).and_then(|()| file.sync_data()) {
+            // A half-written snapshot must not stay: the next try creates the same name.
+            let _ = fs::remove_file(&path);
+            return Err(e);
+        }
         self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
         let old = std::mem::replace(&mut self.journal_seq, seq);
         self.journal = file;
@@ -176,6 +193,10 @@ impl Writer {
                     body,
                     reply,
                 } => {
+                    if !self.reserve.allows_commits() {
+                        let _ = reply.send(Err(Reserve::refusal()));
+                        continue;
+                    }
                     let placed = self.place_body(&message, body);
                     match placed {
                         Ok(location) => {
@@ -256,19 +277,30 @@ impl Writer {
     }
 
     fn append_journal(&mut self, buf: &[u8]) -> io::Result<()> {
-        let result = self
-            .journal
-            .write_all(buf)
-            .and_then(|()| self.journal.sync_data());
-        if let Err(e) = result {
-            // A partly written batch must not stay in front of the next one.
-            let _ = self.journal.set_len(self.journal_len);
-            return Err(e);
+        let mut result = self.write_journal(buf);
+        // Full disk: give the reserve's space to the journal and try once more.
+        if matches!(&result, Err(e) if e.kind() == io::ErrorKind::StorageFull)
+            && self.reserve.release()
+        {
+            result = self.write_journal(buf);
         }
+        result?;
         self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
         self.journal_len += buf.len() as u64;
         Ok(())
+    }
+
+    fn write_journal(&mut self, buf: &[u8]) -> io::Result<()> {
+        let result = self
+            .journal
+            .write_all(buf)
+            .and_then(|()| self.journal.sync_data());
+        if result.is_err() {
+            // A partly written batch must not stay in front of the next one.
+            let _ = self.journal.set_len(self.journal_len);
+        }
+        result
     }
 
     fn apply_and_reply(&mut self, staged: Vec<Staged>) {

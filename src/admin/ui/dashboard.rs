@@ -39,6 +39,8 @@ pub struct DashboardView {
     pub histogram_labels: Vec<&'static str>,
     pub total_histogram: Vec<usize>,
     pub updated: String,
+    /// What recovery set aside at the last start (filled by the handlers, empty in [`view`]).
+    pub quarantined: Vec<String>,
 }
 
 fn state_text(d: &DomainSummary, now_ms: u64) -> String {
@@ -91,6 +93,7 @@ pub fn view(domains: &[DomainSummary], now_ms: u64) -> DashboardView {
         total_histogram,
         domains: rows,
         updated: timestamp(now_ms),
+        quarantined: Vec::new(),
     }
 }
 
@@ -219,7 +222,7 @@ pub fn render(view: &DashboardView, csrf: &str, query: &FlushQuery) -> String {
          <div class=\"figure\"><span id=\"total-bytes\">{total_bytes}</span> in the spool</div></section>\
          <table class=\"domains\" id=\"domains\"><thead><tr><th>Domain</th><th class=\"num\">Messages</th>\
          <th class=\"num\">Size</th><th class=\"num\">Oldest</th><th>Primary</th><th>Next attempt</th><th></th></tr></thead>\
-         <tbody>{rows}</tbody></table>{histogram}",
+         <tbody>{rows}</tbody></table>{histogram}{quarantine}",
         updated = esc(&view.updated),
         flush_all = flush_form(csrf, None),
         banner = flush_banner(query, view),
@@ -227,6 +230,7 @@ pub fn render(view: &DashboardView, csrf: &str, query: &FlushQuery) -> String {
         total_bytes = esc(&view.total_bytes),
         rows = domain_rows(view, csrf),
         histogram = histogram_table(view),
+        quarantine = super::quarantine::section(&view.quarantined),
     );
     page(
         "Dashboard",
@@ -239,7 +243,9 @@ pub fn render(view: &DashboardView, csrf: &str, query: &FlushQuery) -> String {
 
 fn current_view(state: &UiState) -> DashboardView {
     let now_ms = to_unix_ms(state.admin.queue.now());
-    view(&state.admin.queue.domains(), now_ms)
+    let mut view = view(&state.admin.queue.domains(), now_ms);
+    view.quarantined = state.admin.queue.quarantined();
+    view
 }
 
 pub async fn show(

@@ -11,6 +11,7 @@ mod login;
 mod markup;
 mod message;
 mod postmaster;
+mod quarantine;
 mod queue;
 mod session;
 #[cfg(test)]
