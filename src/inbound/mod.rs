@@ -6,10 +6,14 @@
 //!   STARTTLS, shutdown grace).
 //! - `server.rs`: accept loops, the global connection limit, graceful shutdown.
 //! - `tls.rs`: the rustls acceptor from PEM files.
+//! - `limiter.rs` (pure) and `abuse.rs` (its shared shell): per-client limits, the log line and metric of
+//!   every limit hit.
 //! - `received.rs`, `replies.rs`: the Received header and the fixed replies.
 
+mod abuse;
 mod chunk;
 mod connection;
+pub mod limiter;
 pub mod received;
 pub mod replies;
 mod server;

@@ -1,4 +1,5 @@
-//! The SMTP server: one accept loop per listener, the global connection limit (421 4.7.0 beyond it), and
+//! The SMTP server: one accept loop per listener, the global and per-client connection limits (421 4.7.0
+//! beyond them), and
 //! graceful shutdown (stop accepting, let open transactions finish within a grace period, wait for every
 //! session, never cutting a commit between fsync and reply).
 
@@ -12,9 +13,11 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use super::InboundContext;
+use super::abuse::AbuseGuard;
 use super::connection::{Connection, Timing};
 use super::replies;
 use super::session::{ClientInfo, Session, SessionSettings};
+use crate::clock::SystemClock;
 
 /// Pause after a failed accept (e.g. out of file descriptors) so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -41,6 +44,7 @@ struct Shared {
     settings: Arc<SessionSettings>,
     limit: Arc<Semaphore>,
     timing: Timing,
+    abuse: Arc<AbuseGuard>,
 }
 
 /// Runs the SMTP server on `listeners` until `shutdown` becomes true, then drains the sessions and
@@ -71,6 +75,7 @@ pub async fn serve_with_options(
     };
     let shared = Arc::new(Shared {
         settings: Arc::new(SessionSettings::from_config(&ctx.config)),
+        abuse: Arc::new(AbuseGuard::new(&ctx.config.limits, Arc::new(SystemClock))),
         ctx,
         limit: Arc::new(Semaphore::new(max_connections)),
         timing,
@@ -123,11 +128,16 @@ fn start_session(
     let _ = stream.set_nodelay(true);
     let Ok(permit) = Arc::clone(&shared.limit).try_acquire_owned() else {
         tracing::info!(%peer, "connection refused: too many connections");
-        tokio::spawn(refuse(stream));
+        tokio::spawn(refuse(stream, replies::too_many_connections()));
+        return;
+    };
+    let ip = peer.ip().to_canonical();
+    // Logged and counted by the guard.
+    let Ok(slot) = shared.abuse.admit(ip) else {
+        tokio::spawn(refuse(stream, replies::client_connection_limit()));
         return;
     };
     metrics::counter!("backupmx_connections_total").increment(1);
-    let ip = peer.ip().to_canonical();
     let client = ClientInfo {
         ip,
         etrn_allowed: shared
@@ -138,6 +148,7 @@ fn start_session(
             .iter()
             .any(|net| net.contains(&ip)),
         tls_available: shared.ctx.tls.is_some(),
+        limits_exempt: shared.abuse.is_exempt(ip),
     };
     let session = Session::new(Arc::clone(&shared.settings), client);
     let connection = Connection::new(
@@ -147,18 +158,20 @@ fn start_session(
         Arc::clone(&shared.ctx),
         shutdown,
         shared.timing,
+        Arc::clone(&shared.abuse),
     );
     metrics::gauge!("backupmx_connections_active").increment(1);
     tokio::spawn(async move {
         connection.run().await;
         metrics::gauge!("backupmx_connections_active").decrement(1);
+        drop(slot);
         drop(permit);
     });
 }
 
-async fn refuse(mut stream: TcpStream) {
+async fn refuse(mut stream: TcpStream, reply: backupmx_smtp::Reply) {
     let mut out = Vec::new();
-    replies::too_many_connections().write_to(&mut out);
+    reply.write_to(&mut out);
     let _ = tokio::time::timeout(REFUSAL_WRITE_TIMEOUT, async {
         stream.write_all(&out).await?;
         stream.shutdown().await

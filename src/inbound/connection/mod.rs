@@ -13,8 +13,10 @@ use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until, timeout};
 
 mod chunking;
+mod guard;
 
 use super::InboundContext;
+use super::abuse::AbuseGuard;
 use super::replies;
 use super::server::shutdown_requested;
 use super::session::{Action, Session, TlsInfo};
@@ -64,6 +66,8 @@ pub(crate) struct Connection {
     grace_deadline: Option<Instant>,
     /// The body being received through BDAT chunks, between the first chunk and the LAST.
     chunk_body: Option<ChunkBody>,
+    /// The server's per-client limits (recipient rate).
+    abuse: Arc<AbuseGuard>,
 }
 
 impl Connection {
@@ -74,6 +78,7 @@ impl Connection {
         ctx: Arc<InboundContext>,
         shutdown: watch::Receiver<bool>,
         timing: Timing,
+        abuse: Arc<AbuseGuard>,
     ) -> Connection {
         Connection {
             io,
@@ -87,6 +92,7 @@ impl Connection {
             command_deadline: None,
             grace_deadline: None,
             chunk_body: None,
+            abuse,
         }
     }
 
@@ -119,7 +125,10 @@ impl Connection {
     /// Answers every complete line already received; replies accumulate in `out` (PIPELINING).
     async fn process_buffered_lines(&mut self) -> Result<(), Stop> {
         while let Some(line) = self.framer.next_line() {
-            let step = self.session.on_line(line);
+            let step = match self.recipient_rate_refusal(&line) {
+                Some(refusal) => self.session.refuse(refusal),
+                None => self.session.on_line(line),
+            };
             match step.action {
                 Action::ReceiveChunk { size, last } => {
                     self.receive_chunk(size, last, step.reply).await?;
