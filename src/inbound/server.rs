@@ -72,6 +72,9 @@ pub async fn serve_with_options(
     let timing = Timing {
         command_timeout: ctx.config.smtp.command_timeout,
         grace: options.grace,
+        greeting_delay: ctx.config.smtp.greeting_delay,
+        data_timeout: ctx.config.smtp.data_timeout,
+        session_timeout: ctx.config.smtp.session_timeout,
     };
     let shared = Arc::new(Shared {
         settings: Arc::new(SessionSettings::from_config(&ctx.config)),

@@ -49,6 +49,12 @@ pub(crate) struct Timing {
     pub command_timeout: Duration,
     /// After shutdown is requested, how long an open transaction may still run.
     pub grace: Duration,
+    /// Wait before the greeting (zero: none); bytes before it mark an early talker.
+    pub greeting_delay: Duration,
+    /// Time allowed for each read of message content.
+    pub data_timeout: Duration,
+    /// Cap on the whole session.
+    pub session_timeout: Duration,
 }
 
 pub(crate) struct Connection {
@@ -64,6 +70,8 @@ pub(crate) struct Connection {
     command_deadline: Option<Instant>,
     /// Set once shutdown was requested: the end of the grace period.
     grace_deadline: Option<Instant>,
+    /// The end of `smtp.session_timeout`, counted from the connection.
+    session_deadline: Instant,
     /// The body being received through BDAT chunks, between the first chunk and the LAST.
     chunk_body: Option<ChunkBody>,
     /// The server's per-client limits (recipient rate).
@@ -91,6 +99,7 @@ impl Connection {
             timing,
             command_deadline: None,
             grace_deadline: None,
+            session_deadline: Instant::now() + timing.session_timeout,
             chunk_body: None,
             abuse,
         }
@@ -106,6 +115,7 @@ impl Connection {
     }
 
     async fn drive(&mut self) -> Result<(), Stop> {
+        self.await_greeting_turn().await?;
         self.session.greeting().write_to(&mut self.out);
         let mut buf = vec![0u8; READ_CHUNK];
         loop {
@@ -198,7 +208,7 @@ impl Connection {
             if input.len() < READ_CHUNK {
                 input.resize(READ_CHUNK, 0);
             }
-            let deadline = Instant::now() + self.timing.command_timeout;
+            let deadline = Instant::now() + self.timing.data_timeout;
             len = self.read_into(&mut input, deadline).await?;
         }
         let verdict = scanner.finish();
@@ -263,8 +273,9 @@ impl Connection {
         Ok(())
     }
 
-    /// One read, bounded by `deadline` and by the shutdown grace period. Idle sessions (no transaction)
-    /// are closed at once on shutdown; sessions in a transaction may finish it until the grace ends.
+    /// One read, bounded by `deadline`, the session cap and the shutdown grace period. Idle sessions
+    /// (no transaction) are closed at once on shutdown; sessions in a transaction may finish it until
+    /// the grace ends.
     async fn read_into(&mut self, buf: &mut [u8], deadline: Instant) -> Result<usize, Stop> {
         loop {
             if self.grace_deadline.is_some() && !self.session.in_transaction() {
@@ -272,9 +283,10 @@ impl Connection {
                     .close_with(replies::shutting_down(), Stop::Shutdown)
                     .await;
             }
+            let capped = deadline.min(self.session_deadline);
             let until = self
                 .grace_deadline
-                .map_or(deadline, |grace| grace.min(deadline));
+                .map_or(capped, |grace| grace.min(capped));
             let shutting_down = self.grace_deadline.is_some();
             tokio::select! {
                 read = self.io.read(buf) => return match read {
@@ -283,8 +295,10 @@ impl Connection {
                     Err(error) => Err(Stop::Io(error)),
                 },
                 () = sleep_until(until) => {
-                    return if until < deadline {
+                    return if until < capped {
                         self.close_with(replies::shutting_down(), Stop::Shutdown).await
+                    } else if capped < deadline {
+                        self.session_time_up().await
                     } else {
                         self.close_with(replies::command_timeout(), Stop::Timeout).await
                     };
