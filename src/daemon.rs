@@ -1,5 +1,5 @@
 //! The running server: opens the spool, binds the listeners, starts the queue and the SMTP server, and
-//! shuts them down in order on SIGTERM/SIGINT (stop accepting, finish sessions, let deliveries finish
+//! reloads the TLS certificate on SIGHUP, and shuts them down in order on SIGTERM/SIGINT (stop accepting, finish sessions, let deliveries finish
 //! their message, close the spool).
 
 use std::net::SocketAddr;
@@ -68,6 +68,25 @@ async fn wait_for_signal() {
     }
 }
 
+/// The `smtp.tls_listen` sockets (port-465 style; the config guarantees a certificate).
+async fn bind_implicit_tls(config: &Config) -> Result<Vec<inbound::Listener>, StartError> {
+    let mut listeners = Vec::new();
+    for addr in &config.smtp.tls_listen {
+        let socket = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: *addr,
+                source,
+            })?;
+        info!(addr = %socket.local_addr().unwrap_or(*addr), "SMTP (implicit TLS) listening");
+        listeners.push(inbound::Listener {
+            socket,
+            implicit_tls: true,
+        });
+    }
+    Ok(listeners)
+}
+
 /// Runs the server until `shutdown` turns true.
 pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), StartError> {
     let config = Arc::new(config);
@@ -85,8 +104,12 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
                 source,
             })?;
         info!(addr = %listener.local_addr().unwrap_or(*addr), "SMTP listening");
-        listeners.push(listener);
+        listeners.push(inbound::Listener {
+            socket: listener,
+            implicit_tls: false,
+        });
     }
+    listeners.extend(bind_implicit_tls(&config).await?);
     // Serving the console in clear text when TLS was asked for would expose the password: refuse.
     if config.admin.tls_cert.is_some() || config.admin.tls_key.is_some() {
         return Err(StartError::AdminTlsUnsupported);
@@ -98,10 +121,14 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
             source,
         })?;
     info!(addr = %admin_listener.local_addr().unwrap_or(config.admin.listen), "admin console listening");
-    let tls = match (&config.smtp.tls_cert, &config.smtp.tls_key) {
-        (Some(cert), Some(key)) => Some(inbound::load_tls(cert, key)?),
-        _ => None,
+    let (tls, tls_reloader) = match (&config.smtp.tls_cert, &config.smtp.tls_key) {
+        (Some(cert), Some(key)) => {
+            let (acceptor, reloader) = inbound::load_reloadable_tls(cert, key)?;
+            (Some(acceptor), Some(reloader))
+        }
+        _ => (None, None),
     };
+    tokio::spawn(inbound::reload_on_sighup(tls_reloader, shutdown.clone()));
     let deliverer = Deliverer::new(&config)?;
     let (queue, commands) = QueueHandle::new();
     let policy = RetryPolicy {
@@ -133,7 +160,8 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
         tls,
     });
     info!(hostname = %config.hostname, spool = %dir.display(), "backupmx running");
-    inbound::serve(listeners, inbound_ctx, shutdown).await;
+    let options = inbound::ServeOptions::default();
+    inbound::serve_listeners(listeners, inbound_ctx, shutdown, options).await;
     let _ = queue_task.await;
     let _ = admin_task.await;
     spool.close();

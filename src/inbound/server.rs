@@ -1,4 +1,4 @@
-//! The SMTP server: one accept loop per listener, the global and per-client connection limits (421 4.7.0
+//! The SMTP server: one accept loop per listener (plain, or implicit TLS), the global and per-client connection limits (421 4.7.0
 //! beyond them), and
 //! graceful shutdown (stop accepting, let open transactions finish within a grace period, wait for every
 //! session, never cutting a commit between fsync and reply).
@@ -57,8 +57,32 @@ pub async fn serve(
     serve_with_options(listeners, ctx, shutdown, ServeOptions::default()).await;
 }
 
+/// A listening socket, and whether TLS starts with the first byte on it (port-465 style, RFC 8314).
+pub struct Listener {
+    pub socket: TcpListener,
+    pub implicit_tls: bool,
+}
+
+/// [`serve_listeners`] on plain (STARTTLS) listeners.
 pub async fn serve_with_options(
     listeners: Vec<TcpListener>,
+    ctx: Arc<InboundContext>,
+    shutdown: watch::Receiver<bool>,
+    options: ServeOptions,
+) {
+    let listeners = listeners
+        .into_iter()
+        .map(|socket| Listener {
+            socket,
+            implicit_tls: false,
+        })
+        .collect();
+    serve_listeners(listeners, ctx, shutdown, options).await;
+}
+
+/// Runs the SMTP server on plain and implicit-TLS listeners until `shutdown`, then drains the sessions.
+pub async fn serve_listeners(
+    listeners: Vec<Listener>,
     ctx: Arc<InboundContext>,
     shutdown: watch::Receiver<bool>,
     options: ServeOptions,
@@ -85,6 +109,11 @@ pub async fn serve_with_options(
     });
     let mut accept_loops = JoinSet::new();
     for listener in listeners {
+        if listener.implicit_tls && shared.ctx.tls.is_none() {
+            // The config loader refuses this; never serve plaintext on a port meant for TLS.
+            tracing::warn!("implicit-TLS listener without a certificate: not served");
+            continue;
+        }
         accept_loops.spawn(accept_loop(listener, Arc::clone(&shared), shutdown.clone()));
     }
     while accept_loops.join_next().await.is_some() {}
@@ -101,18 +130,20 @@ async fn drain_sessions(shared: &Shared, max_connections: usize) {
     }
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+async fn accept_loop(listener: Listener, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     loop {
         let accepted = tokio::select! {
             () = shutdown_requested(&mut shutdown) => return,
-            accepted = listener.accept() => accepted,
+            accepted = listener.socket.accept() => accepted,
         };
         match accepted {
-            Ok((stream, peer)) => start_session(&shared, stream, peer, shutdown.clone()),
+            Ok((stream, peer)) => start_session(
+                &shared,
+                stream,
+                peer,
+                shutdown.clone(),
+                listener.implicit_tls,
+            ),
             Err(error) => {
                 tracing::warn!(%error, "accept failed");
                 tokio::time::sleep(ACCEPT_BACKOFF).await;
@@ -126,6 +157,7 @@ fn start_session(
     stream: TcpStream,
     peer: SocketAddr,
     shutdown: watch::Receiver<bool>,
+    implicit_tls: bool,
 ) {
     // Replies are small and already batched: do not let Nagle delay them.
     let _ = stream.set_nodelay(true);
@@ -162,7 +194,8 @@ fn start_session(
         shutdown,
         shared.timing,
         Arc::clone(&shared.abuse),
-    );
+    )
+    .with_implicit_tls(implicit_tls);
     metrics::gauge!("backupmx_connections_active").increment(1);
     tokio::spawn(async move {
         connection.run().await;

@@ -76,6 +76,8 @@ pub(crate) struct Connection {
     chunk_body: Option<ChunkBody>,
     /// The server's per-client limits (recipient rate).
     abuse: Arc<AbuseGuard>,
+    /// TLS handshake before the greeting (port-465 style listener).
+    implicit_tls: bool,
 }
 
 impl Connection {
@@ -102,7 +104,14 @@ impl Connection {
             session_deadline: Instant::now() + timing.session_timeout,
             chunk_body: None,
             abuse,
+            implicit_tls: false,
         }
+    }
+
+    /// The connection came in on an implicit-TLS listener: handshake first, then the greeting.
+    pub(crate) fn with_implicit_tls(mut self, implicit_tls: bool) -> Connection {
+        self.implicit_tls = implicit_tls;
+        self
     }
 
     pub(crate) async fn run(mut self) {
@@ -115,6 +124,9 @@ impl Connection {
     }
 
     async fn drive(&mut self) -> Result<(), Stop> {
+        if self.implicit_tls {
+            self.start_tls().await?;
+        }
         self.await_greeting_turn().await?;
         self.session.greeting().write_to(&mut self.out);
         let mut buf = vec![0u8; READ_CHUNK];
