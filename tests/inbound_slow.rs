@@ -85,10 +85,12 @@ fn open_files_limit() -> Option<u64> {
     line.split_whitespace().nth(3)?.parse().ok()
 }
 
-#[tokio::test]
-async fn a_thousand_idle_connections_do_not_stop_a_normal_client() {
-    // Each idle connection costs two descriptors here (client and server side share this process).
-    let needed = (IDLE_CONNECTIONS as u64) * 2 + 200;
+/// Holds [`IDLE_CONNECTIONS`] idle connections, then a normal client sends a message; every idle
+/// connection must still get its greeting.
+async fn served_amid_idle_connections(greeting_delay: Duration) {
+    // Each idle connection costs two descriptors here (client and server side share this process), and
+    // the two tests using this may run at once.
+    let needed = (IDLE_CONNECTIONS as u64) * 4 + 400;
     if let Some(limit) = open_files_limit() {
         assert!(
             limit >= needed,
@@ -97,6 +99,7 @@ async fn a_thousand_idle_connections_do_not_stop_a_normal_client() {
     }
     let mut server = start(|c| {
         c.smtp.max_connections = IDLE_CONNECTIONS + 10;
+        c.smtp.greeting_delay = greeting_delay;
         c.limits.max_connections_per_ip = 0;
         c.limits.connections_per_minute = 0;
     })
@@ -134,7 +137,19 @@ async fn a_thousand_idle_connections_do_not_stop_a_normal_client() {
         held += 1;
     }
     assert_eq!(held, IDLE_CONNECTIONS);
-    eprintln!("{held} idle connections held; a normal transaction took {took:?}");
+    eprintln!(
+        "{held} idle connections held (greeting delay {greeting_delay:?}); a normal transaction took {took:?}"
+    );
     drop(idle);
     server.stop().await;
+}
+
+#[tokio::test]
+async fn a_thousand_idle_connections_do_not_stop_a_normal_client() {
+    served_amid_idle_connections(Duration::ZERO).await;
+}
+
+#[tokio::test]
+async fn a_thousand_idle_connections_in_their_greeting_delay_do_not_stop_a_normal_client() {
+    served_amid_idle_connections(Duration::from_millis(500)).await;
 }
