@@ -1,6 +1,6 @@
-//! The running server: opens the spool, binds the listeners, starts the queue and the SMTP server, and
-//! reloads the TLS certificate on SIGHUP, and shuts them down in order on SIGTERM/SIGINT (stop accepting, finish sessions, let deliveries finish
-//! their message, close the spool).
+//! The running server: opens the spool, binds the listeners, starts the queue and the SMTP server,
+//! reloads the TLS certificate on SIGHUP, and shuts them down in order on SIGTERM/SIGINT (stop
+//! accepting, finish sessions, let deliveries finish their message, close the spool).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -1,7 +1,7 @@
-//! The SMTP server: one accept loop per listener (plain, or implicit TLS), the global and per-client connection limits (421 4.7.0
-//! beyond them), and
-//! graceful shutdown (stop accepting, let open transactions finish within a grace period, wait for every
-//! session, never cutting a commit between fsync and reply).
+//! The SMTP server: one accept loop per listener (plain, or implicit TLS), the global and per-client
+//! connection limits (421 4.7.0 beyond them), and graceful shutdown (stop accepting, let open
+//! transactions finish within a grace period, wait for every session, never cutting a commit between
+//! fsync and reply).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
