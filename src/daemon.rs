@@ -44,6 +44,7 @@ pub enum StartError {
 
 /// Runs the server until SIGTERM or SIGINT.
 pub async fn serve(config: Config) -> Result<(), StartError> {
+    raise_open_files_limit(&config);
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -51,6 +52,22 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         let _ = stop.send(true);
     });
     run(config, stopped).await
+}
+
+/// Raises the soft open-files limit to the hard one: each SMTP connection holds a socket (and a spill
+/// file while receiving a large message), and a soft limit of 1024 would refuse connections long
+/// before `smtp.max_connections`.
+fn raise_open_files_limit(config: &Config) {
+    let wanted = (config.smtp.max_connections as u64) * 2 + 256;
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < wanted => tracing::warn!(
+            limit,
+            wanted,
+            "open-files limit is low for smtp.max_connections; raise the hard limit (LimitNOFILE=)"
+        ),
+        Ok(limit) => info!(limit, "open-files limit"),
+        Err(error) => tracing::warn!(%error, "cannot raise the open-files limit"),
+    }
 }
 
 async fn wait_for_signal() {

@@ -62,4 +62,6 @@ async fn limit_hits_are_logged_and_counted() {
     };
     assert!(logged("unknown_commands"), "{log}");
     assert!(logged("connections_per_minute"), "{log}");
+    // The server raised its own soft open-files limit at start.
+    assert!(log.contains("open-files limit"), "{log}");
 }

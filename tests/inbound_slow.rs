@@ -91,6 +91,8 @@ async fn served_amid_idle_connections(greeting_delay: Duration) {
     // Each idle connection costs two descriptors here (client and server side share this process), and
     // the two tests using this may run at once.
     let needed = (IDLE_CONNECTIONS as u64) * 4 + 400;
+    // As the server does at start: the soft limit up to the hard one, as far as needed.
+    let _ = rlimit::increase_nofile_limit(needed);
     if let Some(limit) = open_files_limit() {
         assert!(
             limit >= needed,
