@@ -1,6 +1,6 @@
-//! The running server: opens the spool, binds the listeners, starts the queue and the SMTP server, and
-//! shuts them down in order on SIGTERM/SIGINT (stop accepting, finish sessions, let deliveries finish
-//! their message, close the spool).
+//! The running server: opens the spool, binds the listeners, starts the queue and the SMTP server,
+//! reloads the TLS certificate on SIGHUP, and shuts them down in order on SIGTERM/SIGINT (stop
+//! accepting, finish sessions, let deliveries finish their message, close the spool).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -44,6 +44,7 @@ pub enum StartError {
 
 /// Runs the server until SIGTERM or SIGINT.
 pub async fn serve(config: Config) -> Result<(), StartError> {
+    raise_open_files_limit(&config);
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -51,6 +52,22 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         let _ = stop.send(true);
     });
     run(config, stopped).await
+}
+
+/// Raises the soft open-files limit to the hard one: each SMTP connection holds a socket (and a spill
+/// file while receiving a large message), and a soft limit of 1024 would refuse connections long
+/// before `smtp.max_connections`.
+fn raise_open_files_limit(config: &Config) {
+    let wanted = (config.smtp.max_connections as u64) * 2 + 256;
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < wanted => tracing::warn!(
+            limit,
+            wanted,
+            "open-files limit is low for smtp.max_connections; raise the hard limit (LimitNOFILE=)"
+        ),
+        Ok(limit) => info!(limit, "open-files limit"),
+        Err(error) => tracing::warn!(%error, "cannot raise the open-files limit"),
+    }
 }
 
 async fn wait_for_signal() {
@@ -66,6 +83,25 @@ async fn wait_for_signal() {
         }
         _ => std::future::pending::<()>().await,
     }
+}
+
+/// The `smtp.tls_listen` sockets (port-465 style; the config guarantees a certificate).
+async fn bind_implicit_tls(config: &Config) -> Result<Vec<inbound::Listener>, StartError> {
+    let mut listeners = Vec::new();
+    for addr in &config.smtp.tls_listen {
+        let socket = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: *addr,
+                source,
+            })?;
+        info!(addr = %socket.local_addr().unwrap_or(*addr), "SMTP (implicit TLS) listening");
+        listeners.push(inbound::Listener {
+            socket,
+            implicit_tls: true,
+        });
+    }
+    Ok(listeners)
 }
 
 /// Runs the server until `shutdown` turns true.
@@ -85,8 +121,12 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
                 source,
             })?;
         info!(addr = %listener.local_addr().unwrap_or(*addr), "SMTP listening");
-        listeners.push(listener);
+        listeners.push(inbound::Listener {
+            socket: listener,
+            implicit_tls: false,
+        });
     }
+    listeners.extend(bind_implicit_tls(&config).await?);
     // Serving the console in clear text when TLS was asked for would expose the password: refuse.
     if config.admin.tls_cert.is_some() || config.admin.tls_key.is_some() {
         return Err(StartError::AdminTlsUnsupported);
@@ -98,10 +138,14 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
             source,
         })?;
     info!(addr = %admin_listener.local_addr().unwrap_or(config.admin.listen), "admin console listening");
-    let tls = match (&config.smtp.tls_cert, &config.smtp.tls_key) {
-        (Some(cert), Some(key)) => Some(inbound::load_tls(cert, key)?),
-        _ => None,
+    let (tls, tls_reloader) = match (&config.smtp.tls_cert, &config.smtp.tls_key) {
+        (Some(cert), Some(key)) => {
+            let (acceptor, reloader) = inbound::load_reloadable_tls(cert, key)?;
+            (Some(acceptor), Some(reloader))
+        }
+        _ => (None, None),
     };
+    tokio::spawn(inbound::reload_on_sighup(tls_reloader, shutdown.clone()));
     let deliverer = Deliverer::new(&config)?;
     let (queue, commands) = QueueHandle::new();
     let policy = RetryPolicy {
@@ -133,7 +177,8 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
         tls,
     });
     info!(hostname = %config.hostname, spool = %dir.display(), "backupmx running");
-    inbound::serve(listeners, inbound_ctx, shutdown).await;
+    let options = inbound::ServeOptions::default();
+    inbound::serve_listeners(listeners, inbound_ctx, shutdown, options).await;
     let _ = queue_task.await;
     let _ = admin_task.await;
     spool.close();

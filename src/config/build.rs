@@ -23,6 +23,7 @@ const TOP_KEYS: &[&str] = &[
     "queue",
     "domain",
     "admin",
+    "limits",
 ];
 const SMTP_KEYS: &[&str] = &[
     "listen",
@@ -33,6 +34,10 @@ const SMTP_KEYS: &[&str] = &[
     "tls_key",
     "command_timeout",
     "etrn_allow",
+    "greeting_delay",
+    "data_timeout",
+    "session_timeout",
+    "tls_listen",
 ];
 const SPOOL_KEYS: &[&str] = &["dir"];
 const DNS_KEYS: &[&str] = &["nameservers"];
@@ -63,6 +68,7 @@ pub(super) fn build_config(root: &Section, c: &mut Collector) -> Config {
     let queue = build_queue(&root.table(c, "queue"), c);
     let domains = super::domains::build_domains(root, c, delivery.port);
     let admin = super::admin::build_admin(&root.table(c, "admin"), c);
+    let limits = super::client_limits::build_limits(&root.table(c, "limits"), c);
     Config {
         hostname: hostname.map_or_else(|| DEFAULT_HOSTNAME.to_string(), |f| f.value),
         extra_names: extra_names.map_or_else(Vec::new, |f| f.value),
@@ -73,6 +79,7 @@ pub(super) fn build_config(root: &Section, c: &mut Collector) -> Config {
         queue,
         domains,
         admin,
+        limits,
     }
 }
 
@@ -81,6 +88,7 @@ fn build_smtp(section: &Section, c: &mut Collector) -> SmtpConfig {
     let listen = section.list(c, "listen", parsed(parse_socket_addr));
     let listen = non_empty(c, listen);
     let (tls_cert, tls_key) = tls_pair(section, c);
+    let tls_listen = implicit_tls_listen(section, c, tls_cert.is_some() && tls_key.is_some());
     SmtpConfig {
         listen: listen.unwrap_or_else(|| vec![DEFAULT_SMTP_LISTEN]),
         max_message_size: count(
@@ -116,7 +124,49 @@ fn build_smtp(section: &Section, c: &mut Collector) -> SmtpConfig {
         etrn_allow: section
             .list(c, "etrn_allow", parsed(parse_cidr))
             .map_or_else(Vec::new, |f| f.value),
+        greeting_delay: duration(
+            section,
+            c,
+            "greeting_delay",
+            DEFAULT_GREETING_DELAY,
+            GREETING_DELAY_BOUNDS,
+        ),
+        data_timeout: duration(
+            section,
+            c,
+            "data_timeout",
+            DEFAULT_DATA_TIMEOUT,
+            DATA_TIMEOUT_BOUNDS,
+        ),
+        session_timeout: duration(
+            section,
+            c,
+            "session_timeout",
+            DEFAULT_SESSION_TIMEOUT,
+            SESSION_TIMEOUT_BOUNDS,
+        ),
+        tls_listen,
     }
+}
+
+/// `tls_listen`: implicit-TLS listeners, which need the certificate and key.
+fn implicit_tls_listen(
+    section: &Section,
+    c: &mut Collector,
+    have_tls: bool,
+) -> Vec<std::net::SocketAddr> {
+    let Some(field) = section.list(c, "tls_listen", parsed(parse_socket_addr)) else {
+        return Vec::new();
+    };
+    if !field.value.is_empty() && !have_tls {
+        let message = format!(
+            "needs {} and {}",
+            section.key_path("tls_cert"),
+            section.key_path("tls_key")
+        );
+        c.error(&field.span, &field.key, message);
+    }
+    field.value
 }
 
 /// Certificate and key: both or neither, and each must be an existing file.
@@ -291,7 +341,7 @@ pub(super) fn path(text: &str) -> Result<PathBuf, String> {
 }
 
 /// An integer key with bounds, or its default.
-fn count(
+pub(super) fn count(
     section: &Section,
     c: &mut Collector,
     key: &str,
@@ -315,7 +365,7 @@ fn size(
 }
 
 /// A duration key with bounds, or its default.
-fn duration(
+pub(super) fn duration(
     section: &Section,
     c: &mut Collector,
     key: &str,

@@ -63,3 +63,24 @@ pub const MAX_PARALLEL_BOUNDS: RangeInclusive<u64> = 1..=100;
 pub const DEFAULT_ADMIN_LISTEN: SocketAddr =
     SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8025));
 pub const DEFAULT_ADMIN_ALLOW: [&str; 2] = ["127.0.0.1/32", "::1/128"];
+
+pub const DEFAULT_GREETING_DELAY: Duration = Duration::ZERO;
+pub const GREETING_DELAY_BOUNDS: RangeInclusive<Duration> =
+    Duration::ZERO..=Duration::from_secs(60);
+pub const DEFAULT_DATA_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+pub const DATA_TIMEOUT_BOUNDS: RangeInclusive<Duration> = SECOND..=HOUR;
+pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+pub const SESSION_TIMEOUT_BOUNDS: RangeInclusive<Duration> =
+    SECOND..=Duration::from_secs(24 * 3600);
+
+/// `[limits]`: generous enough for a big provider's outbound host, tight enough to stop a flood.
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: u64 = 50;
+pub const DEFAULT_CONNECTIONS_PER_MINUTE: u64 = 600;
+pub const DEFAULT_MESSAGES_PER_CONNECTION: u64 = 1000;
+pub const DEFAULT_RECIPIENTS_PER_MINUTE: u64 = 6000;
+pub const DEFAULT_MAX_ERRORS: u64 = 20;
+pub const DEFAULT_MAX_UNKNOWN_COMMANDS: u64 = 10;
+/// Bounds of the counting limits (0 = off).
+pub const CLIENT_LIMIT_BOUNDS: RangeInclusive<u64> = 0..=1_000_000;
+/// Bounds of the error limits (never off: a client looping on errors must end).
+pub const ERROR_LIMIT_BOUNDS: RangeInclusive<u64> = 1..=10_000;

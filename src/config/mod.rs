@@ -5,11 +5,14 @@
 
 mod admin;
 mod build;
+mod client_limits;
 mod domains;
 mod duration;
 mod error;
 #[cfg(test)]
 mod error_tests;
+#[cfg(test)]
+mod hardening_tests;
 pub mod limits;
 mod load;
 mod outbound_tls;
@@ -43,6 +46,8 @@ pub struct Config {
     pub queue: QueueConfig,
     pub domains: Vec<DomainConfig>,
     pub admin: AdminConfig,
+    /// Per-client abuse limits (`[limits]`).
+    pub limits: LimitsConfig,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -57,6 +62,33 @@ pub struct SmtpConfig {
     pub command_timeout: Duration,
     /// Hosts allowed to use ETRN (default: none).
     pub etrn_allow: Vec<IpNet>,
+    /// Wait before the greeting; a client that talks first is refused (zero: no wait, no check).
+    pub greeting_delay: Duration,
+    /// Time allowed for each read of message content (DATA and BDAT).
+    pub data_timeout: Duration,
+    /// Cap on a whole session, after which it gets 421 4.4.2.
+    pub session_timeout: Duration,
+    /// Implicit-TLS listeners (port-465 style): TLS from the first byte. Needs `tls_cert`/`tls_key`.
+    pub tls_listen: Vec<SocketAddr>,
+}
+
+/// Per-client abuse limits; 0 turns a limit off. Counted per IPv4 address or IPv6 /64.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LimitsConfig {
+    /// Concurrent connections from one client.
+    pub max_connections_per_ip: u32,
+    /// New connections from one client in a sliding minute.
+    pub connections_per_minute: u32,
+    /// Transactions (accepted MAIL commands) in one connection.
+    pub messages_per_connection: u32,
+    /// RCPT commands from one client (all its connections) in a sliding minute.
+    pub recipients_per_minute: u32,
+    /// Error replies in one session before 421 4.7.0 (applies to exempt clients too).
+    pub max_errors: u32,
+    /// Unknown commands in one session before 421 4.7.0 (applies to exempt clients too).
+    pub max_unknown_commands: u32,
+    /// Clients never counted against the per-client limits.
+    pub exempt: Vec<IpNet>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -5,12 +5,17 @@
 //! - `connection.rs`: the driver of one connection (reads, pipelined writes, timeouts, DATA streaming,
 //!   STARTTLS, shutdown grace).
 //! - `server.rs`: accept loops, the global connection limit, graceful shutdown.
-//! - `tls.rs`: the rustls acceptor from PEM files.
+//! - `tls.rs`: the rustls acceptor from PEM files, reloadable; `reload.rs`: SIGHUP reloads it.
+//! - `limiter.rs` (pure) and `abuse.rs` (its shared shell): per-client limits, the log line and metric of
+//!   every limit hit.
 //! - `received.rs`, `replies.rs`: the Received header and the fixed replies.
 
+mod abuse;
 mod chunk;
 mod connection;
+pub mod limiter;
 pub mod received;
+mod reload;
 pub mod replies;
 mod server;
 pub mod session;
@@ -22,9 +27,10 @@ use crate::config::Config;
 use crate::queue::QueueHandle;
 use crate::spool::Spool;
 
-pub use server::{ServeOptions, serve, serve_with_options};
+pub use reload::reload_on_sighup;
+pub use server::{Listener, ServeOptions, serve, serve_listeners, serve_with_options};
 pub use session::{Action, ClientInfo, Session, SessionSettings, Step, TlsInfo};
-pub use tls::{TlsError, load_tls};
+pub use tls::{TLS_VERSIONS, TlsError, TlsReloader, load_reloadable_tls, load_tls};
 
 /// Everything the SMTP server needs, shared by all connections.
 pub struct InboundContext {

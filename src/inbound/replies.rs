@@ -41,6 +41,71 @@ pub fn too_many_errors() -> Reply {
     reply(421, 4, 7, 0, "Too many errors, closing connection")
 }
 
+pub fn too_many_unknown_commands() -> Reply {
+    reply(
+        421,
+        4,
+        7,
+        0,
+        "Too many unknown commands, closing connection",
+    )
+}
+
+/// Over `limits.messages_per_connection`: the client should reconnect for more.
+pub fn too_many_messages() -> Reply {
+    reply(
+        451,
+        4,
+        7,
+        1,
+        "Too many messages in this connection, reconnect to send more",
+    )
+}
+
+/// Over `limits.recipients_per_minute` for this client address.
+pub fn recipient_rate_exceeded() -> Reply {
+    reply(
+        452,
+        4,
+        7,
+        1,
+        "Too many recipients from your address, try again later",
+    )
+}
+
+/// Over `limits.max_connections_per_ip` or `limits.connections_per_minute`.
+pub fn client_connection_limit() -> Reply {
+    reply(
+        421,
+        4,
+        7,
+        0,
+        "Too many connections from your address, try again later",
+    )
+}
+
+/// Bytes before the (delayed) greeting: not an SMTP client that waits for its turn.
+pub fn early_talker() -> Reply {
+    reply(
+        554,
+        5,
+        5,
+        0,
+        "Protocol error: client sent data before the greeting",
+    )
+}
+
+/// `smtp.session_timeout` reached.
+pub fn session_time_exceeded() -> Reply {
+    reply(
+        421,
+        4,
+        4,
+        2,
+        "Session time limit exceeded, closing connection",
+    )
+}
+
 pub fn too_many_connections() -> Reply {
     reply(421, 4, 7, 0, "Too many connections, try again later")
 }

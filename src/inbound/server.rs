@@ -1,6 +1,7 @@
-//! The SMTP server: one accept loop per listener, the global connection limit (421 4.7.0 beyond it), and
-//! graceful shutdown (stop accepting, let open transactions finish within a grace period, wait for every
-//! session, never cutting a commit between fsync and reply).
+//! The SMTP server: one accept loop per listener (plain, or implicit TLS), the global and per-client
+//! connection limits (421 4.7.0 beyond them), and graceful shutdown (stop accepting, let open
+//! transactions finish within a grace period, wait for every session, never cutting a commit between
+//! fsync and reply).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,9 +13,11 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use super::InboundContext;
+use super::abuse::AbuseGuard;
 use super::connection::{Connection, Timing};
 use super::replies;
 use super::session::{ClientInfo, Session, SessionSettings};
+use crate::clock::SystemClock;
 
 /// Pause after a failed accept (e.g. out of file descriptors) so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -41,6 +44,7 @@ struct Shared {
     settings: Arc<SessionSettings>,
     limit: Arc<Semaphore>,
     timing: Timing,
+    abuse: Arc<AbuseGuard>,
 }
 
 /// Runs the SMTP server on `listeners` until `shutdown` becomes true, then drains the sessions and
@@ -53,8 +57,32 @@ pub async fn serve(
     serve_with_options(listeners, ctx, shutdown, ServeOptions::default()).await;
 }
 
+/// A listening socket, and whether TLS starts with the first byte on it (port-465 style, RFC 8314).
+pub struct Listener {
+    pub socket: TcpListener,
+    pub implicit_tls: bool,
+}
+
+/// [`serve_listeners`] on plain (STARTTLS) listeners.
 pub async fn serve_with_options(
     listeners: Vec<TcpListener>,
+    ctx: Arc<InboundContext>,
+    shutdown: watch::Receiver<bool>,
+    options: ServeOptions,
+) {
+    let listeners = listeners
+        .into_iter()
+        .map(|socket| Listener {
+            socket,
+            implicit_tls: false,
+        })
+        .collect();
+    serve_listeners(listeners, ctx, shutdown, options).await;
+}
+
+/// Runs the SMTP server on plain and implicit-TLS listeners until `shutdown`, then drains the sessions.
+pub async fn serve_listeners(
+    listeners: Vec<Listener>,
     ctx: Arc<InboundContext>,
     shutdown: watch::Receiver<bool>,
     options: ServeOptions,
@@ -68,15 +96,24 @@ pub async fn serve_with_options(
     let timing = Timing {
         command_timeout: ctx.config.smtp.command_timeout,
         grace: options.grace,
+        greeting_delay: ctx.config.smtp.greeting_delay,
+        data_timeout: ctx.config.smtp.data_timeout,
+        session_timeout: ctx.config.smtp.session_timeout,
     };
     let shared = Arc::new(Shared {
         settings: Arc::new(SessionSettings::from_config(&ctx.config)),
+        abuse: Arc::new(AbuseGuard::new(&ctx.config.limits, Arc::new(SystemClock))),
         ctx,
         limit: Arc::new(Semaphore::new(max_connections)),
         timing,
     });
     let mut accept_loops = JoinSet::new();
     for listener in listeners {
+        if listener.implicit_tls && shared.ctx.tls.is_none() {
+            // The config loader refuses this; never serve plaintext on a port meant for TLS.
+            tracing::warn!("implicit-TLS listener without a certificate: not served");
+            continue;
+        }
         accept_loops.spawn(accept_loop(listener, Arc::clone(&shared), shutdown.clone()));
     }
     while accept_loops.join_next().await.is_some() {}
@@ -93,18 +130,20 @@ async fn drain_sessions(shared: &Shared, max_connections: usize) {
     }
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+async fn accept_loop(listener: Listener, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     loop {
         let accepted = tokio::select! {
             () = shutdown_requested(&mut shutdown) => return,
-            accepted = listener.accept() => accepted,
+            accepted = listener.socket.accept() => accepted,
         };
         match accepted {
-            Ok((stream, peer)) => start_session(&shared, stream, peer, shutdown.clone()),
+            Ok((stream, peer)) => start_session(
+                &shared,
+                stream,
+                peer,
+                shutdown.clone(),
+                listener.implicit_tls,
+            ),
             Err(error) => {
                 tracing::warn!(%error, "accept failed");
                 tokio::time::sleep(ACCEPT_BACKOFF).await;
@@ -118,16 +157,22 @@ fn start_session(
     stream: TcpStream,
     peer: SocketAddr,
     shutdown: watch::Receiver<bool>,
+    implicit_tls: bool,
 ) {
     // Replies are small and already batched: do not let Nagle delay them.
     let _ = stream.set_nodelay(true);
     let Ok(permit) = Arc::clone(&shared.limit).try_acquire_owned() else {
         tracing::info!(%peer, "connection refused: too many connections");
-        tokio::spawn(refuse(stream));
+        tokio::spawn(refuse(stream, replies::too_many_connections()));
+        return;
+    };
+    let ip = peer.ip().to_canonical();
+    // Logged and counted by the guard.
+    let Ok(slot) = shared.abuse.admit(ip) else {
+        tokio::spawn(refuse(stream, replies::client_connection_limit()));
         return;
     };
     metrics::counter!("backupmx_connections_total").increment(1);
-    let ip = peer.ip().to_canonical();
     let client = ClientInfo {
         ip,
         etrn_allowed: shared
@@ -138,6 +183,7 @@ fn start_session(
             .iter()
             .any(|net| net.contains(&ip)),
         tls_available: shared.ctx.tls.is_some(),
+        limits_exempt: shared.abuse.is_exempt(ip),
     };
     let session = Session::new(Arc::clone(&shared.settings), client);
     let connection = Connection::new(
@@ -147,18 +193,21 @@ fn start_session(
         Arc::clone(&shared.ctx),
         shutdown,
         shared.timing,
-    );
+        Arc::clone(&shared.abuse),
+    )
+    .with_implicit_tls(implicit_tls);
     metrics::gauge!("backupmx_connections_active").increment(1);
     tokio::spawn(async move {
         connection.run().await;
         metrics::gauge!("backupmx_connections_active").decrement(1);
+        drop(slot);
         drop(permit);
     });
 }
 
-async fn refuse(mut stream: TcpStream) {
+async fn refuse(mut stream: TcpStream, reply: backupmx_smtp::Reply) {
     let mut out = Vec::new();
-    replies::too_many_connections().write_to(&mut out);
+    reply.write_to(&mut out);
     let _ = tokio::time::timeout(REFUSAL_WRITE_TIMEOUT, async {
         stream.write_all(&out).await?;
         stream.shutdown().await

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backupmx::config::{
-    AdminConfig, Config, DeliveryConfig, DnsConfig, DomainConfig, QueueConfig, SmtpConfig,
-    SpoolConfig,
+    AdminConfig, Config, DeliveryConfig, DnsConfig, DomainConfig, LimitsConfig, QueueConfig,
+    SmtpConfig, SpoolConfig,
 };
 use backupmx::envelope::QueueId;
 use backupmx::inbound::{InboundContext, ServeOptions, serve_with_options};
@@ -36,6 +36,10 @@ pub fn config(spool_dir: &std::path::Path) -> Config {
             tls_key: None,
             command_timeout: Duration::from_secs(30),
             etrn_allow: vec!["127.0.0.1/32".parse().unwrap()],
+            greeting_delay: Duration::ZERO,
+            data_timeout: Duration::from_secs(30),
+            session_timeout: Duration::from_secs(600),
+            tls_listen: vec![],
         },
         spool: SpoolConfig {
             dir: spool_dir.to_path_buf(),
@@ -72,6 +76,7 @@ pub fn config(spool_dir: &std::path::Path) -> Config {
             tls_key: None,
             state_dir: None,
         },
+        limits: LimitsConfig::default(),
     }
 }
 

@@ -17,8 +17,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use backupmx::config::{
-    AdminConfig, Config, DeliveryConfig, DnsConfig, DomainConfig, QueueConfig, SmtpConfig,
-    SpoolConfig,
+    AdminConfig, Config, DeliveryConfig, DnsConfig, DomainConfig, LimitsConfig, QueueConfig,
+    SmtpConfig, SpoolConfig,
 };
 use backupmx::envelope::{BodyType, Envelope, Recipient, RecipientStatus, Route};
 
@@ -52,6 +52,10 @@ pub fn config(
             tls_key: None,
             command_timeout: Duration::from_secs(5),
             etrn_allow: Vec::new(),
+            greeting_delay: Duration::ZERO,
+            data_timeout: Duration::from_secs(30),
+            session_timeout: Duration::from_secs(600),
+            tls_listen: vec![],
         },
         spool: SpoolConfig {
             dir: PathBuf::from("/nonexistent-spool-set-by-the-test"),
@@ -89,6 +93,7 @@ pub fn config(
             tls_key: None,
             state_dir: None,
         },
+        limits: LimitsConfig::default(),
     }
 }
 

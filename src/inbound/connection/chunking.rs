@@ -113,7 +113,7 @@ impl Connection {
             return Ok(());
         }
         piece.resize(limit, 0);
-        let deadline = Instant::now() + self.timing.command_timeout;
+        let deadline = Instant::now() + self.timing.data_timeout;
         let n = self.read_into(piece, deadline).await?;
         piece.truncate(n);
         Ok(())

@@ -13,8 +13,10 @@ use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until, timeout};
 
 mod chunking;
+mod guard;
 
 use super::InboundContext;
+use super::abuse::AbuseGuard;
 use super::replies;
 use super::server::shutdown_requested;
 use super::session::{Action, Session, TlsInfo};
@@ -47,6 +49,12 @@ pub(crate) struct Timing {
     pub command_timeout: Duration,
     /// After shutdown is requested, how long an open transaction may still run.
     pub grace: Duration,
+    /// Wait before the greeting (zero: none); bytes before it mark an early talker.
+    pub greeting_delay: Duration,
+    /// Time allowed for each read of message content.
+    pub data_timeout: Duration,
+    /// Cap on the whole session.
+    pub session_timeout: Duration,
 }
 
 pub(crate) struct Connection {
@@ -62,8 +70,14 @@ pub(crate) struct Connection {
     command_deadline: Option<Instant>,
     /// Set once shutdown was requested: the end of the grace period.
     grace_deadline: Option<Instant>,
+    /// The end of `smtp.session_timeout`, counted from the connection.
+    session_deadline: Instant,
     /// The body being received through BDAT chunks, between the first chunk and the LAST.
     chunk_body: Option<ChunkBody>,
+    /// The server's per-client limits (recipient rate).
+    abuse: Arc<AbuseGuard>,
+    /// TLS handshake before the greeting (port-465 style listener).
+    implicit_tls: bool,
 }
 
 impl Connection {
@@ -74,6 +88,7 @@ impl Connection {
         ctx: Arc<InboundContext>,
         shutdown: watch::Receiver<bool>,
         timing: Timing,
+        abuse: Arc<AbuseGuard>,
     ) -> Connection {
         Connection {
             io,
@@ -86,8 +101,17 @@ impl Connection {
             timing,
             command_deadline: None,
             grace_deadline: None,
+            session_deadline: Instant::now() + timing.session_timeout,
             chunk_body: None,
+            abuse,
+            implicit_tls: false,
         }
+    }
+
+    /// The connection came in on an implicit-TLS listener: handshake first, then the greeting.
+    pub(crate) fn with_implicit_tls(mut self, implicit_tls: bool) -> Connection {
+        self.implicit_tls = implicit_tls;
+        self
     }
 
     pub(crate) async fn run(mut self) {
@@ -100,6 +124,10 @@ impl Connection {
     }
 
     async fn drive(&mut self) -> Result<(), Stop> {
+        if self.implicit_tls {
+            self.start_tls().await?;
+        }
+        self.await_greeting_turn().await?;
         self.session.greeting().write_to(&mut self.out);
         let mut buf = vec![0u8; READ_CHUNK];
         loop {
@@ -119,7 +147,10 @@ impl Connection {
     /// Answers every complete line already received; replies accumulate in `out` (PIPELINING).
     async fn process_buffered_lines(&mut self) -> Result<(), Stop> {
         while let Some(line) = self.framer.next_line() {
-            let step = self.session.on_line(line);
+            let step = match self.recipient_rate_refusal(&line) {
+                Some(refusal) => self.session.refuse(refusal),
+                None => self.session.on_line(line),
+            };
             match step.action {
                 Action::ReceiveChunk { size, last } => {
                     self.receive_chunk(size, last, step.reply).await?;
@@ -189,7 +220,7 @@ impl Connection {
             if input.len() < READ_CHUNK {
                 input.resize(READ_CHUNK, 0);
             }
-            let deadline = Instant::now() + self.timing.command_timeout;
+            let deadline = Instant::now() + self.timing.data_timeout;
             len = self.read_into(&mut input, deadline).await?;
         }
         let verdict = scanner.finish();
@@ -254,8 +285,9 @@ impl Connection {
         Ok(())
     }
 
-    /// One read, bounded by `deadline` and by the shutdown grace period. Idle sessions (no transaction)
-    /// are closed at once on shutdown; sessions in a transaction may finish it until the grace ends.
+    /// One read, bounded by `deadline`, the session cap and the shutdown grace period. Idle sessions
+    /// (no transaction) are closed at once on shutdown; sessions in a transaction may finish it until
+    /// the grace ends.
     async fn read_into(&mut self, buf: &mut [u8], deadline: Instant) -> Result<usize, Stop> {
         loop {
             if self.grace_deadline.is_some() && !self.session.in_transaction() {
@@ -263,9 +295,10 @@ impl Connection {
                     .close_with(replies::shutting_down(), Stop::Shutdown)
                     .await;
             }
+            let capped = deadline.min(self.session_deadline);
             let until = self
                 .grace_deadline
-                .map_or(deadline, |grace| grace.min(deadline));
+                .map_or(capped, |grace| grace.min(capped));
             let shutting_down = self.grace_deadline.is_some();
             tokio::select! {
                 read = self.io.read(buf) => return match read {
@@ -274,8 +307,10 @@ impl Connection {
                     Err(error) => Err(Stop::Io(error)),
                 },
                 () = sleep_until(until) => {
-                    return if until < deadline {
+                    return if until < capped {
                         self.close_with(replies::shutting_down(), Stop::Shutdown).await
+                    } else if capped < deadline {
+                        self.session_time_up().await
                     } else {
                         self.close_with(replies::command_timeout(), Stop::Timeout).await
                     };

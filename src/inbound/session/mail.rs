@@ -32,6 +32,9 @@ impl Session {
         if !sender.is_ascii() && !params.smtputf8 {
             return Step::reply(non_ascii_needs_smtputf8());
         }
+        if let Err(refusal) = self.count_message() {
+            return refusal;
+        }
         self.phase = Phase::Mail(Transaction {
             sender,
             params,

@@ -21,11 +21,15 @@ use backupmx_smtp::{Command, LineError, MailParams, ParseError, Reply, parse_com
 
 use crate::config::Config;
 use crate::envelope::Recipient;
+use crate::inbound::abuse;
+use crate::inbound::limiter::LimitHit;
 use crate::inbound::replies::{self, reply};
 use crate::policy::RelayPolicy;
 
 /// After this many error replies in one session the client is dropped with 421 4.7.0.
 pub const DEFAULT_MAX_ERRORS: u32 = 20;
+/// After this many unknown commands in one session the client is dropped with 421 4.7.0.
+pub const DEFAULT_MAX_UNKNOWN_COMMANDS: u32 = 10;
 
 /// What the session needs from the configuration; built once and shared by all sessions.
 #[derive(Debug, Clone)]
@@ -35,6 +39,9 @@ pub struct SessionSettings {
     pub max_recipients: usize,
     pub policy: RelayPolicy,
     pub max_errors: u32,
+    pub max_unknown_commands: u32,
+    /// Transactions (accepted MAIL) per connection; 0: no limit. Not applied to exempt clients.
+    pub max_messages: u32,
 }
 
 impl SessionSettings {
@@ -44,7 +51,9 @@ impl SessionSettings {
             max_message_size: config.smtp.max_message_size,
             max_recipients: config.smtp.max_recipients,
             policy: RelayPolicy::new(&config.domains, &config.hostname),
-            max_errors: DEFAULT_MAX_ERRORS,
+            max_errors: config.limits.max_errors,
+            max_unknown_commands: config.limits.max_unknown_commands,
+            max_messages: config.limits.messages_per_connection,
         }
     }
 }
@@ -57,6 +66,8 @@ pub struct ClientInfo {
     pub etrn_allowed: bool,
     /// A TLS acceptor is configured, so STARTTLS may be offered.
     pub tls_available: bool,
+    /// The client's address is in `limits.exempt`: no per-client limits.
+    pub limits_exempt: bool,
 }
 
 /// What the driver must do after writing the reply.
@@ -150,6 +161,9 @@ pub struct Session {
     phase: Phase,
     tls: Option<TlsInfo>,
     errors: u32,
+    unknown_commands: u32,
+    /// Transactions opened so far (MAIL accepted).
+    messages: u32,
 }
 
 impl Session {
@@ -161,6 +175,8 @@ impl Session {
             phase: Phase::AwaitHelo,
             tls: None,
             errors: 0,
+            unknown_commands: 0,
+            messages: 0,
         }
     }
 
@@ -179,6 +195,21 @@ impl Session {
 
     pub fn tls_active(&self) -> bool {
         self.tls.is_some()
+    }
+
+    /// True when a RCPT command would be considered (a transaction is open, before DATA).
+    pub fn expects_recipients(&self) -> bool {
+        matches!(self.phase, Phase::Mail(_))
+    }
+
+    pub fn client(&self) -> &ClientInfo {
+        &self.client
+    }
+
+    /// The driver refuses a command itself (a shared per-client limit): the refusal counts as an error
+    /// like any other.
+    pub fn refuse(&mut self, reply: Reply) -> Step {
+        self.count_errors(Step::reply(reply))
     }
 
     /// The TLS handshake after STARTTLS succeeded: everything learnt before is forgotten (RFC 3207 §4.2)
@@ -205,6 +236,7 @@ impl Session {
         }
         match parse_command(line) {
             Ok(command) => self.on_command(command),
+            Err(ParseError::UnknownCommand) => self.unknown_command(),
             Err(error) => Step::reply(parse_error_reply(&error, line)),
         }
     }
@@ -236,9 +268,32 @@ impl Session {
         }
         self.errors += 1;
         if self.errors >= self.settings.max_errors {
+            abuse::record_hit(LimitHit::Errors, self.client.ip);
             return Step::then(replies::too_many_errors(), Action::Close);
         }
         step
+    }
+
+    /// Unknown commands have their own, smaller limit: HTTP requests and other protocols sent to the
+    /// SMTP port are cut short.
+    fn unknown_command(&mut self) -> Step {
+        self.unknown_commands += 1;
+        if self.unknown_commands >= self.settings.max_unknown_commands {
+            abuse::record_hit(LimitHit::UnknownCommands, self.client.ip);
+            return Step::then(replies::too_many_unknown_commands(), Action::Close);
+        }
+        Step::reply(replies::unknown_command())
+    }
+
+    /// Counts a transaction against `limits.messages_per_connection`; the refusal when it is used up.
+    fn count_message(&mut self) -> Result<(), Step> {
+        let max = self.settings.max_messages;
+        if max > 0 && !self.client.limits_exempt && self.messages >= max {
+            abuse::record_hit(LimitHit::Messages, self.client.ip);
+            return Err(Step::reply(replies::too_many_messages()));
+        }
+        self.messages += 1;
+        Ok(())
     }
 }
 

@@ -128,9 +128,9 @@ fn line_errors_and_garbage_get_500() {
 fn too_many_errors_drop_the_session() {
     let mut s = greeted();
     for _ in 1..DEFAULT_MAX_ERRORS {
-        expect(&mut s, "BOGUS", "500 5.5.1");
+        expect(&mut s, "RCPT TO:<a@example.test>", "503 5.5.1");
     }
-    let step = expect(&mut s, "BOGUS", "421 4.7.0");
+    let step = expect(&mut s, "RCPT TO:<a@example.test>", "421 4.7.0");
     assert_eq!(step.action, Action::Close);
 }
 

@@ -3,6 +3,7 @@
 
 mod chunking;
 mod commands;
+mod limits;
 mod transaction;
 
 pub(super) use std::net::{IpAddr, Ipv4Addr};
@@ -37,6 +38,8 @@ pub(super) fn settings(max_recipients: usize) -> Arc<SessionSettings> {
         max_recipients,
         policy: RelayPolicy::new(&domains, "mx2.example.net"),
         max_errors: DEFAULT_MAX_ERRORS,
+        max_unknown_commands: DEFAULT_MAX_UNKNOWN_COMMANDS,
+        max_messages: 0,
     })
 }
 
@@ -45,6 +48,7 @@ pub(super) fn client(etrn_allowed: bool, tls_available: bool) -> ClientInfo {
         ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)),
         etrn_allowed,
         tls_available,
+        limits_exempt: false,
     }
 }
 
