@@ -197,7 +197,10 @@ mod tests {
         assert_eq!(check.replay.end, JournalEnd::Intact);
         assert_eq!(check.replay.skipped.len(), 1);
         assert_eq!(check.replay.skipped[0].from, first_end);
-        assert_eq!(check.replay.skipped[0].to, journal(&[removal(1), removal(2)]).len());
+        assert_eq!(
+            check.replay.skipped[0].to,
+            journal(&[removal(1), removal(2)]).len()
+        );
     }
 
     #[test]
