@@ -23,6 +23,7 @@ const TOP_KEYS: &[&str] = &[
     "queue",
     "domain",
     "admin",
+    "recipients",
 ];
 const SMTP_KEYS: &[&str] = &[
     "listen",
@@ -55,8 +56,11 @@ pub(super) fn build_config(root: &Section, c: &mut Collector) -> Config {
     let dns = build_dns(&root.table(c, "dns"), c);
     let delivery = build_delivery(&root.table(c, "delivery"), c);
     let queue = build_queue(&root.table(c, "queue"), c);
-    let domains = super::domains::build_domains(root, c, delivery.port);
+    let mut domain_recipients = std::collections::BTreeMap::new();
+    let domains = super::domains::build_domains(root, c, delivery.port, &mut domain_recipients);
     let admin = super::admin::build_admin(&root.table(c, "admin"), c);
+    let recipients_section = root.table(c, "recipients");
+    let recipients = super::recipients::build_recipients(&recipients_section, c, domain_recipients);
     Config {
         hostname: hostname.map_or_else(|| DEFAULT_HOSTNAME.to_string(), |f| f.value),
         extra_names: extra_names.map_or_else(Vec::new, |f| f.value),
@@ -67,6 +71,7 @@ pub(super) fn build_config(root: &Section, c: &mut Collector) -> Config {
         queue,
         domains,
         admin,
+        recipients,
     }
 }
 

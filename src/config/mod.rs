@@ -13,6 +13,7 @@ mod error_tests;
 pub mod limits;
 mod load;
 mod reader;
+mod recipients;
 mod syntax;
 #[cfg(test)]
 mod tests;
@@ -20,6 +21,7 @@ mod tests;
 pub use duration::{format_duration, parse_duration};
 pub use error::{ConfigError, ConfigErrors};
 pub use load::EMBEDDED_DEFAULT_TOML;
+pub use recipients::{DomainRecipients, RecipientsConfig};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -41,6 +43,8 @@ pub struct Config {
     pub queue: QueueConfig,
     pub domains: Vec<DomainConfig>,
     pub admin: AdminConfig,
+    /// Recipient validation (issue 7): `[recipients]` and the per-domain policies.
+    pub recipients: RecipientsConfig,
 }
 
 #[derive(Debug, Clone, PartialEq)]

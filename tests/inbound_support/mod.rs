@@ -69,6 +69,7 @@ pub fn config(spool_dir: &std::path::Path) -> Config {
             tls_key: None,
             state_dir: None,
         },
+        recipients: Default::default(),
     }
 }
 

@@ -84,6 +84,7 @@ pub fn config(
             tls_key: None,
             state_dir: None,
         },
+        recipients: Default::default(),
     }
 }
 
