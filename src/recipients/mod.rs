@@ -9,8 +9,11 @@
 
 pub mod address;
 pub mod cache;
+pub mod callout;
 pub mod error;
 pub mod list;
+mod lists;
+mod service;
 pub mod store;
 pub mod verdict;
 
@@ -18,6 +21,7 @@ pub use address::AddressKey;
 pub use cache::{Cache, Known};
 pub use error::{CacheError, ListError, RecipientRefusal};
 pub use list::RecipientList;
+pub use service::{LearningEvent, PrimaryHealth, RecipientService};
 pub use verdict::{
     CacheState, Decision, DomainPolicy, Mode, PrimaryState, Reason, UnknownWhenDown, Verdict,
     decide,

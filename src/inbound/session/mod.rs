@@ -13,6 +13,7 @@ mod greeting;
 mod mail;
 mod other;
 mod rcpt;
+mod recipient_check;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -35,6 +36,8 @@ pub struct SessionSettings {
     pub max_recipients: usize,
     pub policy: RelayPolicy,
     pub max_errors: u32,
+    /// Per-domain recipient validation (issue 7); plain `accept_all` domains need nothing more.
+    pub recipients: crate::config::RecipientsConfig,
 }
 
 impl SessionSettings {
@@ -45,6 +48,7 @@ impl SessionSettings {
             max_recipients: config.smtp.max_recipients,
             policy: RelayPolicy::new(&config.domains, &config.hostname),
             max_errors: DEFAULT_MAX_ERRORS,
+            recipients: config.recipients.clone(),
         }
     }
 }
@@ -82,6 +86,12 @@ pub enum Action {
     /// BDAT refused: read and drop exactly `size` bytes (RFC 3030 §2), then send the reply.
     DiscardChunk {
         size: u64,
+    },
+    /// RCPT for a domain with a recipient policy: ask `recipients::RecipientService::check` (it may
+    /// run a callout), then send the reply of [`Session::recipient_checked`] instead of this one.
+    CheckRecipient {
+        address: String,
+        domain: String,
     },
 }
 
@@ -150,6 +160,8 @@ pub struct Session {
     phase: Phase,
     tls: Option<TlsInfo>,
     errors: u32,
+    /// The recipient waiting for [`Action::CheckRecipient`]'s answer.
+    pending_recipient: Option<Recipient>,
 }
 
 impl Session {
@@ -161,6 +173,7 @@ impl Session {
             phase: Phase::AwaitHelo,
             tls: None,
             errors: 0,
+            pending_recipient: None,
         }
     }
 
@@ -231,7 +244,8 @@ impl Session {
 
     /// Counts error replies; past the limit the client is dropped (a probe or a broken client).
     fn count_errors(&mut self, step: Step) -> Step {
-        if step.reply.code < 400 || step.action == Action::Close {
+        let pending = matches!(step.action, Action::CheckRecipient { .. });
+        if step.reply.code < 400 || step.action == Action::Close || pending {
             return step;
         }
         self.errors += 1;

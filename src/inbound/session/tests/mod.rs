@@ -3,6 +3,7 @@
 
 mod chunking;
 mod commands;
+mod recipients;
 mod transaction;
 
 pub(super) use std::net::{IpAddr, Ipv4Addr};
@@ -35,6 +36,7 @@ pub(super) fn settings(max_recipients: usize) -> Arc<SessionSettings> {
         max_recipients,
         policy: RelayPolicy::new(&domains, "mx2.example.net"),
         max_errors: DEFAULT_MAX_ERRORS,
+        recipients: Default::default(),
     })
 }
 
