@@ -24,8 +24,10 @@ use crate::delivery::Deliverer;
 use crate::envelope::{Envelope, Route};
 use crate::queue::scheduler::RecipientResult;
 
-/// How long the outcome of a callout connection stands for the primary's state.
-const CONTACT_MEMORY: Duration = Duration::from_secs(30);
+/// How long a failed callout connection makes the primary count as down (no new callout meanwhile:
+/// a dead primary must not cost every RCPT a connect timeout). Success is not remembered: while the
+/// primary answers, each unknown address costs one question on the open connection.
+const DOWN_MEMORY: Duration = Duration::from_secs(10);
 /// How often a changed cache is written to disk.
 const SAVE_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -65,8 +67,8 @@ pub struct RecipientService {
     callouts: CalloutPool,
     deliverer: Option<Deliverer>,
     health: OnceLock<Weak<dyn PrimaryHealth>>,
-    /// Per destination: did the last callout connection work, and when.
-    contacts: Mutex<HashMap<String, (bool, Instant)>>,
+    /// Per destination: when the last callout found no primary answering.
+    unreachable_since: Mutex<HashMap<String, Instant>>,
     pub(super) learned: Mutex<HashMap<String, LearningEvent>>,
 }
 
@@ -112,7 +114,7 @@ impl RecipientService {
             callouts: CalloutPool::default(),
             deliverer,
             health: OnceLock::new(),
-            contacts: Mutex::new(HashMap::new()),
+            unreachable_since: Mutex::new(HashMap::new()),
             learned: Mutex::new(HashMap::new()),
         }
     }
@@ -162,23 +164,18 @@ impl RecipientService {
     }
 
     fn primary_state(&self, domain: &str) -> PrimaryState {
-        let contacts = self.contacts.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((up, at)) = contacts.get(domain)
-            && at.elapsed() < CONTACT_MEMORY
-        {
-            return if *up {
-                PrimaryState::Up
-            } else {
-                PrimaryState::Down
-            };
-        }
-        drop(contacts);
+        let failed_recently = self
+            .unreachable_since
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(domain)
+            .is_some_and(|at| at.elapsed() < DOWN_MEMORY);
         let queue_says_down = self
             .health
             .get()
             .and_then(Weak::upgrade)
             .is_some_and(|h| h.is_down(domain));
-        if queue_says_down || self.deliverer.is_none() {
+        if failed_recently || queue_says_down || self.deliverer.is_none() {
             PrimaryState::Down
         } else {
             PrimaryState::Unknown
@@ -199,11 +196,18 @@ impl RecipientService {
             .ask(domain, &addrs, &self.hostname, &address, timeout)
             .await;
         tracing::debug!(%address, ?answer, elapsed = ?started.elapsed(), "recipient callout");
-        let up = !matches!(answer, CalloutAnswer::Unreachable(_));
-        self.contacts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(domain.to_string(), (up, Instant::now()));
+        {
+            let mut failures = self
+                .unreachable_since
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            match answer {
+                CalloutAnswer::Unreachable(_) => {
+                    failures.insert(domain.to_string(), Instant::now())
+                }
+                _ => failures.remove(domain),
+            };
+        }
         match answer {
             CalloutAnswer::Accepted => {
                 self.learn(key, Known::Good, "callout");
@@ -242,6 +246,9 @@ impl RecipientService {
         let now_ms = self.now_ms();
         self.cache().insert(key.clone(), known, now_ms, ttl);
         self.dirty.store(true, Ordering::Relaxed);
+        if source != "callout" {
+            tracing::info!("recipient learnt: {key} is {} ({source})", known.label());
+        }
         let event = LearningEvent {
             at_ms: now_ms,
             address: key.to_string(),

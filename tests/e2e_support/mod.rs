@@ -48,6 +48,8 @@ pub struct Settings {
     pub probe_interval: String,
     pub etrn_allow: Vec<String>,
     pub domains: Vec<Domain>,
+    /// Appended verbatim to the file; keys before any table header belong to the last `[[domain]]`.
+    pub extra_toml: String,
 }
 
 impl Settings {
@@ -67,6 +69,7 @@ impl Settings {
                 name: "example.test".into(),
                 primary: primary.map(|a| a.to_string()),
             }],
+            extra_toml: String::new(),
         }
     }
 
@@ -103,6 +106,7 @@ impl Settings {
                 out.push_str(&format!("primary = {primary:?}\n"));
             }
         }
+        out.push_str(&self.extra_toml);
         out
     }
 }
