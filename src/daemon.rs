@@ -133,7 +133,8 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
     let health: Arc<dyn PrimaryHealth> = queue_ctx.clone();
     recipients.attach_health(Arc::downgrade(&health));
     let recipients_task = tokio::spawn(recipients.clone().run_persistence(shutdown.clone()));
-    let admin_state = AdminState::new(config.clone(), QueueApi::new(queue_ctx.clone()));
+    let admin_state = AdminState::new(config.clone(), QueueApi::new(queue_ctx.clone()))
+        .with_recipients(recipients.clone());
     let admin_task = tokio::spawn(admin::serve(admin_listener, admin_state, shutdown.clone()));
     let queue_task = tokio::spawn(runner::run(queue_ctx, recovered, commands));
     let inbound_ctx = Arc::new(InboundContext {

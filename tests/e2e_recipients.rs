@@ -201,3 +201,24 @@ async fn monitoring_mode_sends_senders_to_the_primary_while_it_is_up() {
     assert_eq!(rcpt(&mut client, "a@example.test").await, "250 2.1.5");
     client.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_survives_a_restart() {
+    let sink = SmtpSink::start().await;
+    sink.reject("bad@example.test", "550 5.1.1 no such user");
+    let mut server = Server::start(settings(sink.addr(), "recipients = \"verify\"")).await;
+    let mut client = transaction(&server).await;
+    assert_eq!(rcpt(&mut client, "good@example.test").await, "250 2.1.5");
+    assert_eq!(rcpt(&mut client, "bad@example.test").await, "550 5.1.1");
+    client.quit().await;
+    assert!(server.terminate(WAIT).await.success());
+    assert!(server.spool_dir().join("recipients-cache").exists());
+
+    sink.reject("good@example.test", "550 5.1.1 no such user");
+    sink.unscript("bad@example.test");
+    server.restart().await;
+    let mut client = transaction(&server).await;
+    assert_eq!(rcpt(&mut client, "good@example.test").await, "250 2.1.5");
+    assert_eq!(rcpt(&mut client, "bad@example.test").await, "550 5.1.1");
+    client.quit().await;
+}

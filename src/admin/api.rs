@@ -41,6 +41,7 @@ pub fn routes() -> Router<AdminState> {
         .route("/postmaster", get(postmaster_list))
         .route("/postmaster/{id}", get(postmaster_read))
         .route("/audit", get(audit))
+        .merge(super::api_recipients::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
 }
 

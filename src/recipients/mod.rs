@@ -16,6 +16,7 @@ mod lists;
 mod service;
 pub mod store;
 pub mod verdict;
+mod views;
 
 pub use address::AddressKey;
 pub use cache::{Cache, Known};
@@ -26,3 +27,4 @@ pub use verdict::{
     CacheState, Decision, DomainPolicy, Mode, PrimaryState, Reason, UnknownWhenDown, Verdict,
     decide,
 };
+pub use views::{DomainView, LookupView};
