@@ -91,3 +91,22 @@ fn a_bad_list_file_is_reported_with_its_own_line() {
         errors[0]
     );
 }
+
+#[test]
+fn the_example_file_shows_every_recipient_key() {
+    let text = include_str!("../../examples/backupmx.toml");
+    let config = load(text);
+    assert_eq!(config.recipients.policy("example.com").mode, Mode::Verify);
+    for key in [
+        "recipients =",
+        "recipient_list =",
+        "unknown_when_down =",
+        "accept_only_when_primary_down =",
+        "[recipients]",
+        "positive_ttl =",
+        "negative_ttl =",
+        "callout_timeout =",
+    ] {
+        assert!(text.contains(key), "{key}");
+    }
+}
