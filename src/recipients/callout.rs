@@ -185,3 +185,7 @@ impl CalloutPool {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "callout_tests.rs"]
+mod tests;
