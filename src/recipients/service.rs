@@ -142,7 +142,13 @@ impl RecipientService {
         let known = self.known_state(policy.mode, domain, &key);
         let mut decision = decide(&policy, known, self.primary_state(domain));
         if decision.verdict == Verdict::Callout {
-            let (known, primary) = self.callout(domain, &key).await;
+            let (answer, primary) = self.callout(domain, &key).await;
+            // Only `verify` takes the primary's answer; a list stays the authority for its domain.
+            let known = if policy.mode == Mode::Verify {
+                answer
+            } else {
+                known
+            };
             decision = decide(&policy, known, primary);
             if decision.verdict == Verdict::Callout {
                 decision = decide(&policy, known, PrimaryState::Down);
@@ -341,3 +347,7 @@ fn accept(reason: Reason) -> Decision {
         reason,
     }
 }
+
+#[cfg(test)]
+#[path = "service_tests.rs"]
+mod tests;
