@@ -19,6 +19,7 @@ use crate::queue::api::QueueApi;
 use crate::queue::retry::RetryPolicy;
 use crate::queue::runner::{self, QueueContext};
 use crate::queue::scheduler::Scheduler;
+use crate::recipients::{PrimaryHealth, RecipientService};
 use crate::spool::{Spool, SpoolError};
 
 /// Why the server could not start.
@@ -147,6 +148,11 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
     };
     tokio::spawn(inbound::reload_on_sighup(tls_reloader, shutdown.clone()));
     let deliverer = Deliverer::new(&config)?;
+    let recipients = Arc::new(RecipientService::new(
+        &config,
+        Arc::new(SystemClock),
+        Some(deliverer.clone()),
+    ));
     let (queue, commands) = QueueHandle::new();
     let policy = RetryPolicy {
         retry: config.queue.retry.clone(),
@@ -166,8 +172,13 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
         scheduler: Mutex::new(scheduler),
         wake: Notify::new(),
         shutdown: shutdown.clone(),
+        recipients: recipients.clone(),
     });
-    let admin_state = AdminState::new(config.clone(), QueueApi::new(queue_ctx.clone()));
+    let health: Arc<dyn PrimaryHealth> = queue_ctx.clone();
+    recipients.attach_health(Arc::downgrade(&health));
+    let recipients_task = tokio::spawn(recipients.clone().run_persistence(shutdown.clone()));
+    let admin_state = AdminState::new(config.clone(), QueueApi::new(queue_ctx.clone()))
+        .with_recipients(recipients.clone());
     let admin_task = tokio::spawn(admin::serve(admin_listener, admin_state, shutdown.clone()));
     let queue_task = tokio::spawn(runner::run(queue_ctx, recovered, commands));
     let inbound_ctx = Arc::new(InboundContext {
@@ -175,12 +186,14 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
         spool: spool.clone(),
         queue,
         tls,
+        recipients,
     });
     info!(hostname = %config.hostname, spool = %dir.display(), "backupmx running");
     let options = inbound::ServeOptions::default();
     inbound::serve_listeners(listeners, inbound_ctx, shutdown, options).await;
     let _ = queue_task.await;
     let _ = admin_task.await;
+    let _ = recipients_task.await;
     spool.close();
     let stats = spool.stats();
     info!(

@@ -11,4 +11,5 @@ pub mod envelope;
 pub mod inbound;
 pub mod policy;
 pub mod queue;
+pub mod recipients;
 pub mod spool;

@@ -63,6 +63,13 @@ enum Command {
         #[command(flatten)]
         target: cli::Target,
     },
+    /// Look up, purge or import recipient-cache entries of the running server (through its JSON API).
+    Recipients {
+        #[command(subcommand)]
+        command: cli::RecipientsCommand,
+        #[command(flatten)]
+        target: cli::Target,
+    },
     /// Read a password (stdin or prompt) and print its argon2 hash for `[admin] password_hash`.
     HashPassword,
 }
@@ -75,6 +82,7 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::CheckDns { domain, config } => check_dns(&domain, config.as_deref()),
         Command::Queue { command, target } => Ok(cli::queue(target, command)),
         Command::Status { json, target } => Ok(cli::status(target, json)),
+        Command::Recipients { command, target } => Ok(cli::recipients(target, command)),
         Command::HashPassword => Ok(cli::hash_password()),
     }
 }

@@ -11,7 +11,9 @@ use backupmx::inbound::{
     InboundContext, Listener, ServeOptions, TLS_VERSIONS, TlsReloader, load_reloadable_tls,
     serve_listeners,
 };
+use backupmx::clock::SystemClock;
 use backupmx::queue::QueueHandle;
+use backupmx::recipients::RecipientService;
 use backupmx::spool::Spool;
 use inbound_support::*;
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -257,8 +259,11 @@ async fn the_implicit_tls_listener_speaks_tls_first() {
     let plain = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let implicit = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (plain_addr, tls_addr) = (plain.local_addr().unwrap(), implicit.local_addr().unwrap());
+    let config = config(dir.path());
+    let recipients = RecipientService::in_memory(&config, Arc::new(SystemClock), None);
     let ctx = Arc::new(InboundContext {
-        config: Arc::new(config(dir.path())),
+        recipients: Arc::new(recipients),
+        config: Arc::new(config),
         spool: spool.clone(),
         queue,
         tls: Some(acceptor),

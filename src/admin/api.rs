@@ -42,6 +42,7 @@ pub fn routes() -> Router<AdminState> {
         .route("/postmaster/{id}", get(postmaster_read))
         .route("/audit", get(audit))
         .route("/quarantine", get(quarantine))
+        .merge(super::api_recipients::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
 }
 

@@ -7,6 +7,7 @@
 pub mod access;
 mod actions;
 pub mod api;
+mod api_recipients;
 pub mod audit;
 pub mod credentials;
 pub mod error;
@@ -48,6 +49,8 @@ pub struct AdminState {
     pub audit: AuditLog,
     /// `None` when another metrics recorder was installed first.
     pub metrics: Option<PrometheusHandle>,
+    /// Recipient validation (issue 7); `None` until [`AdminState::with_recipients`].
+    pub recipients: Option<Arc<crate::recipients::RecipientService>>,
 }
 
 /// Where generated credentials and the audit log are kept: `[admin] state_dir`, else the spool.
@@ -71,7 +74,14 @@ impl AdminState {
             credentials: Arc::new(credentials),
             config,
             queue,
+            recipients: None,
         }
+    }
+
+    /// Shows and manages the recipient cache through the console, the API and the CLI.
+    pub fn with_recipients(mut self, recipients: Arc<crate::recipients::RecipientService>) -> Self {
+        self.recipients = Some(recipients);
+        self
     }
 }
 

@@ -4,6 +4,9 @@
 
 mod client;
 mod format;
+mod recipients;
+
+pub use recipients::{RecipientsCommand, recipients};
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;

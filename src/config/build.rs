@@ -24,6 +24,7 @@ const TOP_KEYS: &[&str] = &[
     "domain",
     "admin",
     "limits",
+    "recipients",
 ];
 const SMTP_KEYS: &[&str] = &[
     "listen",
@@ -66,9 +67,12 @@ pub(super) fn build_config(root: &Section, c: &mut Collector) -> Config {
     let dns = build_dns(&root.table(c, "dns"), c);
     let delivery = build_delivery(&root.table(c, "delivery"), c);
     let queue = build_queue(&root.table(c, "queue"), c);
-    let domains = super::domains::build_domains(root, c, delivery.port);
+    let mut domain_recipients = std::collections::BTreeMap::new();
+    let domains = super::domains::build_domains(root, c, delivery.port, &mut domain_recipients);
     let admin = super::admin::build_admin(&root.table(c, "admin"), c);
     let limits = super::client_limits::build_limits(&root.table(c, "limits"), c);
+    let recipients_section = root.table(c, "recipients");
+    let recipients = super::recipients::build_recipients(&recipients_section, c, domain_recipients);
     Config {
         hostname: hostname.map_or_else(|| DEFAULT_HOSTNAME.to_string(), |f| f.value),
         extra_names: extra_names.map_or_else(Vec::new, |f| f.value),
@@ -80,6 +84,7 @@ pub(super) fn build_config(root: &Section, c: &mut Collector) -> Config {
         domains,
         admin,
         limits,
+        recipients,
     }
 }
 

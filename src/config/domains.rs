@@ -1,19 +1,32 @@
 //! The `[[domain]]` list: the domains this server backs up, normalised, validated, without duplicates.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 
-use super::DomainConfig;
 use super::reader::{Collector, Section, boolean, parsed};
 use super::syntax::{normalise_domain, parse_primary};
+use super::{DomainConfig, DomainRecipients};
 
-const DOMAIN_KEYS: &[&str] = &["name", "subdomains", "primary", "tls", "tls_name"];
+const DOMAIN_KEYS: &[&str] = &[
+    "name",
+    "subdomains",
+    "primary",
+    // outbound TLS policy (outbound_tls.rs)
+    "tls",
+    "tls_name",
+    // recipient validation (recipients.rs)
+    "recipients",
+    "recipient_list",
+    "unknown_when_down",
+    "accept_only_when_primary_down",
+];
 
 /// Builds every `[[domain]]`; `default_port` is used for a primary written without a port.
 pub(super) fn build_domains(
     root: &Section,
     c: &mut Collector,
     default_port: u16,
+    recipients: &mut BTreeMap<String, DomainRecipients>,
 ) -> Vec<DomainConfig> {
     let Some(sections) = root.tables(c, "domain") else {
         let message = "at least one [[domain]] is required (the domains this server backs up)";
@@ -32,6 +45,9 @@ pub(super) fn build_domains(
             continue;
         }
         first_seen.insert(domain.name.clone(), c.line_of(&name_span));
+        if let Some(policy) = super::recipients::domain_recipients(section, c) {
+            recipients.insert(domain.name.clone(), policy);
+        }
         domains.push(domain);
     }
     domains

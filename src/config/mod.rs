@@ -17,6 +17,7 @@ pub mod limits;
 mod load;
 mod outbound_tls;
 mod reader;
+mod recipients;
 mod syntax;
 #[cfg(test)]
 mod tests;
@@ -25,6 +26,7 @@ pub use duration::{format_duration, parse_duration};
 pub use error::{ConfigError, ConfigErrors};
 pub use load::EMBEDDED_DEFAULT_TOML;
 pub use outbound_tls::{DomainTls, TlsMode};
+pub use recipients::{DomainRecipients, RecipientsConfig};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -48,6 +50,8 @@ pub struct Config {
     pub admin: AdminConfig,
     /// Per-client abuse limits (`[limits]`).
     pub limits: LimitsConfig,
+    /// Recipient validation (issue 7): `[recipients]` and the per-domain policies.
+    pub recipients: RecipientsConfig,
 }
 
 #[derive(Debug, Clone, PartialEq)]

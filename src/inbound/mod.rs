@@ -39,4 +39,6 @@ pub struct InboundContext {
     pub queue: QueueHandle,
     /// STARTTLS is offered when set (see [`load_tls`]).
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Recipient validation: list look-ups, the verify cache and callouts (issue 7).
+    pub recipients: Arc<crate::recipients::RecipientService>,
 }

@@ -98,6 +98,7 @@ pub(super) fn decide(
     let now = ctx.clock.now();
     let summary = summarize(results);
     log_results(dest, message, results, host);
+    ctx.recipients.learn_delivery(&message.envelope, results);
     let attempt = Attempt {
         at_ms: to_unix_ms(now),
         host: host.to_string(),

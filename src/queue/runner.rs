@@ -31,6 +31,8 @@ pub struct QueueContext {
     /// Wakes the loop early (a worker connected, a probe saw the destination come back...).
     pub wake: Notify,
     pub shutdown: watch::Receiver<bool>,
+    /// Learns known-good / known-bad recipients from delivery results (issue 7).
+    pub recipients: Arc<crate::recipients::RecipientService>,
 }
 
 impl QueueContext {

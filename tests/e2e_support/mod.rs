@@ -54,6 +54,8 @@ pub struct Settings {
     pub delivery_command_timeout: String,
     /// Further `key = value` lines of `[delivery]` (e.g. `tls_ca_file = "..."`).
     pub delivery_extra: Vec<String>,
+    /// Appended verbatim to the file; keys before any table header belong to the last `[[domain]]`.
+    pub extra_toml: String,
 }
 
 impl Settings {
@@ -76,6 +78,7 @@ impl Settings {
             }],
             delivery_command_timeout: "10s".into(),
             delivery_extra: Vec::new(),
+            extra_toml: String::new(),
         }
     }
 
@@ -116,6 +119,7 @@ impl Settings {
             }
             out.push_str(&lines(&domain.extra));
         }
+        out.push_str(&self.extra_toml);
         out
     }
 }

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use backupmx::clock::SystemClock;
 use backupmx::config::{
     AdminConfig, Config, DeliveryConfig, DnsConfig, DomainConfig, LimitsConfig, QueueConfig,
     SmtpConfig, SpoolConfig,
@@ -13,6 +14,7 @@ use backupmx::config::{
 use backupmx::envelope::QueueId;
 use backupmx::inbound::{InboundContext, ServeOptions, serve_with_options};
 use backupmx::queue::{QueueCommand, QueueHandle};
+use backupmx::recipients::RecipientService;
 use backupmx::spool::{Spool, StoredMessage};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -77,6 +79,7 @@ pub fn config(spool_dir: &std::path::Path) -> Config {
             state_dir: None,
         },
         limits: LimitsConfig::default(),
+        recipients: Default::default(),
     }
 }
 
@@ -107,7 +110,9 @@ pub async fn start_with(
     let (queue, queue_rx) = QueueHandle::new();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let recipients = RecipientService::in_memory(&config, Arc::new(SystemClock), None);
     let ctx = Arc::new(InboundContext {
+        recipients: Arc::new(recipients),
         config: Arc::new(config),
         spool: spool.clone(),
         queue,

@@ -94,6 +94,7 @@ pub fn config(
             state_dir: None,
         },
         limits: LimitsConfig::default(),
+        recipients: Default::default(),
     }
 }
 

@@ -51,14 +51,16 @@ pub enum Nav {
     Queue,
     Postmaster,
     Audit,
+    Recipients,
     None,
 }
 
-const NAV_ENTRIES: [(Nav, &str, &str); 4] = [
+const NAV_ENTRIES: [(Nav, &str, &str); 5] = [
     (Nav::Dashboard, "/", "Dashboard"),
     (Nav::Queue, "/queue", "Queue"),
     (Nav::Postmaster, "/postmaster", "Postmaster"),
     (Nav::Audit, "/audit", "Audit log"),
+    (Nav::Recipients, "/recipients", "Recipients"),
 ];
 
 /// A whole page for a logged-in administrator: `body` is already-built HTML; `csrf` goes into the

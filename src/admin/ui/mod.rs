@@ -13,6 +13,7 @@ mod message;
 mod postmaster;
 mod quarantine;
 mod queue;
+mod recipients;
 mod session;
 #[cfg(test)]
 mod tests;
@@ -62,6 +63,8 @@ pub fn routes(state: AdminState) -> Router {
         .route("/postmaster", get(postmaster::list))
         .route("/postmaster/{id}", get(postmaster::read))
         .route("/audit", get(audit::show))
+        .route("/recipients", get(recipients::show))
+        .route("/recipients/purge", post(recipients::purge))
         .route(
             "/static/app.css",
             get(|| asset(APP_CSS, "text/css; charset=utf-8")),

@@ -159,6 +159,12 @@ impl Connection {
                     self.discard_chunk(size).await?;
                     step.reply.write_to(&mut self.out);
                 }
+                Action::CheckRecipient { address, domain } => {
+                    let decision = self.ctx.recipients.check(&address, &domain).await;
+                    let step = self.session.recipient_checked(decision);
+                    step.reply.write_to(&mut self.out);
+                    self.act(step.action).await?;
+                }
                 action => {
                     step.reply.write_to(&mut self.out);
                     self.act(action).await?;
@@ -175,7 +181,10 @@ impl Connection {
     /// Carries out what the session asked for after its reply was queued.
     async fn act(&mut self, action: Action) -> Result<(), Stop> {
         match action {
-            Action::Continue | Action::ReceiveChunk { .. } | Action::DiscardChunk { .. } => {}
+            Action::Continue
+            | Action::ReceiveChunk { .. }
+            | Action::DiscardChunk { .. }
+            | Action::CheckRecipient { .. } => {}
             Action::Close => {
                 self.flush().await?;
                 return Err(Stop::Closed);

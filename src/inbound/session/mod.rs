@@ -13,6 +13,7 @@ mod greeting;
 mod mail;
 mod other;
 mod rcpt;
+mod recipient_check;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -42,6 +43,8 @@ pub struct SessionSettings {
     pub max_unknown_commands: u32,
     /// Transactions (accepted MAIL) per connection; 0: no limit. Not applied to exempt clients.
     pub max_messages: u32,
+    /// Per-domain recipient validation (issue 7); plain `accept_all` domains need nothing more.
+    pub recipients: crate::config::RecipientsConfig,
 }
 
 impl SessionSettings {
@@ -54,6 +57,7 @@ impl SessionSettings {
             max_errors: config.limits.max_errors,
             max_unknown_commands: config.limits.max_unknown_commands,
             max_messages: config.limits.messages_per_connection,
+            recipients: config.recipients.clone(),
         }
     }
 }
@@ -93,6 +97,12 @@ pub enum Action {
     /// BDAT refused: read and drop exactly `size` bytes (RFC 3030 §2), then send the reply.
     DiscardChunk {
         size: u64,
+    },
+    /// RCPT for a domain with a recipient policy: ask `recipients::RecipientService::check` (it may
+    /// run a callout), then send the reply of [`Session::recipient_checked`] instead of this one.
+    CheckRecipient {
+        address: String,
+        domain: String,
     },
 }
 
@@ -164,6 +174,8 @@ pub struct Session {
     unknown_commands: u32,
     /// Transactions opened so far (MAIL accepted).
     messages: u32,
+    /// The recipient waiting for [`Action::CheckRecipient`]'s answer.
+    pending_recipient: Option<Recipient>,
 }
 
 impl Session {
@@ -177,6 +189,7 @@ impl Session {
             errors: 0,
             unknown_commands: 0,
             messages: 0,
+            pending_recipient: None,
         }
     }
 
@@ -263,7 +276,8 @@ impl Session {
 
     /// Counts error replies; past the limit the client is dropped (a probe or a broken client).
     fn count_errors(&mut self, step: Step) -> Step {
-        if step.reply.code < 400 || step.action == Action::Close {
+        let pending = matches!(step.action, Action::CheckRecipient { .. });
+        if step.reply.code < 400 || step.action == Action::Close || pending {
             return step;
         }
         self.errors += 1;

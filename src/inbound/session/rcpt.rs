@@ -3,7 +3,7 @@
 use backupmx_smtp::{ForwardPath, RcptParams};
 
 use super::mail::non_ascii_needs_smtputf8;
-use super::{Phase, Session, Step};
+use super::{Phase, Session, Step, recipient_check};
 use crate::envelope::{Notify, Recipient, RecipientStatus};
 use crate::inbound::replies::{bad_sequence, reply};
 
@@ -36,7 +36,7 @@ impl Session {
         if transaction.recipients.len() >= max_recipients {
             return Step::reply(reply(452, 4, 5, 3, "Too many recipients"));
         }
-        transaction.recipients.push(Recipient {
+        let recipient = Recipient {
             address,
             route,
             notify: params.notify.map(|n| Notify {
@@ -46,7 +46,12 @@ impl Session {
             }),
             orcpt: params.orcpt,
             status: RecipientStatus::Pending,
-        });
+        };
+        if let Some(check) = recipient_check::check_step(&self.settings, &recipient) {
+            self.pending_recipient = Some(recipient);
+            return check;
+        }
+        transaction.recipients.push(recipient);
         Step::reply(accepted)
     }
 }

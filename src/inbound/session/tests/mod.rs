@@ -4,6 +4,7 @@
 mod chunking;
 mod commands;
 mod limits;
+mod recipients;
 mod transaction;
 
 pub(super) use std::net::{IpAddr, Ipv4Addr};
@@ -40,6 +41,7 @@ pub(super) fn settings(max_recipients: usize) -> Arc<SessionSettings> {
         max_errors: DEFAULT_MAX_ERRORS,
         max_unknown_commands: DEFAULT_MAX_UNKNOWN_COMMANDS,
         max_messages: 0,
+        recipients: Default::default(),
     })
 }
 

@@ -1,0 +1,30 @@
+//! Recipient validation without backscatter (issue 7): per-domain policies (`accept_all`, `list`,
+//! `verify`, monitoring mode), the verify cache and its persistence, list files, SMTP callouts to the
+//! primary, and learning from delivery results.
+//!
+//! Pure cores: `address` (normalisation), `list` (list-file parser), `verdict` (the decision table),
+//! `cache` (entries, expiry, bound, text form). Shells: `store` (atomic file), `callout` (the SMTP
+//! callout client and its per-destination connection), `service` (what inbound, the queue and the
+//! admin layer call). Rules for users: docs/recipients.md.
+
+pub mod address;
+pub mod cache;
+pub mod callout;
+pub mod error;
+pub mod list;
+mod lists;
+mod service;
+pub mod store;
+pub mod verdict;
+mod views;
+
+pub use address::AddressKey;
+pub use cache::{Cache, Known};
+pub use error::{CacheError, ListError, RecipientRefusal};
+pub use list::RecipientList;
+pub use service::{LearningEvent, PrimaryHealth, RecipientService};
+pub use verdict::{
+    CacheState, Decision, DomainPolicy, Mode, PrimaryState, Reason, UnknownWhenDown, Verdict,
+    decide,
+};
+pub use views::{DomainView, LookupView};

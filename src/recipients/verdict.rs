@@ -1,0 +1,158 @@
+//! The pure verdict on one RCPT: from the domain's policy, what the cache (or list) knows about the
+//! address, and what we know about the primary, decide accept / refuse / tempfail / ask the primary.
+//! A callout that fails never leads to a permanent refusal: only a primary's own 5xx does.
+
+/// `recipients = ...` in a `[[domain]]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Every address of the domain is accepted (the classic backup MX).
+    #[default]
+    AcceptAll,
+    /// Only addresses matched by the list file.
+    List,
+    /// Ask the primary (callout) and cache its answers.
+    Verify,
+}
+
+/// `unknown_when_down = ...`: what an address the cache does not know gets while the primary is down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnknownWhenDown {
+    /// The backup's duty comes first.
+    #[default]
+    Accept,
+    /// 450 4.1.1: the sender retries later.
+    Tempfail,
+}
+
+/// A domain's recipient policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DomainPolicy {
+    pub mode: Mode,
+    pub unknown_when_down: UnknownWhenDown,
+    /// Monitoring mode: accept only while the primary is unreachable.
+    pub accept_only_when_primary_down: bool,
+}
+
+impl DomainPolicy {
+    /// True when RCPTs of this domain need more than the relay check.
+    pub fn needs_check(&self) -> bool {
+        self.mode != Mode::AcceptAll || self.accept_only_when_primary_down
+    }
+}
+
+/// What is known about the address (for `list`: Good = listed, Bad = not listed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheState {
+    Good,
+    Bad,
+    Unknown,
+}
+
+/// What is known about the primary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrimaryState {
+    /// No recent contact: a callout will tell.
+    Unknown,
+    /// Answered recently (a callout connection or delivery worked).
+    Up,
+    /// Answers, but deferred our question (4xx to the callout RCPT): up, yet no answer to cache.
+    Deferring,
+    /// Unreachable (queue health or a failed callout connection).
+    Down,
+}
+
+/// The answer to the RCPT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Accept,
+    /// 550 5.1.1
+    Refuse550,
+    /// 450 4.1.1
+    Tempfail450,
+    /// Ask the primary, then decide again with its answer.
+    Callout,
+    /// 451 4.7.1: monitoring mode while the primary is up.
+    TryPrimary451,
+}
+
+/// Why: the `reason` label of `backupmx_recipients_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    AcceptAll,
+    Listed,
+    NotListed,
+    KnownGood,
+    KnownBad,
+    UnknownAccepted,
+    UnknownTempfailed,
+    PrimaryUp,
+    NeedsCallout,
+}
+
+impl Reason {
+    pub fn label(self) -> &'static str {
+        match self {
+            Reason::AcceptAll => "accept_all",
+            Reason::Listed => "listed",
+            Reason::NotListed => "not_listed",
+            Reason::KnownGood => "known_good",
+            Reason::KnownBad => "known_bad",
+            Reason::UnknownAccepted => "unknown_accepted",
+            Reason::UnknownTempfailed => "unknown_tempfailed",
+            Reason::PrimaryUp => "primary_up",
+            Reason::NeedsCallout => "callout",
+        }
+    }
+}
+
+/// A verdict with its reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub verdict: Verdict,
+    pub reason: Reason,
+}
+
+const fn decision(verdict: Verdict, reason: Reason) -> Decision {
+    Decision { verdict, reason }
+}
+
+/// The verdict for one RCPT. Monitoring mode is checked first (while the primary is up nothing else
+/// matters; while unknown, a callout tells whether it is up); then the domain's mode.
+pub fn decide(policy: &DomainPolicy, cache: CacheState, primary: PrimaryState) -> Decision {
+    if policy.accept_only_when_primary_down {
+        match primary {
+            PrimaryState::Up | PrimaryState::Deferring => {
+                return decision(Verdict::TryPrimary451, Reason::PrimaryUp);
+            }
+            PrimaryState::Unknown => return decision(Verdict::Callout, Reason::NeedsCallout),
+            PrimaryState::Down => {}
+        }
+    }
+    match policy.mode {
+        Mode::AcceptAll => decision(Verdict::Accept, Reason::AcceptAll),
+        Mode::List => match cache {
+            CacheState::Good => decision(Verdict::Accept, Reason::Listed),
+            CacheState::Bad | CacheState::Unknown => {
+                decision(Verdict::Refuse550, Reason::NotListed)
+            }
+        },
+        Mode::Verify => verify(policy.unknown_when_down, cache, primary),
+    }
+}
+
+fn verify(unknown: UnknownWhenDown, cache: CacheState, primary: PrimaryState) -> Decision {
+    match (cache, primary) {
+        (CacheState::Good, _) => decision(Verdict::Accept, Reason::KnownGood),
+        (CacheState::Bad, _) => decision(Verdict::Refuse550, Reason::KnownBad),
+        (CacheState::Unknown, PrimaryState::Unknown | PrimaryState::Up) => {
+            decision(Verdict::Callout, Reason::NeedsCallout)
+        }
+        (CacheState::Unknown, PrimaryState::Down | PrimaryState::Deferring) => match unknown {
+            UnknownWhenDown::Accept => decision(Verdict::Accept, Reason::UnknownAccepted),
+            UnknownWhenDown::Tempfail => decision(Verdict::Tempfail450, Reason::UnknownTempfailed),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests;
