@@ -7,11 +7,11 @@ mod inbound_support;
 
 use std::sync::Arc;
 
+use backupmx::clock::SystemClock;
 use backupmx::inbound::{
     InboundContext, Listener, ServeOptions, TLS_VERSIONS, TlsReloader, load_reloadable_tls,
     serve_listeners,
 };
-use backupmx::clock::SystemClock;
 use backupmx::queue::QueueHandle;
 use backupmx::recipients::RecipientService;
 use backupmx::spool::Spool;
