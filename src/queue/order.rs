@@ -176,7 +176,7 @@ impl OrderBook {
         for destination in jobs.as_slice() {
             if let Some(dest) = self.destinations.get_mut(destination) {
                 dest.remove(id);
-                self.drop_if_idle(&destination);
+                self.drop_if_idle(destination);
             }
         }
     }
