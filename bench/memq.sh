@@ -5,7 +5,8 @@
 #                                      after a restart; then the flush: syscalls per message (strace -c -f)
 #                                      and server CPU per message.
 #   QUEUED=20000 STRACE=0 bench/memq.sh    smaller queue, flush without strace
-# Settings: QUEUED (100000), SESSIONS (20), SIZE (4096), RESTART (1), FLUSH (1), STRACE (1), BIN, OUT.
+# Settings: QUEUED (100000), SESSIONS (20), SIZE (4096), RESTART (1), FLUSH (1), STRACE (1), BIN, OUT,
+# BEFORE_FLUSH / AFTER_FLUSH (commands run with the server's PID around the flush).
 # Only processes this script started are signalled (by PID); the work directory is removed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,6 +59,8 @@ if [ "$FLUSH" = 1 ]; then
     strace -c -f -o "$OUT/flush.strace" -p "$SRV_PID" & TRACE_PID=$!
     sleep 1
   fi
+  # e.g. BEFORE_FLUSH="callgrind_control -i on" with BIN a wrapper running valgrind --collect-atstart=no
+  [ -n "${BEFORE_FLUSH:-}" ] && $BEFORE_FLUSH "$SRV_PID"
   c0=$(cpu_s); f0=$(date +%s.%N)
   python3 "$LIB/sink.py" "$SINKPORT" "$W/sink.state" & SINK_PID=$!
   for _ in $(seq 18000); do
@@ -65,9 +68,13 @@ if [ "$FLUSH" = 1 ]; then
     sleep 0.1
   done
   f1=$(date +%s.%N); c1=$(cpu_s)
+  [ -n "${AFTER_FLUSH:-}" ] && $AFTER_FLUSH "$SRV_PID"
   n=$(($(delivered) - base))
   [ -n "$TRACE_PID" ] && { kill -INT "$TRACE_PID"; wait "$TRACE_PID" || true; TRACE_PID=; }
-  echo "flushed=$n flush_s=$(echo "$f1 - $f0" | bc) cpu_us_per_msg=$(echo "($c1 - $c0) * 1000000 / $n" | bc)"
+  kill -TERM "$SINK_PID" 2>/dev/null; wait "$SINK_PID" 2>/dev/null || true; SINK_PID=
+  read -r _ first last < "$W/sink.state"
+  echo "flushed=$n flush_s=$(echo "$f1 - $f0" | bc) first_to_last_s=$(echo "$last - $first" | bc)" \
+    "drain_msg_per_s=$(echo "$n / ($last - $first)" | bc) cpu_us_per_msg=$(echo "($c1 - $c0) * 1000000 / $n" | bc)"
   if [ "$STRACE" = 1 ]; then
     awk -v n="$n" '$NF ~ /^[a-z_0-9]+$/ && $4 ~ /^[0-9]+$/ && $4 / n >= 0.05 {
       printf "  %-14s %6.2f/msg\n", $NF, $4 / n }' "$OUT/flush.strace"
