@@ -50,8 +50,8 @@ t1=$(date +%s.%N)
 sleep 2
 echo "queued=$QUEUED ingest_s=$(echo "$t1 - $t0" | bc) RSS after receiving: $(rss_mib) MiB"
 if [ "$RESTART" = 1 ]; then
-  stop_server; r0=$(date +%s.%N); start_server; r1=$(date +%s.%N); sleep 2
-  echo "restart to accepting: $(echo "$r1 - $r0" | bc) s; RSS after a restart: $(rss_mib) MiB"
+  stop_server; r0=$(date +%s.%N); start_server; r1=$(date +%s.%N); rc=$(cpu_s); sleep 2
+  echo "restart to accepting: $(echo "$r1 - $r0" | bc) s (server CPU $rc s); RSS after a restart: $(rss_mib) MiB"
 fi
 if [ "$FLUSH" = 1 ]; then
   base=$(delivered)
