@@ -20,7 +20,7 @@ cleanup() {
   [ -n "$TRACE_PID" ] && kill -INT "$TRACE_PID" 2>/dev/null || true
   [ -n "$SINK_PID" ] && kill -TERM "$SINK_PID" 2>/dev/null || true
   stop_server
-  [ "$OUT" = "$W" ] && rm -rf "$W" || rm -rf "$W/spool"
+  rm -rf "$W"
 }
 trap cleanup EXIT
 source "$LIB/servers.sh"
