@@ -23,12 +23,13 @@ mod book;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::envelope::QueueId;
-use book::Destination;
 pub use book::{Claim, Outcome};
+use book::{Destination, Mailbox};
 
 /// The key of a recipient mailbox: the domain lower-cased, the local part kept as is (local parts may
 /// be case-sensitive at the primary).
@@ -42,9 +43,43 @@ pub fn mailbox_key(address: &str) -> String {
 /// Which message each destination's next connection may take. See the module docs for the rules.
 #[derive(Debug, Default)]
 pub struct OrderBook {
-    destinations: HashMap<String, Destination>,
-    /// The destinations each message has a job in.
-    jobs_of: HashMap<QueueId, Vec<String>>,
+    destinations: HashMap<Arc<str>, Destination>,
+    /// The destinations each message has a job in (names shared with `destinations`).
+    jobs_of: HashMap<QueueId, JobsOf>,
+}
+
+/// The destinations of one message: almost always one, kept without a further allocation.
+#[derive(Debug)]
+enum JobsOf {
+    One(Arc<str>),
+    Many(Vec<Arc<str>>),
+}
+
+impl JobsOf {
+    fn as_slice(&self) -> &[Arc<str>] {
+        match self {
+            JobsOf::One(d) => std::slice::from_ref(d),
+            JobsOf::Many(ds) => ds,
+        }
+    }
+
+    fn push(&mut self, destination: Arc<str>) {
+        match self {
+            JobsOf::One(d) => *self = JobsOf::Many(vec![d.clone(), destination]),
+            JobsOf::Many(ds) => ds.push(destination),
+        }
+    }
+
+    /// Drops `destination`; true when none is left.
+    fn forget(&mut self, destination: &str) -> bool {
+        match self {
+            JobsOf::One(d) => &**d == destination,
+            JobsOf::Many(ds) => {
+                ds.retain(|d| &**d != destination);
+                ds.is_empty()
+            }
+        }
+    }
 }
 
 impl OrderBook {
@@ -64,23 +99,38 @@ impl OrderBook {
         recipients: impl IntoIterator<Item = (usize, S)>,
         due_at: SystemTime,
     ) -> bool {
-        let mut mailboxes: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
-        for (index, address) in recipients {
-            mailboxes
-                .entry(mailbox_key(address.as_ref()))
-                .or_default()
-                .insert(index);
-        }
-        let dest = self.destinations.entry(destination.to_owned()).or_default();
-        if mailboxes.is_empty() || dest.jobs.contains_key(&id) {
+        let name = self.destination_name(destination);
+        let dest = self.destinations.entry(name.clone()).or_default();
+        if dest.jobs.contains_key(&id) {
             return false;
         }
-        dest.insert(id, mailboxes, due_at);
-        self.jobs_of
-            .entry(id)
-            .or_default()
-            .push(destination.to_owned());
+        let pending = recipients
+            .into_iter()
+            .map(|(index, address)| {
+                let key = mailbox_key(address.as_ref());
+                let mailbox: Mailbox = dest.shared_key(&key).unwrap_or_else(|| key.into());
+                (mailbox, index as u32)
+            })
+            .collect::<Vec<_>>();
+        if pending.is_empty() {
+            self.drop_if_idle(destination);
+            return false;
+        }
+        dest.insert(id, pending, due_at);
+        match self.jobs_of.get_mut(&id) {
+            Some(jobs) => jobs.push(name),
+            None => {
+                self.jobs_of.insert(id, JobsOf::One(name));
+            }
+        }
         true
+    }
+
+    /// The shared name of `destination` (allocated once per destination).
+    fn destination_name(&self, destination: &str) -> Arc<str> {
+        self.destinations
+            .get_key_value(destination)
+            .map_or_else(|| destination.into(), |(k, _)| k.clone())
     }
 
     /// The oldest message for `destination` that is due at `now` and whose every pending mailbox has
@@ -120,10 +170,13 @@ impl OrderBook {
 
     /// Drops a message from every destination (delivered elsewhere, expired, deleted by an admin).
     pub fn remove(&mut self, id: QueueId) {
-        for destination in self.jobs_of.remove(&id).unwrap_or_default() {
-            if let Some(dest) = self.destinations.get_mut(&destination) {
+        let Some(jobs) = self.jobs_of.remove(&id) else {
+            return;
+        };
+        for destination in jobs.as_slice() {
+            if let Some(dest) = self.destinations.get_mut(destination) {
                 dest.remove(id);
-                self.drop_if_idle(&destination);
+                self.drop_if_idle(destination);
             }
         }
     }
@@ -144,7 +197,8 @@ impl OrderBook {
 
     /// Sets the due time of every job of message `id` (earlier for a flush of ids, later to hold it).
     pub fn set_due(&mut self, id: QueueId, at: SystemTime) {
-        for destination in self.jobs_of.get(&id).into_iter().flatten() {
+        let destinations = self.jobs_of.get(&id).map_or(&[][..], JobsOf::as_slice);
+        for destination in destinations {
             if let Some(dest) = self.destinations.get_mut(destination) {
                 dest.set_due(id, at);
             }
@@ -168,7 +222,7 @@ impl OrderBook {
 
     /// Destinations that have queued jobs.
     pub fn destinations(&self) -> impl Iterator<Item = &str> {
-        self.destinations.keys().map(String::as_str)
+        self.destinations.keys().map(|d| &**d)
     }
 
     /// Number of queued jobs for `destination` (in flight included).
@@ -182,6 +236,7 @@ impl OrderBook {
     pub fn due_at(&self, id: QueueId) -> Option<SystemTime> {
         self.jobs_of
             .get(&id)?
+            .as_slice()
             .iter()
             .filter_map(|d| self.destinations.get(d)?.jobs.get(&id).map(|j| j.due_at))
             .min()
@@ -189,7 +244,8 @@ impl OrderBook {
 
     /// True while a connection holds message `id`.
     pub fn is_in_flight(&self, id: QueueId) -> bool {
-        self.jobs_of.get(&id).into_iter().flatten().any(|d| {
+        let destinations = self.jobs_of.get(&id).map_or(&[][..], JobsOf::as_slice);
+        destinations.iter().any(|d| {
             self.destinations
                 .get(d)
                 .and_then(|dest| dest.jobs.get(&id))
@@ -211,11 +267,12 @@ impl OrderBook {
     }
 
     fn forget(&mut self, id: QueueId, destination: &str) {
-        if let Some(dests) = self.jobs_of.get_mut(&id) {
-            dests.retain(|d| d != destination);
-            if dests.is_empty() {
-                self.jobs_of.remove(&id);
-            }
+        if self
+            .jobs_of
+            .get_mut(&id)
+            .is_some_and(|jobs| jobs.forget(destination))
+        {
+            self.jobs_of.remove(&id);
         }
         self.drop_if_idle(destination);
     }

@@ -134,11 +134,12 @@ impl Scheduler {
     }
 
     /// Queues a message (just received, or recovered at start: insert those oldest first).
-    pub fn insert(&mut self, message: StoredMessage, now: SystemTime) {
+    pub fn insert(&mut self, mut message: StoredMessage, now: SystemTime) {
         let id = message.id;
         if self.messages.contains_key(&id) {
             return;
         }
+        compact::shrink(&mut message);
         let due = self.due_time(&message, now);
         let mut by_dest: HashMap<String, Vec<(usize, String)>> = HashMap::new();
         for (index, r) in message.envelope.pending() {
@@ -314,7 +315,7 @@ impl Scheduler {
                 status,
             });
         }
-        entry.message.attempts.push(attempt.clone());
+        compact::push_attempt(&mut entry.message.attempts, attempt.clone());
         out.updates.insert(0, Update::Attempt { id, attempt });
 
         let received = from_unix_ms(entry.message.envelope.received_at_ms);
@@ -360,7 +361,7 @@ impl Scheduler {
                 host: "-".into(),
                 result: DELAY_WARNING_SENT.into(),
             };
-            entry.message.attempts.push(warning.clone());
+            compact::push_attempt(&mut entry.message.attempts, warning.clone());
             out.updates.push(Update::Attempt {
                 id,
                 attempt: warning,
@@ -473,3 +474,6 @@ mod admin;
 
 #[path = "scheduler_destinations.rs"]
 mod destinations;
+
+#[path = "scheduler_compact.rs"]
+mod compact;

@@ -67,8 +67,11 @@ impl Spool {
         sync_dir(&layout.journal_dir())?;
         sync_dir(&layout.data_dir())?;
 
-        let mut messages: Vec<StoredMessage> =
-            live.messages.values().map(|e| e.message.clone()).collect();
+        let mut messages: Vec<StoredMessage> = live
+            .messages
+            .values()
+            .map(|e| e.message.to_message())
+            .collect();
         messages.sort_unstable_by_key(|m| m.id);
         let max_id = messages.last().map_or(0, |m| m.id.0);
         info!(dir = %dir.display(), messages = messages.len(), "spool opened");

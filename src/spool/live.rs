@@ -1,18 +1,21 @@
 //! The spool's in-memory picture of what is on disk: every live message with its body location, and
 //! how many live messages each data segment still holds. Changed only after the change is durable.
+//! Messages are kept packed (see `live_packed.rs`): the queue holds the working copy.
 
 use std::collections::HashMap;
 
+use super::Update;
 use super::record::{BodyLocation, Record};
-use super::{StoredMessage, Update};
 use crate::envelope::QueueId;
 
-/// At most this many attempts are kept per message (the newest); older ones only cost memory.
-pub const MAX_ATTEMPTS_KEPT: usize = 100;
+#[path = "live_packed.rs"]
+mod packed;
+pub use packed::PackedMessage;
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct LiveEntry {
-    pub message: StoredMessage,
+    /// `message.to_message()` gives the message as a `StoredMessage`.
+    pub message: PackedMessage,
     pub body: BodyLocation,
 }
 
@@ -41,6 +44,7 @@ impl Live {
                 if let BodyLocation::Segment { segment, .. } = body {
                     *self.segment_refs.entry(segment).or_insert(0) += 1;
                 }
+                let message = PackedMessage::pack(&message, &body);
                 self.messages.insert(id, LiveEntry { message, body });
                 // Re-adding the same message (a compacted journal replayed after the original) moves
                 // its reference rather than freeing its body.
@@ -58,36 +62,14 @@ impl Live {
     }
 
     fn change(&mut self, update: Update) {
-        match update {
-            Update::Recipient { id, index, status } => {
-                if let Some(r) = self
-                    .messages
-                    .get_mut(&id)
-                    .and_then(|e| e.message.envelope.recipients.get_mut(index))
-                {
-                    r.status = status;
-                }
+        let id = match &update {
+            Update::Recipient { id, .. } | Update::Attempt { id, .. } | Update::Hold { id, .. } => {
+                *id
             }
-            Update::Attempt { id, attempt } => {
-                if let Some(e) = self.messages.get_mut(&id) {
-                    let attempts = &mut e.message.attempts;
-                    attempts.push(attempt);
-                    if attempts.len() > MAX_ATTEMPTS_KEPT {
-                        // Keep the delay-warning marker: it says the sender was warned already.
-                        let oldest = attempts
-                            .iter()
-                            .position(|a| a.result != crate::envelope::DELAY_WARNING_SENT)
-                            .unwrap_or(0);
-                        attempts.remove(oldest);
-                    }
-                }
-            }
-            Update::Hold { id, held } => {
-                if let Some(e) = self.messages.get_mut(&id) {
-                    e.message.held = held;
-                }
-            }
-            Update::Remove { .. } => {}
+            Update::Remove { .. } => return,
+        };
+        if let Some(e) = self.messages.get_mut(&id) {
+            e.message.apply(&update, &e.body);
         }
     }
 
@@ -126,7 +108,7 @@ impl Live {
         ids.into_iter()
             .filter_map(|id| self.messages.get(id))
             .map(|e| Record::Message {
-                message: e.message.clone(),
+                message: e.message.to_message(),
                 body: e.body,
             })
             .collect()

@@ -126,7 +126,7 @@ fn check_bodies(
     for (id, why) in bad {
         if let Some(entry) = live.messages.get(&id) {
             let rec = Record::Message {
-                message: entry.message.clone(),
+                message: entry.message.to_message(),
                 body: entry.body,
             };
             let mut framed = Vec::new();

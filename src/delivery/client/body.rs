@@ -72,11 +72,13 @@ pub(crate) async fn send_body<R: AsyncRead + Unpin>(
         if n == 0 {
             break;
         }
-        output.clear();
         stuffer.stuff(&input[..n], &mut output);
-        wire.write("DATA", &output).await?;
+        // Small bodies go out with their terminator in one write (one syscall, one segment).
+        if output.len() >= CHUNK {
+            wire.write("DATA", &output).await?;
+            output.clear();
+        }
     }
-    output.clear();
     stuffer.finish(&mut output);
     wire.write("end of data", &output).await
 }

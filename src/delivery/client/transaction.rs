@@ -142,12 +142,18 @@ pub(crate) async fn send<R: AsyncRead + Unpin>(
         progress.decide_rest(|| RecipientOutcome::Deferred(Response::local(error.to_reply())));
     } else if let Some(reply) = precheck(message, &conn.extensions) {
         progress.decide_rest(|| RecipientOutcome::Failed(Response::local(reply.clone())));
-    } else if let Err(error) = exchange(conn, message, body, &mut progress).await {
-        conn.broken = true;
-        let reply = error.to_reply();
-        progress.decide_rest(|| RecipientOutcome::Deferred(Response::local(reply.clone())));
+    } else {
+        match exchange(conn, message, body, &mut progress).await {
+            // `used` means "the server may still hold a transaction": RSET only then, so a queue
+            // drained over one connection costs two round trips per message, not three.
+            Ok(closed) => conn.used = !closed,
+            Err(error) => {
+                conn.broken = true;
+                let reply = error.to_reply();
+                progress.decide_rest(|| RecipientOutcome::Deferred(Response::local(reply.clone())));
+            }
+        }
     }
-    conn.used = true;
     let recipients = message
         .recipients
         .iter()
@@ -169,13 +175,15 @@ pub(crate) async fn send<R: AsyncRead + Unpin>(
     }
 }
 
-/// The conversation; an `Err` leaves the undecided recipients to be deferred by the caller.
+/// The conversation; an `Err` leaves the undecided recipients to be deferred by the caller. `Ok(true)`
+/// when the server is known to be outside a transaction afterwards (the reply to the end of data was
+/// read, or MAIL was refused), so the next message needs no RSET (RFC 5321 §4.1.1.4).
 async fn exchange<R: AsyncRead + Unpin>(
     conn: &mut Connection,
     message: &Message<'_>,
     body: R,
     progress: &mut Progress,
-) -> Result<(), ClientError> {
+) -> Result<bool, ClientError> {
     let env = message.envelope;
     if conn.used {
         let reply = conn.wire.command("RSET", "RSET").await?;
@@ -202,8 +210,10 @@ async fn exchange<R: AsyncRead + Unpin>(
     } else {
         lockstep(conn, &mail, &rcpts, progress).await?
     };
-    let Some(data_reply) = data_reply else {
-        return Ok(());
+    let data_reply = match data_reply {
+        Step::Data(reply) => reply,
+        Step::Closed => return Ok(true),
+        Step::Open => return Ok(false),
     };
     if data_reply.code != 354 {
         note_421(conn, &data_reply);
@@ -214,14 +224,14 @@ async fn exchange<R: AsyncRead + Unpin>(
             outcome
         };
         progress.decide_rest(|| outcome.clone());
-        return Ok(());
+        return Ok(false);
     }
     if progress.accepted.is_empty() {
         // A pipelined DATA the server accepted although no RCPT was: send an empty message and
         // ignore its reply (RFC 2920 §3.1).
         conn.wire.write("end of data", b".\r\n").await?;
         conn.wire.read_reply("end of data").await?;
-        return Ok(());
+        return Ok(true);
     }
     body::send_body(&mut conn.wire, body).await?;
     let final_reply = conn
@@ -230,7 +240,18 @@ async fn exchange<R: AsyncRead + Unpin>(
         .await?;
     note_421(conn, &final_reply);
     progress.decide_rest(|| RecipientOutcome::from_reply(final_reply.clone()));
-    Ok(())
+    Ok(true)
+}
+
+/// Where MAIL/RCPT/DATA left the transaction.
+enum Step {
+    /// DATA was sent; its reply.
+    Data(Reply),
+    /// DATA was not sent (or its 354 was answered with an empty message) and no transaction is open:
+    /// MAIL was refused.
+    Closed,
+    /// DATA was not sent and MAIL was accepted: the server holds a transaction.
+    Open,
 }
 
 fn protocol_deferral(outcome: &RecipientOutcome) -> RecipientOutcome {
@@ -261,18 +282,18 @@ fn record_rcpt(conn: &mut Connection, progress: &mut Progress, slot: usize, repl
     }
 }
 
-/// MAIL, then each RCPT, then DATA, each waiting for its reply. `None`: DATA was not sent.
+/// MAIL, then each RCPT, then DATA, each waiting for its reply.
 async fn lockstep(
     conn: &mut Connection,
     mail: &str,
     rcpts: &[String],
     progress: &mut Progress,
-) -> Result<Option<Reply>, ClientError> {
+) -> Result<Step, ClientError> {
     let reply = conn.wire.command("MAIL FROM", mail).await?;
     if !reply.is_positive() {
         note_421(conn, &reply);
         progress.decide_rest(|| RecipientOutcome::from_reply(reply.clone()));
-        return Ok(None);
+        return Ok(Step::Closed);
     }
     for (slot, rcpt) in rcpts.iter().enumerate() {
         let reply = conn.wire.command("RCPT TO", rcpt).await?;
@@ -282,9 +303,9 @@ async fn lockstep(
         }
     }
     if progress.accepted.is_empty() {
-        return Ok(None);
+        return Ok(Step::Open);
     }
-    Ok(Some(conn.wire.command("DATA", "DATA").await?))
+    Ok(Step::Data(conn.wire.command("DATA", "DATA").await?))
 }
 
 /// MAIL, all RCPTs and DATA in one write (RFC 2920), then the replies in order.
@@ -293,7 +314,7 @@ async fn pipelined(
     mail: &str,
     rcpts: &[String],
     progress: &mut Progress,
-) -> Result<Option<Reply>, ClientError> {
+) -> Result<Step, ClientError> {
     let mut batch = format!("{mail}\r\n");
     for rcpt in rcpts {
         batch.push_str(rcpt);
@@ -316,9 +337,9 @@ async fn pipelined(
             conn.wire.write("end of data", b".\r\n").await?;
             conn.wire.read_reply("end of data").await?;
         }
-        return Ok(None);
+        return Ok(Step::Closed);
     }
-    Ok(Some(data_reply))
+    Ok(Step::Data(data_reply))
 }
 
 #[cfg(test)]
