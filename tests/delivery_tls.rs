@@ -6,8 +6,6 @@ mod inbound_support;
 mod support;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use backupmx::config::{DeliveryConfig, DnsConfig};
@@ -18,10 +16,8 @@ use backupmx::delivery::{Deliverer, DnsResolver, Host, SelfIdentity};
 use backupmx::envelope::Envelope;
 use backupmx::inbound::{ServeOptions, load_tls};
 use inbound_support::{TestServer, start_with, strip_received};
+use support::tls_front::{FrontTls, TlsFront};
 use support::{SmtpSink, WAIT, envelope};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
 
 const BODY: &[u8] =
     b"From: <alice@sender.test>\r\nSubject: over TLS\r\n\r\n.leading dot\r\nsecret\r\n";
@@ -158,132 +154,13 @@ async fn opportunistic_without_starttls_delivers_in_clear() {
     assert_eq!(sink.wait_for(1, WAIT).await[0].data, BODY);
 }
 
-/// What the broken server does right after its `220` to STARTTLS.
-#[derive(Debug, Clone, Copy)]
-enum Breakage {
-    /// Sends a line of text where the TLS ServerHello should be.
-    Garbage,
-    /// Closes the connection.
-    Close,
-}
-
-/// A front for `upstream` (an [`SmtpSink`]) that adds STARTTLS to every EHLO reply, answers a
-/// STARTTLS with `220` and then breaks the handshake; sessions that do not ask for STARTTLS are
-/// relayed to the sink untouched.
-struct BrokenTls {
-    addr: SocketAddr,
-    connections: Arc<AtomicUsize>,
-    starttls: Arc<AtomicUsize>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for BrokenTls {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl BrokenTls {
-    async fn start(upstream: SocketAddr, breakage: Breakage) -> BrokenTls {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let connections = Arc::new(AtomicUsize::new(0));
-        let starttls = Arc::new(AtomicUsize::new(0));
-        let counters = (connections.clone(), starttls.clone());
-        let task = tokio::spawn(async move {
-            let mut sessions = tokio::task::JoinSet::new();
-            while let Ok((stream, _)) = listener.accept().await {
-                counters.0.fetch_add(1, Ordering::SeqCst);
-                let starttls = counters.1.clone();
-                sessions.spawn(async move {
-                    let _ = front_session(stream, upstream, breakage, &starttls).await;
-                });
-            }
-        });
-        BrokenTls {
-            addr,
-            connections,
-            starttls,
-            task,
-        }
-    }
-}
-
-async fn read_line<R: AsyncBufReadExt + Unpin>(reader: &mut R) -> std::io::Result<String> {
-    let mut line = String::new();
-    let n = tokio::time::timeout(WAIT, reader.read_line(&mut line))
-        .await
-        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
-    if n == 0 {
-        return Err(std::io::ErrorKind::UnexpectedEof.into());
-    }
-    Ok(line)
-}
-
-/// The text of every line of one (multi-line) reply, without the `NNN-` prefixes.
-async fn read_reply<R: AsyncBufReadExt + Unpin>(reader: &mut R) -> std::io::Result<Vec<String>> {
-    let mut lines = Vec::new();
-    loop {
-        let line = read_line(reader).await?;
-        let line = line.trim_end();
-        lines.push(line.get(4..).unwrap_or("").to_owned());
-        if line.as_bytes().get(3) != Some(&b'-') {
-            return Ok(lines);
-        }
-    }
-}
-
-fn with_starttls(mut ehlo: Vec<String>) -> String {
-    ehlo.push("STARTTLS".into());
-    let last = ehlo.len() - 1;
-    ehlo.iter()
-        .enumerate()
-        .map(|(i, text)| format!("250{}{text}\r\n", if i == last { ' ' } else { '-' }))
-        .collect()
-}
-
-async fn front_session(
-    client: TcpStream,
-    upstream: SocketAddr,
-    breakage: Breakage,
-    starttls: &AtomicUsize,
-) -> std::io::Result<()> {
-    let mut client = BufReader::new(client);
-    let mut sink = BufReader::new(TcpStream::connect(upstream).await?);
-    let greeting = read_line(&mut sink).await?;
-    client.get_mut().write_all(greeting.as_bytes()).await?;
-    let ehlo = read_line(&mut client).await?;
-    sink.get_mut().write_all(ehlo.as_bytes()).await?;
-    let reply = with_starttls(read_reply(&mut sink).await?);
-    client.get_mut().write_all(reply.as_bytes()).await?;
-    let next = read_line(&mut client).await?;
-    if next.trim_end().eq_ignore_ascii_case("STARTTLS") {
-        starttls.fetch_add(1, Ordering::SeqCst);
-        client
-            .get_mut()
-            .write_all(b"220 2.0.0 go ahead\r\n")
-            .await?;
-        if let Breakage::Garbage = breakage {
-            client.get_mut().write_all(b"this is not TLS\r\n").await?;
-        }
-        return client.get_mut().shutdown().await;
-    }
-    // From here on the sink talks to the client directly (pipelined leftovers first).
-    sink.get_mut().write_all(next.as_bytes()).await?;
-    sink.get_mut().write_all(client.buffer()).await?;
-    client.get_mut().write_all(sink.buffer()).await?;
-    let (mut client, mut sink) = (client.into_inner(), sink.into_inner());
-    tokio::io::copy_bidirectional(&mut client, &mut sink).await?;
-    Ok(())
-}
-
 #[tokio::test]
 async fn a_broken_handshake_falls_back_to_clear_text_when_opportunistic() {
-    for breakage in [Breakage::Garbage, Breakage::Close] {
+    for (breakage, mode) in [("garbage", FrontTls::Garbage), ("close", FrontTls::Close)] {
         let sink = SmtpSink::start().await;
-        let front = BrokenTls::start(sink.addr(), breakage).await;
+        let front = TlsFront::start(sink.addr(), mode).await;
         let error = Connection::open(
-            front.addr,
+            front.addr(),
             "primary.example.test",
             &client(TlsPolicy::Opportunistic),
         )
@@ -296,11 +173,11 @@ async fn a_broken_handshake_falls_back_to_clear_text_when_opportunistic() {
         );
 
         let mut conn = deliverer(TlsPolicy::Opportunistic)
-            .connect_first(&primary_at(front.addr))
+            .connect_first(&primary_at(front.addr()))
             .await
             .unwrap_or_else(|e| panic!("{breakage:?}: no fallback: {e}"));
         assert!(!conn.is_tls(), "{breakage:?}");
-        assert_eq!(conn.peer(), front.addr);
+        assert_eq!(conn.peer(), front.addr());
         let env = envelope("alice@sender.test", &["bob@example.test"]);
         assert_delivered(&send(&mut conn, &env, BODY).await);
         conn.quit().await;
@@ -308,17 +185,17 @@ async fn a_broken_handshake_falls_back_to_clear_text_when_opportunistic() {
         assert_eq!(got[0].data, BODY, "{breakage:?}");
         assert_eq!(got[0].recipients, ["bob@example.test"]);
         // The direct open, the deliverer's TLS try, then its clear-text retry.
-        assert_eq!(front.connections.load(Ordering::SeqCst), 3, "{breakage:?}");
-        assert_eq!(front.starttls.load(Ordering::SeqCst), 2, "{breakage:?}");
+        assert_eq!(front.connections(), 3, "{breakage:?}");
+        assert_eq!(front.starttls(), 2, "{breakage:?}");
     }
 }
 
 #[tokio::test]
 async fn a_broken_handshake_is_not_retried_in_clear_when_tls_is_required() {
     let sink = SmtpSink::start().await;
-    let front = BrokenTls::start(sink.addr(), Breakage::Garbage).await;
+    let front = TlsFront::start(sink.addr(), FrontTls::Garbage).await;
     let error = deliverer(TlsPolicy::Require)
-        .connect_first(&primary_at(front.addr))
+        .connect_first(&primary_at(front.addr()))
         .await
         .err()
         .expect("TLS required and broken");
@@ -327,6 +204,6 @@ async fn a_broken_handshake_is_not_retried_in_clear_when_tls_is_required() {
         matches!(error.attempts[0].error, Some(ClientError::TlsHandshake(_))),
         "{error}"
     );
-    assert_eq!(front.connections.load(Ordering::SeqCst), 1);
+    assert_eq!(front.connections(), 1);
     assert!(sink.messages().is_empty());
 }

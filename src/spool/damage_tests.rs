@@ -2,30 +2,8 @@
 //! records after it still count (recovery resynchronises on the next intact frame); a truncated data
 //! segment sets aside only the bodies it cut off.
 
+use super::tests::envelope;
 use super::*;
-use crate::envelope::{BodyType, Recipient, Route};
-
-fn envelope(to: &str) -> Envelope {
-    Envelope {
-        sender: "alice@sender.test".into(),
-        recipients: vec![Recipient {
-            address: to.into(),
-            route: Route::Relay {
-                domain: "example.test".into(),
-            },
-            notify: None,
-            orcpt: None,
-            status: RecipientStatus::Pending,
-        }],
-        body_type: BodyType::SevenBit,
-        smtputf8: false,
-        ret: None,
-        envid: None,
-        client_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
-        helo: "client.test".into(),
-        received_at_ms: 1,
-    }
-}
 
 /// Three messages to `m0@`, `m1@`, `m2@`; returns the newest journal's path and its frames'
 /// (offset, length) after the header.

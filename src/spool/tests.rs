@@ -9,7 +9,8 @@ use tokio::io::AsyncReadExt;
 use super::*;
 use crate::envelope::{BodyType, Recipient, Route};
 
-fn envelope(to: &str) -> Envelope {
+/// A one-recipient envelope for `to`; shared with the damage tests.
+pub(super) fn envelope(to: &str) -> Envelope {
     Envelope {
         sender: "alice@sender.test".into(),
         recipients: vec![Recipient {
