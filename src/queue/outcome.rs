@@ -69,7 +69,7 @@ pub(super) async fn apply_batch(
         updates.extend(consequences.updates);
     }
     if let Err(e) = ctx.spool.update(updates).await {
-        warn!(error = %e, "could not record delivery results; they will be retried");
+        warn!(error = %e, "could not record delivery results on disk (the queue in memory has them; after a restart these messages may be delivered again)");
     }
 }
 
@@ -159,6 +159,6 @@ pub(super) async fn apply(
         bounces::send_dsn(ctx, message, order).await;
     }
     if let Err(e) = ctx.spool.update(consequences.updates).await {
-        warn!(id = %message.id, error = %e, "could not record delivery results; they will be retried");
+        warn!(id = %message.id, error = %e, "could not record delivery results on disk (the queue in memory has them; after a restart these messages may be delivered again)");
     }
 }
