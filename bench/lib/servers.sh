@@ -16,7 +16,7 @@ exempt = ["127.0.0.0/8"]
 [spool]
 dir = "$W/spool"
 [queue]
-probe_interval = "2s"
+probe_interval = "1s"
 [[domain]]
 name = "bench.test"
 primary = "127.0.0.1:$2"
