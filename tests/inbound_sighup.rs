@@ -4,50 +4,30 @@
 mod inbound_process;
 mod inbound_support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use inbound_process::{Pair, Server, pair};
-use inbound_support::{Client, WAIT};
-use rustls::pki_types::{CertificateDer, ServerName};
+use inbound_support::Client;
+use inbound_support::certs::{self, handshake};
+use rustls::pki_types::CertificateDer;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 fn connector(trusted: &[&Pair]) -> TlsConnector {
-    let mut roots = rustls::RootCertStore::empty();
-    for pair in trusted {
-        roots.add(pair.der.clone()).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.resumption = rustls::client::Resumption::disabled();
-    TlsConnector::from(Arc::new(config))
-}
-
-async fn tls_over(connector: &TlsConnector, stream: TcpStream) -> Client<TlsStream<TcpStream>> {
-    let name = ServerName::try_from("mx2.example.net").unwrap();
-    let tls = tokio::time::timeout(WAIT, connector.connect(name, stream))
-        .await
-        .unwrap()
-        .unwrap();
-    Client::new(tls)
+    certs::connector(trusted, rustls::DEFAULT_VERSIONS)
 }
 
 async fn starttls(server: &Server, connector: &TlsConnector) -> Client<TlsStream<TcpStream>> {
     let mut c = Client::new(TcpStream::connect(server.smtp).await.unwrap());
     c.greeting_and_ehlo().await;
     assert_eq!(c.cmd("STARTTLS").await, "220 2.0.0");
-    tls_over(connector, c.io.into_inner()).await
+    handshake(connector, c.io.into_inner()).await
 }
 
 async fn implicit(server: &Server, connector: &TlsConnector) -> Client<TlsStream<TcpStream>> {
     let stream = TcpStream::connect(server.implicit_tls).await.unwrap();
-    tls_over(connector, stream).await
+    handshake(connector, stream).await
 }
 
 fn peer_cert(c: &Client<TlsStream<TcpStream>>) -> CertificateDer<'static> {

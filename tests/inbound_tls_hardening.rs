@@ -15,30 +15,14 @@ use backupmx::inbound::{
 use backupmx::queue::QueueHandle;
 use backupmx::recipients::RecipientService;
 use backupmx::spool::Spool;
+use inbound_support::certs::{Pair, connector, handshake, pair};
 use inbound_support::*;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::CertificateDer;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
-
-/// One self-signed pair for `mx2.example.net`.
-struct Pair {
-    cert_pem: String,
-    key_pem: String,
-    der: CertificateDer<'static>,
-}
-
-fn pair() -> Pair {
-    let certified =
-        rcgen::generate_simple_self_signed(vec!["mx2.example.net".to_string()]).unwrap();
-    Pair {
-        cert_pem: certified.cert.pem(),
-        key_pem: certified.signing_key.serialize_pem(),
-        der: certified.cert.der().clone(),
-    }
-}
 
 /// Certificate files (rewritable) and the acceptor built from them.
 struct Files {
@@ -61,34 +45,6 @@ impl Files {
         let dir = self.dir.path();
         load_reloadable_tls(&dir.join("cert.pem"), &dir.join("key.pem")).unwrap()
     }
-}
-
-fn connector(
-    trusted: &[&Pair],
-    versions: &[&'static rustls::SupportedProtocolVersion],
-) -> TlsConnector {
-    let mut roots = rustls::RootCertStore::empty();
-    for pair in trusted {
-        roots.add(pair.der.clone()).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(versions)
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    // Every connection does a full handshake: a resumed session would not show the new certificate.
-    config.resumption = rustls::client::Resumption::disabled();
-    TlsConnector::from(Arc::new(config))
-}
-
-async fn handshake(connector: &TlsConnector, stream: TcpStream) -> Client<TlsStream<TcpStream>> {
-    let name = ServerName::try_from("mx2.example.net").unwrap();
-    let tls = tokio::time::timeout(WAIT, connector.connect(name, stream))
-        .await
-        .unwrap()
-        .unwrap();
-    Client::new(tls)
 }
 
 /// Greeting, EHLO, STARTTLS, handshake.

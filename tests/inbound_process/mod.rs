@@ -8,28 +8,13 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use rustls::pki_types::CertificateDer;
 use tokio::net::TcpStream;
 
 /// Bearer token of the admin API in these tests.
 pub const API_TOKEN: &str = "inbound-test-token";
 
-/// One self-signed certificate for `mx2.example.net` and its key.
-pub struct Pair {
-    pub cert_pem: String,
-    pub key_pem: String,
-    pub der: CertificateDer<'static>,
-}
-
-pub fn pair() -> Pair {
-    let certified =
-        rcgen::generate_simple_self_signed(vec!["mx2.example.net".to_string()]).unwrap();
-    Pair {
-        cert_pem: certified.cert.pem(),
-        key_pem: certified.signing_key.serialize_pem(),
-        der: certified.cert.der().clone(),
-    }
-}
+#[allow(unused_imports)] // `pair` is used by some of the test crates that include this module
+pub use super::inbound_support::certs::{Pair, pair};
 
 fn free_addr() -> SocketAddr {
     StdListener::bind("127.0.0.1:0")

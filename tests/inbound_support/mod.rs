@@ -2,6 +2,8 @@
 //! spool in a temporary directory, and a minimal SMTP client (plain or TLS) with bounded waits.
 #![allow(dead_code)]
 
+pub mod certs;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
