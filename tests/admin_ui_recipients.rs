@@ -109,6 +109,16 @@ async fn the_page_in_a_browser() {
         browser.goto(&format!("{base}/recipients"));
         browser.send_keys(&browser.find("#password"), &password);
         browser.click(&browser.find("#login"));
+        // Let the login's redirect land before navigating on: a navigation started while the
+        // login form is still being submitted can cancel it (seen on a loaded CI machine).
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while browser.current_url().ends_with("/login") {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the login did not complete"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
         browser.goto(&format!(
             "{base}/recipients?address=alice%2Bnews%40example.test"
         ));
