@@ -55,6 +55,10 @@ impl Recorder {
     }
 }
 
+/// Logged when delivery results cannot be written: the scheduler already has them, so nothing is
+/// sent twice in this run, but a restart replays the older spool state.
+const UNRECORDED: &str = "could not record delivery results on disk (the queue in memory has them; after a restart these messages may be delivered again)";
+
 /// DSNs first (they need the originals' bodies, which removals delete), then every state change of
 /// the batch in one spool update.
 pub(super) async fn apply_batch(
@@ -69,7 +73,7 @@ pub(super) async fn apply_batch(
         updates.extend(consequences.updates);
     }
     if let Err(e) = ctx.spool.update(updates).await {
-        warn!(error = %e, "could not record delivery results on disk (the queue in memory has them; after a restart these messages may be delivered again)");
+        warn!(error = %e, "{UNRECORDED}");
     }
 }
 
@@ -159,6 +163,6 @@ pub(super) async fn apply(
         bounces::send_dsn(ctx, message, order).await;
     }
     if let Err(e) = ctx.spool.update(consequences.updates).await {
-        warn!(id = %message.id, error = %e, "could not record delivery results on disk (the queue in memory has them; after a restart these messages may be delivered again)");
+        warn!(id = %message.id, error = %e, "{UNRECORDED}");
     }
 }
