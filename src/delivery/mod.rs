@@ -15,8 +15,8 @@ use tokio::task::JoinSet;
 use crate::config::{Config, DomainConfig};
 pub use check::{CheckDnsReport, Verdict, check_dns};
 pub use client::{
-    ClientConfig, ClientError, Connection, Extensions, Message, RecipientOutcome, Response,
-    SendReport, TlsPolicy, probe,
+    ClientConfig, ClientError, Connection, EnvelopeStep, Extensions, Message, Opened,
+    RecipientOutcome, Response, SendReport, Staged, TlsPolicy, probe,
 };
 pub use dns::{DnsError, DnsResolver, MxRecord};
 pub use route::{Host, Misconfiguration, MxTarget, RouteDecision, SelfIdentity};

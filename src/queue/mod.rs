@@ -8,6 +8,7 @@ mod outcome;
 pub mod retry;
 pub mod runner;
 pub mod scheduler;
+mod sender;
 mod worker;
 
 use tokio::sync::mpsc;

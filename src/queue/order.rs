@@ -21,6 +21,8 @@
 
 mod book;
 #[cfg(test)]
+mod chain_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
@@ -146,6 +148,37 @@ impl OrderBook {
             return None;
         }
         dest.claim(now)
+    }
+
+    /// For a connection still sending `prev`: the next message it may pipeline behind it, the oldest
+    /// due one that is ready now or will be once `prev` is done with every mailbox. It rides on
+    /// `prev`'s connection, so the `max_parallel` limit does not apply; it is counted in flight only
+    /// once [`OrderBook::confirm`] accepts it.
+    pub fn claim_after(
+        &mut self,
+        destination: &str,
+        prev: QueueId,
+        now: SystemTime,
+    ) -> Option<Claim> {
+        self.destinations
+            .get_mut(destination)?
+            .claim_after(prev, now)
+    }
+
+    /// After the predecessor's outcome is recorded: true when a job from
+    /// [`OrderBook::claim_after`] may be sent (it is an ordinary claim from now on); false when it
+    /// must not (the predecessor was deferred in one of its mailboxes) and it was given back.
+    pub fn confirm(&mut self, destination: &str, id: QueueId) -> bool {
+        self.destinations
+            .get_mut(destination)
+            .is_some_and(|dest| dest.confirm(id))
+    }
+
+    /// Gives a claimed job back untried (no outcome, due time unchanged).
+    pub fn unclaim(&mut self, destination: &str, id: QueueId) {
+        if let Some(dest) = self.destinations.get_mut(destination) {
+            dest.unclaim(id);
+        }
     }
 
     /// Ends a claimed attempt. Recipients reported `Done` leave their mailbox queues; the others (also

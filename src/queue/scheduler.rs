@@ -252,6 +252,23 @@ impl Scheduler {
         self.book.claim_next(dest, now, self.max_parallel)
     }
 
+    /// The next message a connection still sending `prev` may pipeline behind it (see
+    /// [`OrderBook::claim_after`]); [`Scheduler::confirm_chained`] decides once `prev` is finished.
+    pub fn claim_after(&mut self, dest: &str, prev: QueueId, now: SystemTime) -> Option<Claim> {
+        self.book.claim_after(dest, prev, now)
+    }
+
+    /// True when a message from [`Scheduler::claim_after`] may now be sent; false when it was given
+    /// back because its predecessor stays ahead of it (deferred).
+    pub fn confirm_chained(&mut self, dest: &str, id: QueueId) -> bool {
+        self.book.confirm(dest, id)
+    }
+
+    /// Gives a claimed message back untried: no attempt is recorded.
+    pub fn unclaim(&mut self, dest: &str, id: QueueId) {
+        self.book.unclaim(dest, id);
+    }
+
     /// Takes a due message regardless of the connection limit (to defer it while the destination is
     /// unreachable or misconfigured, without connecting).
     pub fn claim_for_deferral(&mut self, dest: &str, now: SystemTime) -> Option<Claim> {

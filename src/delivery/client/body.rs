@@ -56,10 +56,12 @@ impl DotStuffer {
     }
 }
 
-/// Streams `body` dot-stuffed and terminated to the server (after its 354).
+/// Streams `body` dot-stuffed and terminated to the server (after its 354); `trailer` (pipelined
+/// commands, usually empty) goes out in the same final write as the terminator.
 pub(crate) async fn send_body<R: AsyncRead + Unpin>(
     wire: &mut Wire,
     mut body: R,
+    trailer: &[u8],
 ) -> Result<(), ClientError> {
     let mut stuffer = DotStuffer::new();
     let mut input = vec![0u8; CHUNK];
@@ -80,6 +82,7 @@ pub(crate) async fn send_body<R: AsyncRead + Unpin>(
         }
     }
     stuffer.finish(&mut output);
+    output.extend_from_slice(trailer);
     wire.write("end of data", &output).await
 }
 

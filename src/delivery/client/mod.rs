@@ -1,8 +1,10 @@
 //! The SMTP client that hands messages to the primary: one [`Connection`] carries many messages,
 //! each with per-recipient outcomes. Phases live in their own files: `io` (wire and timeouts),
-//! `hello` (greeting, EHLO/HELO, STARTTLS), `transaction` (MAIL/RCPT/DATA), `body` (dot-stuffing).
+//! `hello` (greeting, EHLO/HELO, STARTTLS), `commands` (MAIL/RCPT lines, pre-checks), `transaction`
+//! (MAIL/RCPT/DATA, pipelined across messages when offered), `body` (dot-stuffing).
 
 mod body;
+mod commands;
 mod hello;
 mod io;
 mod tls;
@@ -20,9 +22,10 @@ use crate::config::DeliveryConfig;
 use crate::envelope::Envelope;
 
 pub use body::DotStuffer;
+pub use commands::{mail_command, precheck, rcpt_command, xtext};
 pub use hello::Extensions;
 pub use tls::TlsPolicy;
-pub use transaction::{mail_command, precheck, rcpt_command, xtext};
+pub use transaction::{EnvelopeStep, Opened, Staged};
 
 /// Settings of the client, built once from the configuration.
 #[derive(Clone)]
@@ -252,6 +255,8 @@ pub struct Connection {
     used: bool,
     /// A network error, timeout or 421 happened: no further messages on this connection.
     broken: bool,
+    /// Commands queued by [`Connection::stage`], written with the next write.
+    outbox: Vec<u8>,
 }
 
 impl Connection {
@@ -276,6 +281,7 @@ impl Connection {
             data_timeout: config.data_timeout,
             used: false,
             broken: false,
+            outbox: Vec::new(),
         })
     }
 
@@ -304,6 +310,39 @@ impl Connection {
     ) -> SendReport {
         transaction::send(self, message, body).await
     }
+
+    /// True when the next message's commands may be pipelined behind the current message's content
+    /// (the server offers PIPELINING and nothing went wrong).
+    pub fn can_pipeline(&self) -> bool {
+        self.extensions.pipelining && !self.broken
+    }
+
+    /// First phase of a transaction: pre-checks, and with PIPELINING the MAIL/RCPT/DATA commands
+    /// queued to leave with the next write (staged while another message's content is still to be
+    /// sent, they follow its end of data). `Err` is the message's outcome when it cannot be sent here.
+    pub async fn stage(&mut self, message: &Message<'_>) -> Result<Staged, SendReport> {
+        transaction::stage(self, message).await
+    }
+
+    /// Second phase: the replies to MAIL, RCPT and DATA.
+    pub async fn envelope(&mut self, message: &Message<'_>, staged: Staged) -> EnvelopeStep {
+        transaction::envelope(self, message, staged).await
+    }
+
+    /// Last phase: the content, the end of data (followed by any staged commands) and its reply.
+    pub async fn send_body<R: AsyncRead + Unpin>(
+        &mut self,
+        message: &Message<'_>,
+        opened: Opened,
+        body: R,
+    ) -> SendReport {
+        transaction::send_body(self, message, opened, body).await
+    }
+
+    /// Drops the connection without QUIT: a message whose DATA was already accepted (354) is
+    /// abandoned without an end of data, which the server must discard (RFC 5321 §3.8: a close
+    /// without QUIT acts as RSET).
+    pub fn abandon(self) {}
 
     /// Says QUIT (best effort) and closes.
     pub async fn quit(mut self) {

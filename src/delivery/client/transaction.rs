@@ -1,126 +1,31 @@
-//! One mail transaction: pre-checks against the server's extensions, MAIL/RCPT/DATA (pipelined when
-//! offered), the body, and the per-recipient outcomes.
-//!
-//! Decisions: a message flagged SMTPUTF8 (or with non-ASCII addresses) to a server without SMTPUTF8
-//! fails permanently with 5.6.7 (RFC 6531 §3.7.5, no downgrade). An 8-bit body (BODY=8BITMIME) to a
-//! server without 8BITMIME is sent anyway without the BODY parameter, as Postfix does: converting it
-//! to 7 bit would change the stored bytes, which we promise to pass on unchanged.
+//! One mail transaction, in three phases so that a connection can pipeline the next message's
+//! MAIL/RCPT/DATA behind the previous message's end of data (RFC 2920 §3.1 allows message content as
+//! the first "command" of a group): [`stage`] (pre-checks; the commands are queued, not written),
+//! [`envelope`] (the replies to MAIL, RCPT and DATA) and [`send_body`] (content, end of data, final
+//! reply). Anything queued by `stage` leaves with the next write: the previous message's end of data,
+//! or `envelope`'s own write.
 
 use backupmx_smtp::{EnhancedCode, Reply};
 use tokio::io::AsyncRead;
 
-use super::{
-    ClientError, Connection, Extensions, Message, RecipientOutcome, Response, SendReport, body,
-};
-use crate::envelope::{BodyType, Envelope, Recipient, Ret};
-
-/// A local permanent failure for every recipient, decided before talking to the server.
-pub fn precheck(message: &Message<'_>, ext: &Extensions) -> Option<Reply> {
-    let env = message.envelope;
-    if needs_smtputf8(env) && !ext.smtputf8 {
-        return Some(Reply::new(
-            554,
-            EnhancedCode(5, 6, 7),
-            "message needs SMTPUTF8 but the receiving server does not support it",
-        ));
-    }
-    if let Some(limit) = ext.size.filter(|limit| *limit > 0)
-        && message.size > limit
-    {
-        return Some(Reply::new(
-            552,
-            EnhancedCode(5, 3, 4),
-            format!(
-                "message size {} exceeds the receiving server's limit of {limit}",
-                message.size
-            ),
-        ));
-    }
-    None
-}
-
-fn needs_smtputf8(env: &Envelope) -> bool {
-    env.smtputf8 || !env.sender.is_ascii() || env.recipients.iter().any(|r| !r.address.is_ascii())
-}
-
-/// `MAIL FROM:<sender>` with the parameters the server supports.
-pub fn mail_command(env: &Envelope, size: u64, ext: &Extensions) -> String {
-    let mut line = format!("MAIL FROM:<{}>", env.sender);
-    if !ext.esmtp {
-        return line;
-    }
-    if ext.size.is_some() {
-        line.push_str(&format!(" SIZE={size}"));
-    }
-    if env.body_type != BodyType::SevenBit && ext.eight_bit_mime {
-        line.push_str(" BODY=8BITMIME");
-    }
-    if needs_smtputf8(env) && ext.smtputf8 {
-        line.push_str(" SMTPUTF8");
-    }
-    if ext.dsn {
-        match env.ret {
-            Some(Ret::Full) => line.push_str(" RET=FULL"),
-            Some(Ret::Headers) => line.push_str(" RET=HDRS"),
-            None => {}
-        }
-        if let Some(envid) = &env.envid {
-            line.push_str(&format!(" ENVID={}", xtext(envid)));
-        }
-    }
-    line
-}
-
-/// `RCPT TO:<address>` with NOTIFY/ORCPT when the server supports DSN.
-pub fn rcpt_command(rcpt: &Recipient, ext: &Extensions) -> String {
-    let mut line = format!("RCPT TO:<{}>", rcpt.address);
-    if !(ext.esmtp && ext.dsn) {
-        return line;
-    }
-    if let Some(notify) = rcpt.notify {
-        let mut kinds = Vec::new();
-        if notify.success {
-            kinds.push("SUCCESS");
-        }
-        if notify.failure {
-            kinds.push("FAILURE");
-        }
-        if notify.delay {
-            kinds.push("DELAY");
-        }
-        let value = if kinds.is_empty() {
-            "NEVER".to_owned()
-        } else {
-            kinds.join(",")
-        };
-        line.push_str(&format!(" NOTIFY={value}"));
-    }
-    if let Some((kind, address)) = rcpt.orcpt.as_deref().and_then(|o| o.split_once(';')) {
-        line.push_str(&format!(" ORCPT={kind};{}", xtext(address)));
-    }
-    line
-}
-
-/// RFC 3461 xtext: printable ASCII except `+` and `=` as is, every other byte as `+HH`.
-pub fn xtext(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if (b'!'..=b'~').contains(&byte) && byte != b'+' && byte != b'=' {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("+{byte:02X}"));
-        }
-    }
-    out
-}
+use super::commands::{envelope_batch, mail_command, precheck, rcpt_command};
+use super::{ClientError, Connection, Message, RecipientOutcome, Response, SendReport, body};
 
 /// Outcomes of the recipients still undecided, and of the ones already decided.
+#[derive(Debug)]
 struct Progress {
     decided: Vec<Option<RecipientOutcome>>,
     accepted: Vec<usize>,
 }
 
 impl Progress {
+    fn new(recipients: usize) -> Progress {
+        Progress {
+            decided: vec![None; recipients],
+            accepted: Vec::new(),
+        }
+    }
+
     fn decide_rest(&mut self, outcome: impl Fn() -> RecipientOutcome) {
         for slot in self.decided.iter_mut().filter(|slot| slot.is_none()) {
             *slot = Some(outcome());
@@ -128,32 +33,156 @@ impl Progress {
     }
 }
 
+/// A message whose commands are queued (pipelining) or about to be sent one by one.
+#[derive(Debug)]
+pub struct Staged {
+    progress: Progress,
+}
+
+/// A message whose envelope the server accepted (354 to DATA): its content comes next.
+#[derive(Debug)]
+pub struct Opened {
+    progress: Progress,
+}
+
+/// Where the envelope phase left a message.
+#[derive(Debug)]
+pub enum EnvelopeStep {
+    Opened(Opened),
+    /// Decided without sending content (MAIL or every RCPT refused, DATA refused, connection lost).
+    Finished(SendReport),
+}
+
+/// The whole transaction for one message.
 pub(crate) async fn send<R: AsyncRead + Unpin>(
     conn: &mut Connection,
     message: &Message<'_>,
     body: R,
 ) -> SendReport {
-    let mut progress = Progress {
-        decided: vec![None; message.recipients.len()],
-        accepted: Vec::new(),
+    let staged = match stage(conn, message).await {
+        Ok(staged) => staged,
+        Err(report) => return report,
     };
+    match envelope(conn, message, staged).await {
+        EnvelopeStep::Opened(opened) => send_body(conn, message, opened, body).await,
+        EnvelopeStep::Finished(report) => report,
+    }
+}
+
+/// Pre-checks `message` and, with PIPELINING, queues its MAIL/RCPT/DATA. `Err` carries the outcome
+/// when the message cannot be sent on this connection (broken, or refused by a local check).
+pub(crate) async fn stage(
+    conn: &mut Connection,
+    message: &Message<'_>,
+) -> Result<Staged, SendReport> {
+    let mut progress = Progress::new(message.recipients.len());
     if conn.broken {
         let error = ClientError::ConnectionClosed { stage: "reuse" };
         progress.decide_rest(|| RecipientOutcome::Deferred(Response::local(error.to_reply())));
-    } else if let Some(reply) = precheck(message, &conn.extensions) {
+        return Err(report(conn, message, progress));
+    }
+    if let Some(reply) = precheck(message, &conn.extensions) {
         progress.decide_rest(|| RecipientOutcome::Failed(Response::local(reply.clone())));
-    } else {
-        match exchange(conn, message, body, &mut progress).await {
-            // `used` means "the server may still hold a transaction": RSET only then, so a queue
-            // drained over one connection costs two round trips per message, not three.
-            Ok(closed) => conn.used = !closed,
-            Err(error) => {
-                conn.broken = true;
-                let reply = error.to_reply();
-                progress.decide_rest(|| RecipientOutcome::Deferred(Response::local(reply.clone())));
-            }
+        return Err(report(conn, message, progress));
+    }
+    if conn.used {
+        if let Err(error) = rset(conn).await {
+            fail(conn, &mut progress, &error);
+            return Err(report(conn, message, progress));
+        }
+        conn.used = false;
+    }
+    if conn.extensions.pipelining {
+        let (mail, rcpts) = commands(conn, message);
+        conn.outbox
+            .extend_from_slice(&envelope_batch(&mail, &rcpts));
+    }
+    Ok(Staged { progress })
+}
+
+/// The envelope phase: sends whatever is still queued, reads the replies to MAIL, RCPT and DATA.
+pub(crate) async fn envelope(
+    conn: &mut Connection,
+    message: &Message<'_>,
+    staged: Staged,
+) -> EnvelopeStep {
+    let mut progress = staged.progress;
+    match envelope_replies(conn, message, &mut progress).await {
+        Ok(true) => EnvelopeStep::Opened(Opened { progress }),
+        Ok(false) => EnvelopeStep::Finished(report(conn, message, progress)),
+        Err(error) => {
+            fail(conn, &mut progress, &error);
+            EnvelopeStep::Finished(report(conn, message, progress))
         }
     }
+}
+
+/// Streams the content dot-stuffed, then anything queued meanwhile (the next message's commands) in
+/// the same final write, and reads the reply to the end of data.
+pub(crate) async fn send_body<R: AsyncRead + Unpin>(
+    conn: &mut Connection,
+    message: &Message<'_>,
+    opened: Opened,
+    body: R,
+) -> SendReport {
+    let mut progress = opened.progress;
+    let trailer = std::mem::take(&mut conn.outbox);
+    let sent = body::send_body(&mut conn.wire, body, &trailer).await;
+    let result = match sent {
+        Ok(()) => {
+            conn.wire
+                .read_reply_within("end of data", conn.data_timeout)
+                .await
+        }
+        Err(error) => Err(error),
+    };
+    match result {
+        Ok(final_reply) => {
+            note_421(conn, &final_reply);
+            progress.decide_rest(|| RecipientOutcome::from_reply(final_reply.clone()));
+        }
+        Err(error) => fail(conn, &mut progress, &error),
+    }
+    report(conn, message, progress)
+}
+
+fn commands(conn: &Connection, message: &Message<'_>) -> (String, Vec<String>) {
+    let env = message.envelope;
+    let mail = mail_command(env, message.size, &conn.extensions);
+    let rcpts = message
+        .recipients
+        .iter()
+        .map(|&i| {
+            env.recipients
+                .get(i)
+                .map(|r| rcpt_command(r, &conn.extensions))
+                .unwrap_or_default()
+        })
+        .collect();
+    (mail, rcpts)
+}
+
+async fn rset(conn: &mut Connection) -> Result<(), ClientError> {
+    let reply = conn.wire.command("RSET", "RSET").await?;
+    if reply.code != 250 {
+        return Err(ClientError::Rejected {
+            stage: "RSET",
+            reply,
+        });
+    }
+    Ok(())
+}
+
+/// A network error, timeout or protocol error: the connection is done, the undecided recipients are
+/// deferred with the error.
+fn fail(conn: &mut Connection, progress: &mut Progress, error: &ClientError) {
+    conn.broken = true;
+    conn.outbox.clear();
+    let reply = error.to_reply();
+    progress.decide_rest(|| RecipientOutcome::Deferred(Response::local(reply.clone())));
+}
+
+fn report(conn: &Connection, message: &Message<'_>, progress: Progress) -> SendReport {
     let recipients = message
         .recipients
         .iter()
@@ -175,45 +204,32 @@ pub(crate) async fn send<R: AsyncRead + Unpin>(
     }
 }
 
-/// The conversation; an `Err` leaves the undecided recipients to be deferred by the caller. `Ok(true)`
-/// when the server is known to be outside a transaction afterwards (the reply to the end of data was
-/// read, or MAIL was refused), so the next message needs no RSET (RFC 5321 §4.1.1.4).
-async fn exchange<R: AsyncRead + Unpin>(
+/// `Ok(true)` when DATA got its 354 and the content is due. `Ok(false)` when the transaction ended
+/// without content; `conn.used` then says whether the server may still hold a transaction (MAIL
+/// accepted), so the next message starts with RSET only then (RFC 5321 §4.1.1.4): a queue drained
+/// over one connection costs one round trip per message with pipelining, not three.
+async fn envelope_replies(
     conn: &mut Connection,
     message: &Message<'_>,
-    body: R,
     progress: &mut Progress,
 ) -> Result<bool, ClientError> {
-    let env = message.envelope;
-    if conn.used {
-        let reply = conn.wire.command("RSET", "RSET").await?;
-        if reply.code != 250 {
-            return Err(ClientError::Rejected {
-                stage: "RSET",
-                reply,
-            });
+    let step = if conn.extensions.pipelining {
+        if !conn.outbox.is_empty() {
+            let batch = std::mem::take(&mut conn.outbox);
+            conn.wire.write("MAIL FROM", &batch).await?;
         }
-    }
-    let mail = mail_command(env, message.size, &conn.extensions);
-    let rcpts: Vec<String> = message
-        .recipients
-        .iter()
-        .map(|&i| {
-            env.recipients
-                .get(i)
-                .map(|r| rcpt_command(r, &conn.extensions))
-                .unwrap_or_default()
-        })
-        .collect();
-    let data_reply = if conn.extensions.pipelining {
-        pipelined(conn, &mail, &rcpts, progress).await?
+        pipelined(conn, message.recipients.len(), progress).await?
     } else {
+        let (mail, rcpts) = commands(conn, message);
         lockstep(conn, &mail, &rcpts, progress).await?
     };
-    let data_reply = match data_reply {
+    let data_reply = match step {
         Step::Data(reply) => reply,
-        Step::Closed => return Ok(true),
-        Step::Open => return Ok(false),
+        Step::Closed => return Ok(false),
+        Step::Open => {
+            conn.used = true;
+            return Ok(false);
+        }
     };
     if data_reply.code != 354 {
         note_421(conn, &data_reply);
@@ -224,6 +240,7 @@ async fn exchange<R: AsyncRead + Unpin>(
             outcome
         };
         progress.decide_rest(|| outcome.clone());
+        conn.used = true;
         return Ok(false);
     }
     if progress.accepted.is_empty() {
@@ -231,15 +248,8 @@ async fn exchange<R: AsyncRead + Unpin>(
         // ignore its reply (RFC 2920 §3.1).
         conn.wire.write("end of data", b".\r\n").await?;
         conn.wire.read_reply("end of data").await?;
-        return Ok(true);
+        return Ok(false);
     }
-    body::send_body(&mut conn.wire, body).await?;
-    let final_reply = conn
-        .wire
-        .read_reply_within("end of data", conn.data_timeout)
-        .await?;
-    note_421(conn, &final_reply);
-    progress.decide_rest(|| RecipientOutcome::from_reply(final_reply.clone()));
     Ok(true)
 }
 
@@ -308,22 +318,14 @@ async fn lockstep(
     Ok(Step::Data(conn.wire.command("DATA", "DATA").await?))
 }
 
-/// MAIL, all RCPTs and DATA in one write (RFC 2920), then the replies in order.
+/// The replies to a pipelined MAIL, `rcpts` RCPTs and DATA, in order.
 async fn pipelined(
     conn: &mut Connection,
-    mail: &str,
-    rcpts: &[String],
+    rcpts: usize,
     progress: &mut Progress,
 ) -> Result<Step, ClientError> {
-    let mut batch = format!("{mail}\r\n");
-    for rcpt in rcpts {
-        batch.push_str(rcpt);
-        batch.push_str("\r\n");
-    }
-    batch.push_str("DATA\r\n");
-    conn.wire.write("MAIL FROM", batch.as_bytes()).await?;
     let mail_reply = conn.wire.read_reply("MAIL FROM").await?;
-    for slot in 0..rcpts.len() {
+    for slot in 0..rcpts {
         let reply = conn.wire.read_reply("RCPT TO").await?;
         if mail_reply.is_positive() {
             record_rcpt(conn, progress, slot, reply);
@@ -341,7 +343,3 @@ async fn pipelined(
     }
     Ok(Step::Data(data_reply))
 }
-
-#[cfg(test)]
-#[path = "transaction_tests.rs"]
-mod tests;

@@ -6,6 +6,9 @@ use std::time::SystemTime;
 
 use crate::envelope::QueueId;
 
+#[path = "chain.rs"]
+mod chain;
+
 /// A mailbox key, shared by every job of that mailbox (100,000 queued messages to one mailbox hold
 /// one copy of its name, not 100,000).
 pub(super) type Mailbox = Arc<str>;
@@ -36,6 +39,9 @@ enum JobState {
     Due,
     /// Claimed by a connection.
     InFlight,
+    /// Claimed by a connection still sending an older message of the same mailbox, to be pipelined
+    /// behind it; not counted in `in_flight` until [`Destination::confirm`].
+    Chained,
 }
 
 #[derive(Debug)]
@@ -49,7 +55,7 @@ pub(super) struct Job {
 
 impl Job {
     pub(super) fn is_in_flight(&self) -> bool {
-        self.state == JobState::InFlight
+        matches!(self.state, JobState::InFlight | JobState::Chained)
     }
 
     /// The distinct mailboxes with a pending recipient (the pairs are sorted by mailbox).
@@ -106,7 +112,7 @@ impl Destination {
             JobState::Due => {
                 self.due.remove(&id);
             }
-            JobState::Blocked | JobState::InFlight => {}
+            JobState::Blocked | JobState::InFlight | JobState::Chained => {}
         }
     }
 
@@ -115,7 +121,7 @@ impl Destination {
         let Some(job) = self.jobs.get(&id) else {
             return;
         };
-        if job.state == JobState::InFlight {
+        if job.is_in_flight() {
             return;
         }
         let ready = self.is_ready(id, job);
@@ -189,7 +195,8 @@ impl Destination {
         self.head_of(mailbox)
     }
 
-    pub(super) fn claim(&mut self, now: SystemTime) -> Option<Claim> {
+    /// Moves the waiting jobs whose time has come to `due`.
+    fn promote_due(&mut self, now: SystemTime) {
         while let Some(&(at, id)) = self.waiting.first() {
             if at > now {
                 break;
@@ -198,10 +205,20 @@ impl Destination {
             self.due.insert(id);
             self.set_state(id, JobState::Due);
         }
+    }
+
+    pub(super) fn claim(&mut self, now: SystemTime) -> Option<Claim> {
+        self.promote_due(now);
         let id = self.due.pop_first()?;
-        let job = self.jobs.get_mut(&id)?;
-        job.state = JobState::InFlight;
+        let claim = self.take(id, JobState::InFlight)?;
         self.in_flight += 1;
+        Some(claim)
+    }
+
+    /// Marks a job claimed (`InFlight` or `Chained`) and lists the recipients to send.
+    fn take(&mut self, id: QueueId, state: JobState) -> Option<Claim> {
+        let job = self.jobs.get_mut(&id)?;
+        job.state = state;
         let mut recipients = job
             .pending
             .iter()
@@ -286,7 +303,7 @@ impl Destination {
         let late = self
             .jobs
             .iter()
-            .filter(|(_, job)| job.due_at > now && job.state != JobState::InFlight)
+            .filter(|(_, job)| job.due_at > now && !job.is_in_flight())
             .map(|(id, _)| *id)
             .collect::<Vec<_>>();
         late.into_iter().for_each(|id| self.set_due(id, now));
