@@ -6,9 +6,9 @@ use std::sync::Arc;
 use tracing::{info, warn};
 
 use super::outcome::{apply_batch, finish};
-use super::sender::claim_with_message;
 use super::runner::QueueContext;
 use super::scheduler::{POSTMASTER, RecipientResult};
+use super::sender::claim_with_message;
 use crate::clock::to_unix_ms;
 use crate::config::DomainConfig;
 use crate::delivery::{Connection, RouteError};

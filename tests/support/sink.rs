@@ -73,6 +73,9 @@ struct SinkState {
     arrived: Notify,
     connections: AtomicUsize,
     pipelining_violations: AtomicUsize,
+    /// (marker, reply): the next message containing the marker gets the reply, once.
+    defer_once: Mutex<Vec<(String, String)>>,
+    pipelined_after_data: AtomicUsize,
 }
 
 /// The running sink; stops when dropped.
@@ -132,6 +135,17 @@ impl SmtpSink {
     }
 
     /// Changes the options for sessions that start from now on.
+    /// The next message whose bytes contain `marker` gets `reply` (non-2xx) after its data, once.
+    pub fn refuse_data_once(&self, marker: &str, reply: &str) {
+        let entry = (marker.to_owned(), reply.to_owned());
+        self.state.defer_once.lock().unwrap().push(entry);
+    }
+
+    /// End-of-data lines that arrived with the next commands already behind them (pipelined).
+    pub fn pipelined_after_data(&self) -> usize {
+        self.state.pipelined_after_data.load(Ordering::SeqCst)
+    }
+
     pub fn set_options(&self, options: SinkOptions) {
         *self.state.options.lock().unwrap() = options;
     }
@@ -264,6 +278,9 @@ async fn session(stream: TcpStream, state: Arc<SinkState>) {
                 let Some(data) = read_data(&mut reader).await else {
                     return;
                 };
+                if !reader.buffer().is_empty() {
+                    state.pipelined_after_data.fetch_add(1, Ordering::SeqCst);
+                }
                 finish(&state, &options, &helo, std::mem::take(&mut tx), data)
             }
             "RSET" => {
@@ -375,6 +392,11 @@ fn finish(
     if let Some(reply) = options.data_reply.clone().filter(|r| !r.starts_with('2')) {
         return reply;
     }
+    let mut once = state.defer_once.lock().unwrap();
+    if let Some(at) = once.iter().position(|(m, _)| contains(&data, m.as_bytes())) {
+        return once.remove(at).1;
+    }
+    drop(once);
     let mail_from = tx.mail_from.unwrap_or_default();
     let message = ReceivedMessage {
         helo: helo.to_owned(),
@@ -390,6 +412,10 @@ fn finish(
         .data_reply
         .clone()
         .unwrap_or_else(|| "250 2.0.0 queued".to_owned())
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 async fn reply(write: &mut OwnedWriteHalf, text: &str) -> std::io::Result<()> {
