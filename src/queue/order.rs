@@ -23,6 +23,8 @@ mod book;
 #[cfg(test)]
 mod chain_tests;
 #[cfg(test)]
+mod sim;
+#[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;

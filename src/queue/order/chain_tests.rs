@@ -2,32 +2,16 @@
 //! sent only if that one leaves the mailbox; a randomized run of pipelining connections checked
 //! against a brute-force oracle never inverts a mailbox's order.
 
-use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::collections::BTreeSet;
+use std::time::{Duration, SystemTime};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::{Claim, OrderBook, Outcome, mailbox_key};
-use crate::envelope::QueueId;
-
-const DEST: &str = "example.test";
-
-fn t(secs: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
-}
-
-fn q(n: u64) -> QueueId {
-    QueueId(n)
-}
-
-fn ins(book: &mut OrderBook, id: u64, rcpts: &[&str]) {
-    assert!(book.insert(q(id), DEST, rcpts.iter().copied().enumerate(), t(0)));
-}
-
-fn claim(book: &mut OrderBook) -> Option<u64> {
-    book.claim_next(DEST, t(0), 10).map(|c| c.id.0)
-}
+use super::sim::{
+    DEST, Delivered, Pending, assert_drained, claim, finish_randomly, ins, maybe_arrive, q, t,
+};
+use super::{Claim, OrderBook, Outcome};
 
 fn after(book: &mut OrderBook, prev: u64) -> Option<u64> {
     book.claim_after(DEST, q(prev), t(0)).map(|c| c.id.0)
@@ -157,11 +141,11 @@ struct Conn {
     chained: Option<Claim>,
 }
 
-/// Brute-force oracle: per message, pending (index, mailbox) pairs and due time.
+/// Brute-force oracle: the queued messages and the ones claimed (in flight or chained).
 #[derive(Default)]
 struct Model {
-    pending: BTreeMap<u64, (Vec<(usize, String)>, SystemTime)>,
-    taken: std::collections::BTreeSet<u64>,
+    pending: Pending,
+    taken: BTreeSet<u64>,
 }
 
 impl Model {
@@ -190,21 +174,21 @@ fn simulate(seed: u64) {
     let mailboxes = ["a@x.test", "b@x.test", "c@X.test", "d@x.test"];
     let mut book = OrderBook::new();
     let mut model = Model::default();
-    let mut delivered: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    let mut delivered = Delivered::new();
     let (mut next_id, mut now) = (1u64, t(0));
     let mut conns: Vec<Conn> = Vec::new();
     let max_parallel = rng.random_range(1..=3);
     for step in 0..20_000 {
-        if next_id <= 200 && rng.random_bool(0.3) {
-            let n = rng.random_range(1..=2);
-            let rcpts = (0..n)
-                .map(|i| (i, mailboxes[rng.random_range(0..mailboxes.len())]))
-                .collect::<Vec<_>>();
-            assert!(book.insert(q(next_id), DEST, rcpts.iter().copied(), now));
-            let keyed = rcpts.iter().map(|(i, m)| (*i, mailbox_key(m))).collect();
-            model.pending.insert(next_id, (keyed, now));
-            next_id += 1;
-        }
+        let pending = &mut model.pending;
+        maybe_arrive(
+            &mut rng,
+            &mut book,
+            pending,
+            &mut next_id,
+            now,
+            &mailboxes,
+            2,
+        );
         while conns.len() < max_parallel {
             let got = book.claim_next(DEST, now, max_parallel);
             let want = model.expected(now, None);
@@ -241,32 +225,11 @@ fn simulate(seed: u64) {
             conn.chained = got;
             continue;
         }
-        // The current message's outcome arrives.
+        // The current message's outcome arrives, then the chained one is confirmed or dropped.
         let Conn { current, chained } = conns.swap_remove(pick);
-        let id = current.id.0;
-        let outcomes = current
-            .recipients
-            .iter()
-            .map(|i| match rng.random_bool(0.7) {
-                true => (*i, Outcome::Done),
-                false => (*i, Outcome::Deferred),
-            })
-            .collect::<Vec<_>>();
-        let next_due = now + Duration::from_secs(rng.random_range(0..20));
-        let finished = book.release(current.id, DEST, &outcomes, next_due);
-        let entry = model.pending.get_mut(&id).expect("pending");
-        for (index, outcome) in &outcomes {
-            if *outcome == Outcome::Done {
-                let pos = entry.0.iter().position(|(i, _)| i == index).expect("index");
-                delivered.entry(entry.0.remove(pos).1).or_default().push(id);
-            }
-        }
-        entry.1 = next_due;
-        assert_eq!(finished, entry.0.is_empty());
-        if finished {
-            model.pending.remove(&id);
-        }
-        model.taken.remove(&id);
+        let model_parts = (&mut model.pending, &mut delivered);
+        finish_randomly(&mut rng, &mut book, model_parts, &current, now, 0.7);
+        model.taken.remove(&current.id.0);
         if let Some(next) = chained {
             let may = model.free_but(next.id.0, None);
             assert_eq!(book.confirm(DEST, next.id), may, "seed {seed} step {step}");
@@ -285,17 +248,7 @@ fn simulate(seed: u64) {
             break;
         }
     }
-    assert!(
-        model.pending.is_empty(),
-        "seed {seed}: not everything completed"
-    );
-    assert!(book.is_empty());
-    for (mailbox, ids) in &delivered {
-        assert!(
-            ids.is_sorted(),
-            "seed {seed}: inversion in {mailbox}: {ids:?}"
-        );
-    }
+    assert_drained(seed, &book, &model.pending, &delivered);
 }
 
 #[test]

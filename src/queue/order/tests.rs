@@ -1,37 +1,17 @@
 //! Tests of the order book: the rules one by one, a randomized multi-worker simulation checked against a
 //! brute-force oracle, and a 100,000-message run.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::collections::BTreeSet;
+use std::time::{Duration, SystemTime};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use super::sim::{
+    DEST, Delivered, Pending, assert_drained, claim, done_all, finish_randomly, ins, maybe_arrive,
+    q, t,
+};
 use super::{Claim, OrderBook, Outcome, mailbox_key};
-use crate::envelope::QueueId;
-
-const DEST: &str = "example.test";
-
-fn t(secs: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
-}
-
-fn q(n: u64) -> QueueId {
-    QueueId(n)
-}
-
-fn ins(book: &mut OrderBook, id: u64, rcpts: &[&str]) {
-    assert!(book.insert(q(id), DEST, rcpts.iter().copied().enumerate(), t(0)));
-}
-
-fn claim(book: &mut OrderBook) -> Option<u64> {
-    book.claim_next(DEST, t(0), 10).map(|c| c.id.0)
-}
-
-fn done_all(book: &mut OrderBook, claim_id: u64, n: usize) -> bool {
-    let outcomes = (0..n).map(|i| (i, Outcome::Done)).collect::<Vec<_>>();
-    book.release(q(claim_id), DEST, &outcomes, t(0))
-}
 
 #[test]
 fn mailbox_key_lowercases_only_the_domain() {
@@ -245,10 +225,9 @@ fn destinations_are_independent() {
 /// A brute-force model of the queue used as an oracle.
 #[derive(Default)]
 struct Model {
-    /// Per message: pending (index, mailbox) pairs and due time.
-    pending: BTreeMap<u64, (Vec<(usize, String)>, SystemTime)>,
+    pending: Pending,
     in_flight: BTreeSet<u64>,
-    delivered: BTreeMap<String, Vec<u64>>,
+    delivered: Delivered,
 }
 
 impl Model {
@@ -282,26 +261,16 @@ fn simulate(seed: u64) {
     let mut claims: Vec<Claim> = Vec::new();
     let max_parallel = rng.random_range(1..=4);
     for step in 0..20_000 {
-        if next_id <= 200 && rng.random_bool(0.3) {
-            let n = rng.random_range(1..=3);
-            let rcpts = (0..n)
-                .map(|i| {
-                    (
-                        i,
-                        mailboxes[rng.random_range(0..mailboxes.len())].to_string(),
-                    )
-                })
-                .collect::<Vec<_>>();
-            assert!(book.insert(
-                q(next_id),
-                DEST,
-                rcpts.iter().map(|(i, m)| (*i, m.as_str())),
-                now
-            ));
-            let keyed = rcpts.iter().map(|(i, m)| (*i, mailbox_key(m))).collect();
-            model.pending.insert(next_id, (keyed, now));
-            next_id += 1;
-        }
+        let pending = &mut model.pending;
+        maybe_arrive(
+            &mut rng,
+            &mut book,
+            pending,
+            &mut next_id,
+            now,
+            &mailboxes,
+            3,
+        );
         if rng.random_bool(0.02) {
             book.flush(DEST, now);
             model
@@ -330,54 +299,16 @@ fn simulate(seed: u64) {
         }
         if !claims.is_empty() && rng.random_bool(0.5) {
             let claim = claims.swap_remove(rng.random_range(0..claims.len()));
-            let id = claim.id.0;
-            let outcomes = claim
-                .recipients
-                .iter()
-                .map(|i| {
-                    (
-                        *i,
-                        if rng.random_bool(0.6) {
-                            Outcome::Done
-                        } else {
-                            Outcome::Deferred
-                        },
-                    )
-                })
-                .collect::<Vec<_>>();
-            let next_due = now + Duration::from_secs(rng.random_range(0..20));
-            let finished = book.release(claim.id, DEST, &outcomes, next_due);
-            let entry = model.pending.get_mut(&id).unwrap();
-            for (index, outcome) in &outcomes {
-                if *outcome == Outcome::Done {
-                    let pos = entry.0.iter().position(|(i, _)| i == index).unwrap();
-                    let (_, mailbox) = entry.0.remove(pos);
-                    model.delivered.entry(mailbox).or_default().push(id);
-                }
-            }
-            entry.1 = next_due;
-            assert_eq!(finished, entry.0.is_empty());
-            if finished {
-                model.pending.remove(&id);
-            }
-            model.in_flight.remove(&id);
+            let model_parts = (&mut model.pending, &mut model.delivered);
+            finish_randomly(&mut rng, &mut book, model_parts, &claim, now, 0.6);
+            model.in_flight.remove(&claim.id.0);
         }
         now += Duration::from_secs(1);
         if next_id > 200 && model.pending.is_empty() {
             break;
         }
     }
-    assert!(
-        model.pending.is_empty(),
-        "seed {seed}: not everything completed"
-    );
-    assert!(book.is_empty());
-    for (mailbox, ids) in &model.delivered {
-        assert!(
-            ids.is_sorted(),
-            "seed {seed}: inversion in {mailbox}: {ids:?}"
-        );
-    }
+    assert_drained(seed, &book, &model.pending, &model.delivered);
 }
 
 #[test]
