@@ -14,6 +14,7 @@ mod recover;
 mod replay;
 mod reserve;
 mod segments;
+mod staged;
 #[cfg(test)]
 mod tests;
 mod writer;

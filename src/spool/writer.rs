@@ -17,6 +17,7 @@ use super::live::{Freed, Live};
 use super::record::{self, BodyLocation, Record};
 use super::reserve::{MAINTENANCE_BACKOFF, Reserve, maintenance_due};
 use super::segments::SegmentReaders;
+use super::staged::{Staged, fail_all, refuse_commits};
 use super::{SpoolError, SpoolStats, StoredMessage, Update};
 
 /// A data segment is closed once it holds this much; a new one starts.
@@ -221,8 +222,13 @@ impl Writer {
             }
         }
         if let Err(e) = self.sync_bodies(wrote_data, renamed, data_start) {
-            fail_all(staged, &e);
-            return;
+            // The new bodies are not durable: refuse this batch's new messages. The state changes of
+            // messages already on disk do not depend on them and are still recorded (dropping them
+            // would mean deliveries repeated after a restart).
+            staged = refuse_commits(staged, &e);
+            if staged.is_empty() {
+                return;
+            }
         }
         let mut buf = Vec::new();
         for s in &staged {
@@ -358,50 +364,6 @@ impl Writer {
             && let Err(e) = fs::remove_file(self.layout.body(id))
         {
             error!(error = %e, %id, "could not delete a finished body file");
-        }
-    }
-}
-
-enum Staged {
-    Commit {
-        message: StoredMessage,
-        location: BodyLocation,
-        reply: oneshot::Sender<Result<StoredMessage, SpoolError>>,
-    },
-    Update {
-        updates: Vec<Update>,
-        reply: oneshot::Sender<Result<(), SpoolError>>,
-    },
-}
-
-impl Staged {
-    fn encode_into(&self, buf: &mut Vec<u8>) {
-        match self {
-            Staged::Commit {
-                message, location, ..
-            } => {
-                codec::frame(&record::encode_message(message, location), buf);
-            }
-            Staged::Update { updates, .. } => {
-                for u in updates {
-                    codec::frame(&record::encode_update(u), buf);
-                }
-            }
-        }
-    }
-}
-
-fn fail_all(staged: Vec<Staged>, e: &io::Error) {
-    error!(error = %e, "spool write failed; nothing in this batch was acknowledged");
-    for s in staged {
-        let err = || SpoolError::Io(io::Error::new(e.kind(), e.to_string()));
-        match s {
-            Staged::Commit { reply, .. } => {
-                let _ = reply.send(Err(err()));
-            }
-            Staged::Update { reply, .. } => {
-                let _ = reply.send(Err(err()));
-            }
         }
     }
 }
