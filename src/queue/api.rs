@@ -5,14 +5,16 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use serde::Serialize;
-
 use super::FlushScope;
 use super::runner::QueueContext;
 use super::scheduler::{AdminRefusal, Health};
 use crate::clock::to_unix_ms;
 use crate::envelope::{Attempt, QueueId, RecipientStatus, Route};
 use crate::spool::{BodyReader, SpoolError, StoredMessage};
+use views::AGE_BUCKETS;
+pub use views::{
+    AgeBucket, AttemptView, DomainSummary, ListFilter, MessageDetail, MessageSummary, RecipientView,
+};
 
 /// Why an action failed; the API maps each to an HTTP status and a stable code.
 #[derive(Debug, thiserror::Error)]
@@ -34,105 +36,6 @@ impl QueueApiError {
             QueueApiError::Spool(_) => "spool_error",
         }
     }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RecipientView {
-    pub address: String,
-    /// The backed-up domain, or `(postmaster)`.
-    pub destination: String,
-    /// `pending`, `delivered` or `failed`.
-    pub status: &'static str,
-    /// The primary's (or our) last word about this recipient.
-    pub reply: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct MessageSummary {
-    pub id: String,
-    pub sender: String,
-    pub recipients: Vec<RecipientView>,
-    pub size: u64,
-    pub received_at_ms: u64,
-    pub attempts: usize,
-    pub next_attempt_at_ms: Option<u64>,
-    pub last_error: Option<String>,
-    pub held: bool,
-    /// `held`, `sending`, `misconfigured` (destination's MX needs fixing), `deferred` (tried, waiting)
-    /// or `queued` (not tried yet).
-    pub status: &'static str,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct AttemptView {
-    pub at_ms: u64,
-    pub host: String,
-    pub result: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct MessageDetail {
-    #[serde(flatten)]
-    pub summary: MessageSummary,
-    pub client_ip: String,
-    pub helo: String,
-    pub body_type: &'static str,
-    pub smtputf8: bool,
-    pub envid: Option<String>,
-    pub history: Vec<AttemptView>,
-}
-
-/// A destination's state as the console shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct DomainSummary {
-    pub domain: String,
-    pub messages: usize,
-    pub bytes: u64,
-    pub oldest_received_at_ms: Option<u64>,
-    /// `up`, `down`, `misconfigured` or `unknown` (not tried since start).
-    pub state: &'static str,
-    pub since_ms: Option<u64>,
-    /// The last error or the misconfiguration's reason.
-    pub detail: Option<String>,
-    pub next_attempt_at_ms: Option<u64>,
-    /// Message counts by age, as Postfix's qshape buckets them.
-    pub age_histogram: Vec<AgeBucket>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct AgeBucket {
-    /// e.g. `5m`, `10m`, ... `1280m`, `older`.
-    pub label: &'static str,
-    pub count: usize,
-}
-
-/// Upper bounds in minutes of the age buckets (qshape's doubling scale).
-const AGE_BUCKETS: [(u64, &str); 10] = [
-    (5, "5m"),
-    (10, "10m"),
-    (20, "20m"),
-    (40, "40m"),
-    (80, "80m"),
-    (160, "160m"),
-    (320, "320m"),
-    (640, "640m"),
-    (1280, "1280m"),
-    (u64::MAX, "older"),
-];
-
-/// Which messages a listing shows.
-#[derive(Debug, Clone, Default)]
-pub struct ListFilter {
-    pub domain: Option<String>,
-    /// Substring of the sender (case-insensitive).
-    pub sender: Option<String>,
-    /// Substring of any recipient (case-insensitive).
-    pub recipient: Option<String>,
-    /// One of the [`MessageSummary::status`] values.
-    pub status: Option<String>,
-    pub newest_first: bool,
-    pub offset: usize,
-    pub limit: usize,
 }
 
 /// Handle for the admin layer. Cheap to clone.
@@ -455,3 +358,6 @@ fn refusal(e: AdminRefusal, id: QueueId) -> QueueApiError {
         AdminRefusal::InFlight => QueueApiError::InFlight(id),
     }
 }
+
+#[path = "api_views.rs"]
+mod views;
