@@ -1,16 +1,18 @@
 //! Shared helpers for end-to-end tests: an in-process DNS server ([`dns::TestDns`]), an SMTP server
 //! playing the primary ([`sink::SmtpSink`]), and builders for configurations and envelopes.
 //! Everything binds 127.0.0.1 port 0 and stops when dropped.
-//!
-//! Use from a test file with `mod support;`.
 
-// Each test binary uses a different part of this module.
-#![allow(dead_code)]
-
+pub mod admin;
 pub mod dns;
+pub mod e2e;
+pub mod exclusive;
+pub mod fault;
+pub mod inbound;
+pub mod process;
 pub mod rogue;
 pub mod sink;
 pub mod tls_front;
+pub mod ui;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -22,10 +24,8 @@ use backupmx::config::{
 };
 use backupmx::envelope::{BodyType, Envelope, Recipient, RecipientStatus, Route};
 
-// Re-exported for convenience; not every test binary uses each.
-#[allow(unused_imports)]
+// Re-exported for convenience.
 pub use dns::{TestDns, addr, mx};
-#[allow(unused_imports)]
 pub use sink::{ReceivedMessage, SinkOptions, SmtpSink};
 
 /// Generous bound for anything a test waits for.
