@@ -66,7 +66,7 @@ impl Setup {
 /// A primary that is down, the senders' MX reachable through DNS, slow retries (only a flush retries).
 async fn setup() -> Setup {
     let mut primary = SmtpSink::start().await;
-    primary.stop();
+    primary.stop().await;
     let senders = SmtpSink::start().await;
     let dns = TestDns::start(&sender_domain_records()).await;
     let mut settings = settings_with_sender_sink(primary.addr(), dns.addr(), senders.addr());

@@ -48,7 +48,7 @@ async fn cli_talks_to_the_running_server() {
     let hash = hash_password("correct horse");
     assert!(hash.starts_with("$argon2id$"), "{hash}");
     let mut primary = SmtpSink::start().await;
-    primary.stop();
+    primary.stop().await;
     let mut settings = Settings::new(Some(primary.addr()));
     settings.retry = vec!["1h".into()];
     settings.probe_interval = "1h".into();

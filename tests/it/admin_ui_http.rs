@@ -56,7 +56,7 @@ fn assert_no_foreign_script(page: &Page, what: &str) {
 /// one with a hostile subject and sender display name.
 async fn server_with_mail() -> (Server, SmtpSink) {
     let mut primary = SmtpSink::start().await;
-    primary.stop();
+    primary.stop().await;
     let mut settings = Settings::new(Some(primary.addr()));
     settings.retry = vec!["1h".into()];
     settings.probe_interval = "1h".into();

@@ -345,7 +345,7 @@ async fn a_421_greeting_is_unreachable() {
 async fn probe_follows_the_sink_down_and_up() {
     let mut sink = SmtpSink::start().await;
     probe(sink.addr(), &client()).await.expect("up");
-    sink.stop();
+    sink.stop().await;
     let error = probe(sink.addr(), &client()).await.expect_err("down");
     assert!(error.is_unreachable(), "{error}");
     sink.restart().await;

@@ -84,7 +84,7 @@ async fn rejected_recipient_gets_an_rfc3464_dsn() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_message_bounces_with_action_failed() {
     let mut s = setup(|settings| settings.max_lifetime = "4s".into()).await;
-    s.primary.stop();
+    s.primary.stop().await;
     send(
         &s.server,
         "sender@sender.test",

@@ -16,7 +16,7 @@ const WAIT: Duration = Duration::from_secs(20);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn primary_down_then_up_drains_quickly_in_arrival_order() {
     let mut sink = SmtpSink::start().await;
-    sink.stop();
+    sink.stop().await;
     let server = Server::start(Settings::new(Some(sink.addr()))).await;
     let mailboxes = ["a@example.test", "b@example.test", "c@example.test"];
     let expected = send_numbered(server.smtp_addr(), "lag", 20, &mailboxes).await;
@@ -148,7 +148,7 @@ async fn etrn_from_an_allowed_client_flushes_the_domain() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn etrn_while_the_primary_was_down_delivers_everything() {
     let mut sink = SmtpSink::start().await;
-    sink.stop();
+    sink.stop().await;
     let server = Server::start(etrn_settings(&sink)).await;
     let mailboxes = ["a@example.test", "b@example.test", "c@example.test"];
     let expected = send_numbered(server.smtp_addr(), "etrn", 30, &mailboxes).await;

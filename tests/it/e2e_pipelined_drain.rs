@@ -18,7 +18,7 @@ const MAILBOX: &str = "user@example.test";
 
 /// Queues `n` numbered messages to one mailbox while the primary is down, then brings it up.
 async fn queue_then_recover(sink: &mut SmtpSink, prefix: &str, n: usize) -> (Server, Vec<String>) {
-    sink.stop();
+    sink.stop().await;
     let server = Server::start(Settings::new(Some(sink.addr()))).await;
     let expected = send_numbered(server.smtp_addr(), prefix, n, &[MAILBOX]).await;
     server.wait_log("cannot reach any host", WAIT).await;

@@ -93,7 +93,7 @@ async fn verify_asks_the_primary_once_then_the_cache_decides_even_when_it_is_dow
     );
 
     // The primary goes down: known answers stand, an unknown address is accepted (the default).
-    sink.stop();
+    sink.stop().await;
     let mut client = transaction(&server).await;
     assert_eq!(rcpt(&mut client, "good@example.test").await, "250 2.1.5");
     assert_eq!(rcpt(&mut client, "bad@example.test").await, "550 5.1.1");
@@ -107,7 +107,7 @@ async fn verify_asks_the_primary_once_then_the_cache_decides_even_when_it_is_dow
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_addresses_tempfail_while_the_primary_is_down_when_configured() {
     let mut sink = SmtpSink::start().await;
-    sink.stop();
+    sink.stop().await;
     let keys = "recipients = \"verify\"\nunknown_when_down = \"tempfail\"";
     let server = Server::start(settings(sink.addr(), keys)).await;
     let mut client = transaction(&server).await;
@@ -119,7 +119,7 @@ async fn unknown_addresses_tempfail_while_the_primary_is_down_when_configured() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deliveries_teach_the_cache() {
     let mut sink = SmtpSink::start().await;
-    sink.stop();
+    sink.stop().await;
     sink.reject("gone@example.test", "550 5.1.1 no such user");
     let server = Server::start(settings(sink.addr(), "recipients = \"verify\"")).await;
     let to = ["kept@example.test", "gone@example.test"];
@@ -196,7 +196,7 @@ async fn monitoring_mode_sends_senders_to_the_primary_while_it_is_up() {
     let mut client = transaction(&server).await;
     assert_eq!(rcpt(&mut client, "a@example.test").await, "451 4.7.1");
     assert_eq!(rcpt(&mut client, "b@plain.test").await, "250 2.1.5");
-    sink.stop();
+    sink.stop().await;
     assert_eq!(rcpt(&mut client, "a@example.test").await, "250 2.1.5");
     client.quit().await;
 }

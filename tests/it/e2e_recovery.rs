@@ -16,7 +16,7 @@ const MAILBOXES: [&str; 3] = ["a@example.test", "b@example.test", "c@example.tes
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill9_with_mail_queued_then_restart_delivers_all_once_in_order() {
     let mut sink = SmtpSink::start().await;
-    sink.stop();
+    sink.stop().await;
     let mut server = Server::start(Settings::new(Some(sink.addr()))).await;
 
     let expected = send_numbered(server.smtp_addr(), "k9", 30, &MAILBOXES).await;
@@ -35,7 +35,7 @@ async fn kill9_with_mail_queued_then_restart_delivers_all_once_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_exits_zero_promptly_and_queued_mail_survives() {
     let mut sink = SmtpSink::start().await;
-    sink.stop();
+    sink.stop().await;
     let mut server = Server::start(Settings::new(Some(sink.addr()))).await;
 
     let expected = send_numbered(server.smtp_addr(), "term", 5, &MAILBOXES).await;
@@ -60,7 +60,7 @@ async fn sigterm_exits_zero_promptly_and_queued_mail_survives() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_mid_queue_then_restart_delivers_nothing_twice() {
     let mut sink = SmtpSink::start().await;
-    sink.stop();
+    sink.stop().await;
     let mut server = Server::start(Settings::new(Some(sink.addr()))).await;
     let expected = send_numbered(server.smtp_addr(), "mid", 150, &MAILBOXES).await;
 
@@ -84,7 +84,7 @@ async fn sigterm_mid_queue_then_restart_delivers_nothing_twice() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deferred_mail_drains_promptly_when_the_primary_returns_after_a_restart() {
     let mut sink = SmtpSink::start().await;
-    sink.stop();
+    sink.stop().await;
     let mut settings = Settings::new(Some(sink.addr()));
     settings.retry = vec!["1h".into()];
     let mut server = Server::start(settings).await;

@@ -35,7 +35,7 @@ const MESSAGES: [(&str, &str, usize); 9] = [
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn damaged_journal_record_and_bodies_are_quarantined_and_the_rest_delivered() {
     let mut sink = SmtpSink::start().await;
-    sink.stop();
+    sink.stop().await;
     let mut settings = Settings::new(Some(sink.addr()));
     settings.retry = vec!["1h".into()];
     let mut server = Server::start(settings).await;

@@ -42,7 +42,7 @@ async fn flushing_from_the_dashboard_drains_the_queue() {
     let browser = Browser::start();
     // The primary's port is known but closed: the first attempts find it down.
     let mut primary = SmtpSink::start().await;
-    primary.stop();
+    primary.stop().await;
     let mut settings = Settings::new(Some(primary.addr()));
     // Only the Flush button may bring the mail out: no retry or probe within the test.
     settings.retry = vec!["1h".into()];

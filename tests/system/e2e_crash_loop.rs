@@ -69,7 +69,7 @@ async fn kill9_loop_under_load_loses_nothing_and_duplicates_only_across_kills() 
         // stays charged to a kill).
         let flap = kill % 4 == 3;
         if flap {
-            sink.stop();
+            sink.stop().await;
         }
         server.restart().await;
         if flap {

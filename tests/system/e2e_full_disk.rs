@@ -25,7 +25,7 @@ const MAILBOXES: [&str; 3] = ["a@example.test", "b@example.test", "c@example.tes
 async fn full_spool_refuses_with_452_keeps_serving_and_delivering_and_recovers() {
     let _machine = support::exclusive::shared().await;
     let mut sink = SmtpSink::start().await;
-    sink.stop();
+    sink.stop().await;
     let mut server = Server::start(Settings::new(Some(sink.addr()))).await;
     // Move the spool onto a small tmpfs: stop, mount over the spool directory, start again.
     server.terminate(Duration::from_secs(10)).await;
