@@ -8,10 +8,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use serde_json::Value;
-use support::admin::{AdminServer, Reply, eventually, http};
+use support::admin::{Reply, eventually, http};
+use support::config::free_port;
 use support::e2e::client::send_one;
 use support::e2e::mail::message;
-use support::e2e::{free_port, sender_domain_records, settings_with_sender_sink};
+use support::e2e::{sender_domain_records, settings_with_sender_sink};
+use support::server::Server;
 use support::{SmtpSink, TestDns};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -25,14 +27,14 @@ struct Setup {
     primary: SmtpSink,
     senders: SmtpSink,
     _dns: TestDns,
-    server: AdminServer,
+    server: Server,
 }
 
 impl Setup {
     async fn call(&self, method: &str, path: &str, body: Option<&str>) -> Reply {
         http(
             IpAddr::from(ALLOWED),
-            self.server.admin_addr,
+            self.server.admin_addr(),
             method,
             path,
             Some(TOKEN),
@@ -74,7 +76,7 @@ async fn setup() -> Setup {
     settings.probe_interval = "1h".into();
     let admin_addr = SocketAddr::from(([127, 0, 0, 2], free_port()));
     let admin = format!("allow = [\"127.0.0.3/32\"]\napi_token = \"{TOKEN}\"\n");
-    let server = AdminServer::start(settings, admin_addr, &admin).await;
+    let server = Server::with_admin(settings, admin_addr, &admin).await;
     Setup {
         primary,
         senders,
@@ -83,7 +85,7 @@ async fn setup() -> Setup {
     }
 }
 
-async fn send(server: &AdminServer, from: &str, to: &str, id: &str) {
+async fn send(server: &Server, from: &str, to: &str, id: &str) {
     let sent = send_one(server.settings.smtp_addr(), from, &[to], &message(id, to)).await;
     assert_eq!(
         sent.data.as_ref().map(|d| d.code),
@@ -95,7 +97,7 @@ async fn send(server: &AdminServer, from: &str, to: &str, id: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_allowed_addresses_with_the_token_get_in() {
     let s = setup().await;
-    let admin = s.server.admin_addr;
+    let admin = s.server.admin_addr();
     for path in ["/healthz", "/api/v1/queue", "/metrics", "/"] {
         let reply = http(IpAddr::from(REFUSED), admin, "GET", path, Some(TOKEN), None).await;
         assert_eq!(reply.status, 403, "{path}: {}", reply.text());
@@ -378,6 +380,6 @@ async fn every_action_changes_the_queue_and_is_audited() {
         (Some("api"), Some("127.0.0.3"))
     );
     assert!(hold["detail"].as_str().unwrap().contains(&hold_id));
-    let file = std::fs::read_to_string(s.server.spool().join("audit.log")).unwrap();
+    let file = std::fs::read_to_string(s.server.spool_dir().join("audit.log")).unwrap();
     assert_eq!(file.lines().count(), 7);
 }

@@ -10,10 +10,11 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use support::SmtpSink;
-use support::admin::{AdminServer, eventually, run_cli};
+use support::admin::eventually;
+use support::config::{Settings, free_port};
 use support::e2e::client::send_one;
 use support::e2e::mail::message;
-use support::e2e::{Settings, free_port};
+use support::server::{Server, run_cli};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -54,9 +55,9 @@ async fn cli_talks_to_the_running_server() {
     settings.probe_interval = "1h".into();
     let admin_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let admin = format!("api_token = \"cli-token\"\npassword_hash = \"{hash}\"\n");
-    let server = AdminServer::start(settings, admin_addr, &admin).await;
+    let server = Server::with_admin(settings, admin_addr, &admin).await;
     assert!(
-        !server.spool().join("admin-credentials.toml").exists(),
+        !server.spool_dir().join("admin-credentials.toml").exists(),
         "configured credentials need no file"
     );
     let to = "someone@example.test";

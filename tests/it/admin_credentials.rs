@@ -8,8 +8,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use support::SmtpSink;
-use support::admin::{AdminServer, eventually, http, token_from_file};
-use support::e2e::{Settings, free_port};
+use support::admin::{eventually, http, token_from_file};
+use support::config::{Settings, free_port};
+use support::server::Server;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -19,8 +20,8 @@ async fn generated_credentials_are_kept_beside_the_spool_and_announced_once() {
     let primary = SmtpSink::start().await;
     let settings = Settings::new(Some(primary.addr()));
     let admin_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let mut server = AdminServer::start(settings, admin_addr, "").await;
-    let file = server.spool().join("admin-credentials.toml");
+    let mut server = Server::with_admin(settings, admin_addr, "").await;
+    let file = server.spool_dir().join("admin-credentials.toml");
     eventually("credentials file", WAIT, || async { file.exists() }).await;
     let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);

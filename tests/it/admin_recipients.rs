@@ -8,9 +8,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::Output;
 
 use support::SmtpSink;
-use support::admin::{AdminServer, http, run_cli};
+use support::admin::http;
+use support::config::{Settings, free_port};
 use support::e2e::client::Client;
-use support::e2e::{Settings, free_port};
+use support::server::{Server, run_cli};
 
 const TOKEN: &str = "recipients-token";
 
@@ -38,7 +39,7 @@ async fn api_cli_and_metrics_show_and_manage_the_cache() {
     settings.extra_toml = "recipients = \"verify\"\n".into();
     let admin_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let server =
-        AdminServer::start(settings, admin_addr, &format!("api_token = \"{TOKEN}\"\n")).await;
+        Server::with_admin(settings, admin_addr, &format!("api_token = \"{TOKEN}\"\n")).await;
 
     let mut client = Client::connect(server.settings.smtp_addr()).await;
     assert_eq!(client.cmd("MAIL FROM:<s@sender.test>").await.code, 250);

@@ -5,8 +5,9 @@
 use crate::support;
 
 use support::SmtpSink;
+use support::config::Settings;
 use support::e2e::client::send_one;
-use support::e2e::{Server, Settings};
+use support::server::Server;
 use support::ui::console::{Console, Page};
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \

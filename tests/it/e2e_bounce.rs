@@ -5,10 +5,12 @@ use crate::support;
 
 use std::time::Duration;
 
+use support::config::Settings;
 use support::e2e::client::send_one;
 use support::e2e::dsn::Dsn;
 use support::e2e::mail::message;
-use support::e2e::{Server, Settings, sender_domain_records, settings_with_sender_sink};
+use support::e2e::{sender_domain_records, settings_with_sender_sink};
+use support::server::Server;
 use support::{SmtpSink, TestDns};
 
 const WAIT: Duration = Duration::from_secs(20);

@@ -5,10 +5,12 @@ use crate::support;
 
 use std::time::{Duration, Instant};
 
+use support::config::Settings;
 use support::e2e::client::{Client, send_numbered, send_one};
 use support::e2e::dsn::Dsn;
 use support::e2e::mail::{assert_once_in_order, message, strip_first_received};
-use support::e2e::{Server, Settings, sender_domain_records, settings_with_sender_sink};
+use support::e2e::{sender_domain_records, settings_with_sender_sink};
+use support::server::Server;
 use support::{SinkOptions, SmtpSink, TestDns};
 
 const WAIT: Duration = Duration::from_secs(20);

@@ -8,11 +8,12 @@ use crate::support;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use support::admin::{AdminServer, eventually, http};
+use support::admin::{eventually, http};
+use support::config::{Settings, free_port};
 use support::dns::TestRecord;
 use support::e2e::client::send_one;
 use support::e2e::mail::{message, strip_first_received};
-use support::e2e::{Settings, free_port};
+use support::server::Server;
 use support::{SmtpSink, TestDns, addr, mx};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -33,24 +34,31 @@ fn records() -> Vec<TestRecord> {
 
 /// The binary routing `domain` by MX through `nameserver`; every MX host is the sink's port, so a
 /// DSN to sender.test would reach the sink too (and is checked for).
-async fn start(nameserver: SocketAddr, sink: &SmtpSink, domain: &str) -> AdminServer {
+async fn start(nameserver: SocketAddr, sink: &SmtpSink, domain: &str) -> Server {
     let mut settings = Settings::new(None);
     settings.nameservers = vec![nameserver];
     settings.delivery_port = sink.addr().port();
     settings.domains[0].name = domain.into();
     let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    AdminServer::start(settings, admin, &format!("api_token = \"{TOKEN}\"\n")).await
+    Server::with_admin(settings, admin, &format!("api_token = \"{TOKEN}\"\n")).await
 }
 
-async fn api(server: &AdminServer, path: &str) -> serde_json::Value {
+async fn api(server: &Server, path: &str) -> serde_json::Value {
     let localhost = IpAddr::from([127, 0, 0, 1]);
-    http(localhost, server.admin_addr, "GET", path, Some(TOKEN), None)
-        .await
-        .json()
+    http(
+        localhost,
+        server.admin_addr(),
+        "GET",
+        path,
+        Some(TOKEN),
+        None,
+    )
+    .await
+    .json()
 }
 
 /// The console's state and detail for the only domain.
-async fn domain_state(server: &AdminServer) -> (String, String) {
+async fn domain_state(server: &Server) -> (String, String) {
     let domains = api(server, "/api/v1/domains").await;
     let domain = &domains["domains"][0];
     (
@@ -59,7 +67,7 @@ async fn domain_state(server: &AdminServer) -> (String, String) {
     )
 }
 
-async fn message_status(server: &AdminServer) -> String {
+async fn message_status(server: &Server) -> String {
     let queue = api(server, "/api/v1/queue").await;
     queue["messages"][0]["status"]
         .as_str()
@@ -67,7 +75,7 @@ async fn message_status(server: &AdminServer) -> String {
         .to_owned()
 }
 
-async fn send(server: &AdminServer, to: &str) -> Vec<u8> {
+async fn send(server: &Server, to: &str) -> Vec<u8> {
     let body = message("dns", to);
     let smtp = server.settings.smtp_addr();
     let sent = send_one(smtp, "sender@sender.test", &[to], &body).await;
@@ -76,7 +84,7 @@ async fn send(server: &AdminServer, to: &str) -> Vec<u8> {
 }
 
 /// Waits until the console shows the domain in `state`; returns its detail.
-async fn wait_state(server: &AdminServer, state: &str) -> String {
+async fn wait_state(server: &Server, state: &str) -> String {
     eventually(&format!("domain {state}"), WAIT, || async {
         domain_state(server).await.0 == state
     })
@@ -85,7 +93,7 @@ async fn wait_state(server: &AdminServer, state: &str) -> String {
 }
 
 /// Nothing delivered, no DSN, the message still queued.
-async fn kept_without_delivery(server: &AdminServer, sink: &SmtpSink) {
+async fn kept_without_delivery(server: &Server, sink: &SmtpSink) {
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert!(sink.messages().is_empty(), "{:?}", sink.messages());
     assert_eq!(api(server, "/api/v1/queue").await["total"], 1);

@@ -8,9 +8,10 @@ use crate::support;
 
 use std::time::Duration;
 
+use support::config::Settings;
 use support::e2e::client::send_numbered;
 use support::e2e::mail::{assert_once_in_order, strip_first_received};
-use support::e2e::{Server, Settings};
+use support::server::Server;
 use support::{SinkOptions, SmtpSink};
 
 const WAIT: Duration = Duration::from_secs(30);

@@ -6,9 +6,10 @@ use crate::support;
 use std::time::{Duration, Instant};
 
 use support::SmtpSink;
+use support::config::Settings;
 use support::e2e::client::send_one;
 use support::e2e::mail::{message, strip_first_received};
-use support::e2e::{Server, Settings};
+use support::server::Server;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postmaster_mail_is_kept_locally_and_never_forwarded() {

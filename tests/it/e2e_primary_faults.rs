@@ -10,11 +10,13 @@ use crate::support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use support::config::Settings;
 use support::e2e::client::{send_numbered, send_one};
 use support::e2e::dsn::Dsn;
 use support::e2e::mail::{message, message_id, strip_first_received};
-use support::e2e::{Server, Settings, sender_domain_records, settings_with_sender_sink};
+use support::e2e::{sender_domain_records, settings_with_sender_sink};
 use support::rogue::{Act, Fault, RoguePrimary, Stage, fault};
+use support::server::Server;
 use support::{ReceivedMessage, SmtpSink, TestDns};
 
 const WAIT: Duration = Duration::from_secs(30);

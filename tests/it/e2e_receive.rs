@@ -6,9 +6,10 @@ use crate::support;
 use std::time::Duration;
 
 use support::SmtpSink;
+use support::config::Settings;
 use support::e2e::client::{Client, send_one};
 use support::e2e::mail::{message, message_id, strip_first_received};
-use support::e2e::{Server, Settings};
+use support::server::Server;
 
 const WAIT: Duration = Duration::from_secs(15);
 

@@ -8,9 +8,10 @@ use crate::support;
 use std::time::{Duration, Instant};
 
 use support::SmtpSink;
+use support::config::Settings;
 use support::e2e::client::{Client, Reply, send_one};
 use support::e2e::mail::message;
-use support::e2e::{Server, Settings};
+use support::server::Server;
 
 const WAIT: Duration = Duration::from_secs(20);
 

@@ -6,9 +6,10 @@ use crate::support;
 use std::time::Duration;
 
 use support::SmtpSink;
+use support::config::Settings;
 use support::e2e::client::send_numbered;
 use support::e2e::mail::assert_once_in_order;
-use support::e2e::{Server, Settings};
+use support::server::Server;
 
 const WAIT: Duration = Duration::from_secs(20);
 const MAILBOXES: [&str; 3] = ["a@example.test", "b@example.test", "c@example.test"];

@@ -6,10 +6,11 @@ use crate::support;
 
 use std::time::Duration;
 
+use support::config::Settings;
 use support::dns::TestRecord;
 use support::e2e::client::send_one;
 use support::e2e::mail::{message, strip_first_received};
-use support::e2e::{Server, Settings};
+use support::server::Server;
 use support::{SmtpSink, TestDns, addr, mx};
 
 const WAIT: Duration = Duration::from_secs(20);

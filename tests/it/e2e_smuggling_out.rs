@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use backupmx::delivery::client::DotStuffer;
 use support::SmtpSink;
+use support::config::Settings;
 use support::e2e::client::Client;
 use support::e2e::mail::{dot_stuff, strip_first_received};
-use support::e2e::{Server, Settings};
+use support::server::Server;
 
 const WAIT: Duration = Duration::from_secs(20);
 

@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use support::SmtpSink;
+use support::config::Settings;
 use support::e2e::mail::message_id;
-use support::e2e::{Server, Settings};
 use support::fault::{Outcome, Session, sized_message};
+use support::server::Server;
 use support::ui::console::Console;
 
 const WAIT: Duration = Duration::from_secs(20);

@@ -11,10 +11,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use support::SmtpSink;
-use support::admin::{AdminServer, eventually, http};
+use support::admin::{eventually, http};
+use support::config::{Settings, free_port};
 use support::e2e::client::send_one;
 use support::e2e::mail::{message, strip_first_received};
-use support::e2e::{Settings, free_port};
+use support::server::Server;
 use support::tls_front::{FrontTls, TestCa, TlsFront};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -22,29 +23,36 @@ const TOKEN: &str = "tls-test-token";
 const NAME: &str = "primary.example.test";
 
 /// The binary with `example.test` statically routed to `primary`, TLS lines `domain_tls`.
-async fn start(primary: SocketAddr, ca_file: &Path, domain_tls: &[&str]) -> AdminServer {
+async fn start(primary: SocketAddr, ca_file: &Path, domain_tls: &[&str]) -> Server {
     let mut settings = Settings::new(Some(primary));
     settings.domains[0].extra = domain_tls.iter().map(|l| l.to_string()).collect();
     settings.delivery_extra = vec![format!("tls_ca_file = {:?}", ca_file.display().to_string())];
     let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    AdminServer::start(settings, admin, &format!("api_token = \"{TOKEN}\"\n")).await
+    Server::with_admin(settings, admin, &format!("api_token = \"{TOKEN}\"\n")).await
 }
 
-async fn api(server: &AdminServer, path: &str) -> serde_json::Value {
+async fn api(server: &Server, path: &str) -> serde_json::Value {
     let localhost = IpAddr::from([127, 0, 0, 1]);
-    http(localhost, server.admin_addr, "GET", path, Some(TOKEN), None)
-        .await
-        .json()
+    http(
+        localhost,
+        server.admin_addr(),
+        "GET",
+        path,
+        Some(TOKEN),
+        None,
+    )
+    .await
+    .json()
 }
 
 /// The queue API's details of the first queued message.
-async fn detail_of_first(server: &AdminServer) -> Option<serde_json::Value> {
+async fn detail_of_first(server: &Server) -> Option<serde_json::Value> {
     let queue = api(server, "/api/v1/queue").await;
     let id = queue["messages"][0]["id"].as_str()?.to_owned();
     Some(api(server, &format!("/api/v1/queue/{id}")).await)
 }
 
-async fn send(server: &AdminServer) -> Vec<u8> {
+async fn send(server: &Server) -> Vec<u8> {
     let body = message("tls-policy", "user@example.test");
     let smtp = server.settings.smtp_addr();
     let sent = send_one(smtp, "sender@sender.test", &["user@example.test"], &body).await;

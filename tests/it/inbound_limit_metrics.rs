@@ -5,18 +5,20 @@ use crate::support;
 
 use std::time::Duration;
 
+use support::config::Settings;
+use support::inbound::API_TOKEN;
 use support::inbound::Client;
-use support::process::Server;
+use support::server::Server;
 use tokio::net::TcpStream;
 
 async fn connect(server: &Server) -> Client<TcpStream> {
-    Client::new(TcpStream::connect(server.smtp).await.unwrap())
+    Client::new(TcpStream::connect(server.smtp_addr()).await.unwrap())
 }
 
 #[tokio::test]
 async fn limit_hits_are_logged_and_counted() {
     let extra = "[limits]\nconnections_per_minute = 3\nmax_unknown_commands = 2\n";
-    let server = Server::start(None, extra).await;
+    let server = Server::start(Settings::inbound_process(None, extra)).await;
     let mut c = connect(&server).await;
     assert_eq!(c.reply().await.unwrap().head(), "220");
     assert_eq!(c.cmd("GET / HTTP/1.0").await, "500 5.5.1");
@@ -31,7 +33,7 @@ async fn limit_hits_are_logged_and_counted() {
 
     let mut metrics = String::new();
     for _ in 0..50 {
-        metrics = server.metrics();
+        metrics = server.metrics(API_TOKEN);
         if metrics.contains("connections_per_minute") {
             break;
         }

@@ -6,9 +6,11 @@ use crate::support;
 use std::time::Duration;
 
 use rustls::pki_types::CertificateDer;
+use support::config::Settings;
 use support::inbound::Client;
 use support::inbound::certs::{self, handshake};
-use support::process::{Pair, Server, pair};
+use support::inbound::certs::{Pair, pair};
+use support::server::Server;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
@@ -18,14 +20,16 @@ fn connector(trusted: &[&Pair]) -> TlsConnector {
 }
 
 async fn starttls(server: &Server, connector: &TlsConnector) -> Client<TlsStream<TcpStream>> {
-    let mut c = Client::new(TcpStream::connect(server.smtp).await.unwrap());
+    let mut c = Client::new(TcpStream::connect(server.smtp_addr()).await.unwrap());
     c.greeting_and_ehlo().await;
     assert_eq!(c.cmd("STARTTLS").await, "220 2.0.0");
     handshake(connector, c.io.into_inner()).await
 }
 
 async fn implicit(server: &Server, connector: &TlsConnector) -> Client<TlsStream<TcpStream>> {
-    let stream = TcpStream::connect(server.implicit_tls).await.unwrap();
+    let stream = TcpStream::connect(server.implicit_tls_addr())
+        .await
+        .unwrap();
     handshake(connector, stream).await
 }
 
@@ -36,14 +40,14 @@ fn peer_cert(c: &Client<TlsStream<TcpStream>>) -> CertificateDer<'static> {
 #[tokio::test]
 async fn sighup_reloads_the_certificate_without_dropping_sessions() {
     let (a, b) = (pair(), pair());
-    let server = Server::start(Some(&a), "").await;
+    let server = Server::start(Settings::inbound_process(Some(a.certificate()), "")).await;
     let trust_both = connector(&[&a, &b]);
     let mut before = starttls(&server, &trust_both).await;
     assert_eq!(peer_cert(&before), a.der);
     let mut before_implicit = implicit(&server, &trust_both).await;
     assert_eq!(peer_cert(&before_implicit), a.der);
 
-    server.write_pair(&b);
+    server.write_certificate(&b.certificate());
     server.hangup();
     let mut reloaded = false;
     for _ in 0..100 {

@@ -4,7 +4,7 @@
 //! `tests/system`. How to add a test file: ARCHITECTURE.md, "Tests".
 
 // Both test binaries share the support tree; each uses a different part of it.
-#[allow(dead_code, unused_imports)]
+#[allow(dead_code)]
 #[path = "../support/mod.rs"]
 mod support;
 

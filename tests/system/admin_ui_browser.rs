@@ -9,8 +9,9 @@ use crate::support;
 use std::time::Duration;
 
 use support::SmtpSink;
+use support::config::Settings;
 use support::e2e::client::send_one;
-use support::e2e::{Server, Settings};
+use support::server::Server;
 use support::ui::screenshot_path;
 use support::ui::webdriver::Browser;
 

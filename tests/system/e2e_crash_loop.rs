@@ -18,9 +18,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use support::SmtpSink;
+use support::config::Settings;
 use support::e2e::mail::{message_id, strip_first_received};
-use support::e2e::{Server, Settings};
 use support::fault::{Outcome, Session, sized_message};
+use support::server::Server;
 
 const KILLS: usize = 20;
 const CLIENTS: usize = 4;

@@ -12,10 +12,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use support::SmtpSink;
+use support::config::Settings;
 use support::e2e::mail::{message_id, strip_first_received};
-use support::e2e::{Server, Settings};
 use support::fault::mount::TmpfsMount;
 use support::fault::{Outcome, Session, sized_message};
+use support::server::Server;
 
 const WAIT: Duration = Duration::from_secs(20);
 const QUEUED: usize = 12;

@@ -12,9 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::config::{Settings, free_port};
 use support::e2e::client::send_one;
 use support::e2e::mail::{message, strip_first_received};
-use support::e2e::{Server, Settings, free_port};
+use support::server::Server;
 use tempfile::TempDir;
 
 const SMTP_SINK: &str = "/usr/sbin/smtp-sink";

@@ -4,7 +4,7 @@
 //! runs alone (`support::exclusive`); the others beside each other as usual.
 
 // Both test binaries share the support tree; each uses a different part of it.
-#[allow(dead_code, unused_imports)]
+#[allow(dead_code)]
 #[path = "../support/mod.rs"]
 mod support;
 

@@ -10,12 +10,23 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use super::{Client, WAIT};
+use crate::support::config::Certificate;
 
 /// One self-signed certificate for `mx2.example.net` and its key.
 pub struct Pair {
     pub cert_pem: String,
     pub key_pem: String,
     pub der: CertificateDer<'static>,
+}
+
+impl Pair {
+    /// The pair as the files the real binary reads.
+    pub fn certificate(&self) -> Certificate {
+        Certificate {
+            cert_pem: self.cert_pem.clone(),
+            key_pem: self.key_pem.clone(),
+        }
+    }
 }
 
 pub fn pair() -> Pair {

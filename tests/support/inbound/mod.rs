@@ -7,10 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backupmx::clock::SystemClock;
-use backupmx::config::{
-    AdminConfig, Config, DeliveryConfig, DnsConfig, DomainConfig, LimitsConfig, QueueConfig,
-    SmtpConfig, SpoolConfig,
-};
+use backupmx::config::Config;
 use backupmx::envelope::QueueId;
 use backupmx::inbound::{InboundContext, ServeOptions, serve_with_options};
 use backupmx::queue::{QueueCommand, QueueHandle};
@@ -22,65 +19,17 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
+use crate::support::config::Settings;
+
 /// Every wait in these tests is bounded by this.
 pub const WAIT: Duration = Duration::from_secs(10);
 
+/// Bearer token of the admin API of the inbound tests that run the binary.
+pub const API_TOKEN: &str = "inbound-test-token";
+
+/// The in-process server's config, with its spool in `spool_dir`.
 pub fn config(spool_dir: &std::path::Path) -> Config {
-    Config {
-        hostname: "mx2.example.net".into(),
-        extra_names: vec![],
-        smtp: SmtpConfig {
-            listen: vec![],
-            max_message_size: 100_000,
-            max_recipients: 3,
-            max_connections: 20,
-            tls_cert: None,
-            tls_key: None,
-            command_timeout: Duration::from_secs(30),
-            etrn_allow: vec!["127.0.0.1/32".parse().unwrap()],
-            greeting_delay: Duration::ZERO,
-            data_timeout: Duration::from_secs(30),
-            session_timeout: Duration::from_secs(600),
-            tls_listen: vec![],
-        },
-        spool: SpoolConfig {
-            dir: spool_dir.to_path_buf(),
-        },
-        dns: DnsConfig {
-            nameservers: vec![],
-        },
-        delivery: DeliveryConfig {
-            port: 25,
-            connect_timeout: Duration::from_secs(5),
-            command_timeout: Duration::from_secs(5),
-            data_timeout: Duration::from_secs(5),
-            tls_ca_file: None,
-        },
-        queue: QueueConfig {
-            retry: vec![Duration::from_secs(60)],
-            max_lifetime: Duration::from_secs(5 * 86_400),
-            delay_warning: Duration::ZERO,
-            probe_interval: Duration::from_secs(60),
-            max_parallel: 4,
-        },
-        domains: vec![DomainConfig {
-            name: "example.test".into(),
-            subdomains: false,
-            primary: None,
-            tls: Default::default(),
-        }],
-        admin: AdminConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            allow: vec![],
-            api_token: None,
-            password_hash: None,
-            tls_cert: None,
-            tls_key: None,
-            state_dir: None,
-        },
-        limits: LimitsConfig::default(),
-        recipients: Default::default(),
-    }
+    Settings::inbound().config(spool_dir)
 }
 
 /// A running server and what it hands to the queue.

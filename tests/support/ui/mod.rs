@@ -9,12 +9,13 @@ pub mod webdriver;
 use std::path::PathBuf;
 
 use crate::support::SmtpSink;
+use crate::support::config::Settings;
 use crate::support::e2e::client::Client;
-use crate::support::e2e::{Server, Settings};
+use crate::support::server::Server;
 
 /// The console password the server generated at its first start (it logs it once, for the quick
 /// start). Waits for that log line.
-pub async fn admin_password(server: &mut crate::support::e2e::Server) -> String {
+pub async fn admin_password(server: &mut crate::support::server::Server) -> String {
     let needle = "admin credentials generated";
     server
         .wait_log(needle, std::time::Duration::from_secs(10))

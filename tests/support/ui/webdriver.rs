@@ -41,7 +41,7 @@ impl Browser {
             "{CHROMEDRIVER} is missing: install Debian's chromium and chromium-driver \
              (apt-get install -y chromium chromium-driver; .ci/run does this)"
         );
-        let port = crate::support::e2e::free_port();
+        let port = crate::support::config::free_port();
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
             .stdin(Stdio::null())
