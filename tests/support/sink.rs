@@ -183,16 +183,19 @@ impl SmtpSink {
         }
     }
 
-    /// Closes the listener and every open session: the port refuses connections.
-    pub fn stop(&mut self) {
+    /// Closes the listener and every open session: the port refuses connections once this returns.
+    pub async fn stop(&mut self) {
         if let Some(task) = self.accept_loop.take() {
             task.abort();
+            // The listener is dropped only when the aborted task is: wait for that, so a test that
+            // stops its primary and at once expects it down does not race the runtime.
+            let _ = task.await;
         }
     }
 
     /// Listens again on the same port.
     pub async fn restart(&mut self) {
-        self.stop();
+        self.stop().await;
         // The aborted loop drops its listener asynchronously: retry the bind briefly.
         let mut listener = None;
         for _ in 0..100 {
@@ -211,7 +214,9 @@ impl SmtpSink {
 
 impl Drop for SmtpSink {
     fn drop(&mut self) {
-        self.stop();
+        if let Some(task) = self.accept_loop.take() {
+            task.abort();
+        }
     }
 }
 

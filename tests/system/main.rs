@@ -1,0 +1,16 @@
+//! The integration tests that need more than loopback: root (a tmpfs mount), headless Chromium
+//! through chromedriver, Postfix's `smtp-sink`, or the whole machine (the SIGKILL crash loop under
+//! load, 1,000 idle connections). They fail loudly when what they need is missing. The crash loop
+//! runs alone (`support::exclusive`); the others beside each other as usual.
+
+// Both test binaries share the support tree; each uses a different part of it.
+#[allow(dead_code)]
+#[path = "../support/mod.rs"]
+mod support;
+
+mod admin_ui_browser;
+mod admin_ui_recipients;
+mod e2e_crash_loop;
+mod e2e_full_disk;
+mod e2e_postfix_sink;
+mod inbound_slow;
