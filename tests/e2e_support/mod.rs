@@ -54,6 +54,8 @@ pub struct Settings {
     pub delivery_command_timeout: String,
     /// Further `key = value` lines of `[delivery]` (e.g. `tls_ca_file = "..."`).
     pub delivery_extra: Vec<String>,
+    /// Further `key = value` lines of `[queue]` (e.g. `max_parallel = 7`).
+    pub queue_extra: Vec<String>,
     /// Appended verbatim to the file; keys before any table header belong to the last `[[domain]]`.
     pub extra_toml: String,
 }
@@ -78,6 +80,7 @@ impl Settings {
             }],
             delivery_command_timeout: "10s".into(),
             delivery_extra: Vec::new(),
+            queue_extra: Vec::new(),
             extra_toml: String::new(),
         }
     }
@@ -97,7 +100,7 @@ impl Settings {
             "hostname = {:?}\n\n[smtp]\nlisten = [\"127.0.0.1:{}\"]\ncommand_timeout = \"10s\"\n\
              etrn_allow = {}\n\n[spool]\ndir = {:?}\n\n[dns]\nnameservers = {}\n\n\
              [delivery]\nport = {}\nconnect_timeout = \"2s\"\ncommand_timeout = {:?}\n{}\n\
-             [queue]\nretry = {}\nmax_lifetime = {:?}\nprobe_interval = {:?}\n\n\
+             [queue]\nretry = {}\nmax_lifetime = {:?}\nprobe_interval = {:?}\n{}\n\
              [admin]\nlisten = \"127.0.0.1:{}\"\n",
             self.hostname,
             self.smtp_port,
@@ -110,6 +113,7 @@ impl Settings {
             list(&self.retry),
             self.max_lifetime,
             self.probe_interval,
+            lines(&self.queue_extra),
             self.admin_port,
         );
         for domain in &self.domains {
