@@ -41,7 +41,7 @@ mkdir -p "$OUT"
 RES="$OUT/results.tsv"
 : > "$RES"
 W= SRV_PID= PRIM_PID= RELAY_PID= CAP_PID=
-stop_pid() { [ -n "$1" ] && { kill -TERM "$1" 2>/dev/null; wait "$1" 2>/dev/null || true; }; return 0; }
+stop_pid() { [ -n "$1" ] || return 0; kill -TERM "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 primary_stop() { stop_pid "$RELAY_PID"; RELAY_PID=; stop_pid "$PRIM_PID"; PRIM_PID=; stop_pid "$CAP_PID"; CAP_PID=; }
 cleanup() {
   set +e

@@ -47,9 +47,14 @@ def main():
         pkts = conns[client]
         i = pkts.index(prev)
         print("excerpt around a stall (t relative to the first line):")
-        t0 = pkts[max(0, i - 6)][0]
-        for p in pkts[max(0, i - 6): i + 4]:
-            print(f"  +{(p[0] - t0) * 1e3:8.3f} ms  {p[1]}  [{p[2]:>3}] len {p[3]}")
+    else:
+        # No stall: an excerpt from the middle of the busiest connection.
+        pkts = max(conns.values(), key=len)
+        i = len(pkts) // 2
+        print("excerpt from the middle of the busiest connection (t relative to the first line):")
+    t0 = pkts[max(0, i - 6)][0]
+    for p in pkts[max(0, i - 6): i + 4]:
+        print(f"  +{(p[0] - t0) * 1e3:8.3f} ms  {p[1]}  [{p[2]:>3}] len {p[3]}")
 
 
 if __name__ == "__main__":
