@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Turns drain.sh's results.tsv ("scenario server round key value") into one line per scenario:
 medians over the rounds of the drain time (first to last delivery), the time from the primary's
-start to the last delivery, the rate, sessions and out-of-order deliveries; and the ratio of
-Postfix's drain time to backupmx's (> 1: backupmx drains faster).
+start to the last delivery, the rate (messages / median drain time), sessions and out-of-order
+deliveries; and the ratio of Postfix's drain time to backupmx's (> 1: backupmx drains faster), of the
+medians and per round (rounds alternate the two servers).
 
   drain_stats.py RESULTS.tsv
 """
@@ -35,18 +36,21 @@ def main():
     for scen in order:
         cells = []
         for server in ("backupmx", "postfix"):
+            span, n = med(scen, server, "span"), med(scen, server, "delivered")
+            rate = n / max(span, 1e-3) if span is not None and n is not None else None
             cells.append(" ".join([
-                fmt(med(scen, server, "span")),
+                fmt(span),
                 f"({fmt(med(scen, server, 'from_start'))})",
-                fmt(med(scen, server, "rate"), 0),
+                fmt(rate, 0),
                 fmt(med(scen, server, "sessions"), 0),
                 fmt(med(scen, server, "max_concurrent"), 0),
                 fmt(med(scen, server, "out_of_order"), 0),
             ]))
         b, p = med(scen, "backupmx", "span"), med(scen, "postfix", "span")
         ratio = fmt(p / b) if b and p else "?"
-        rounds = len(data[(scen, "backupmx")].get("span", []))
-        print(f"{scen} | {cells[0]} | {cells[1]} | {ratio}  (n={rounds})")
+        bs, ps = data[(scen, "backupmx")].get("span", []), data[(scen, "postfix")].get("span", [])
+        per_round = " ".join(fmt(p / b) for b, p in zip(bs, ps) if b > 0)
+        print(f"{scen} | {cells[0]} | {cells[1]} | {ratio}  (n={len(bs)}; per round {per_round})")
     for note in notes:
         print("note:", note)
 
