@@ -8,13 +8,13 @@
 #   BIG_BYTES=50000000 the large message (0 = skip)
 #   LAG_CAP=60         seconds to wait for Postfix's default recovery before reporting "> LAG_CAP"
 #   OUT=DIR            keep logs and results.tsv there (default: a temp dir, removed at the end)
+#   BIN=PATH           the backupmx binary to measure (default: build target/release/backupmx)
 set -euo pipefail
 ROUNDS=${ROUNDS:-2} MESSAGES=${MESSAGES:-20000} SESSIONS=${SESSIONS:-20} SIZE=${SIZE:-4096}
 QUEUED=${QUEUED:-100000} CONNS=${CONNS:-10000} PF_CONNS=${PF_CONNS:-1000}
 BIG_BYTES=${BIG_BYTES:-50000000} LAG_CAP=${LAG_CAP:-60}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 LIB="$ROOT/bench/lib"
-BIN="$ROOT/target/release/backupmx"
 source "$LIB/servers.sh"
 
 install_postfix() {
@@ -24,7 +24,10 @@ install_postfix() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y postfix >&2
 }
 install_postfix
-(cd "$ROOT" && cargo build --release --quiet)
+if [ -z "${BIN:-}" ]; then  # BIN=PATH: measure that binary instead of building this tree's
+  BIN="$ROOT/target/release/backupmx"
+  (cd "$ROOT" && cargo build --release --quiet)
+fi
 
 KEEP_OUT=${OUT:+1}
 OUT=${OUT:-$(mktemp -d)}

@@ -59,7 +59,9 @@ pub const DELAY_WARNING_BOUNDS: RangeInclusive<Duration> =
 /// to a recovered primary within about a second of it answering, at the cost of one small connection.
 pub const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_secs(1);
 pub const PROBE_INTERVAL_BOUNDS: RangeInclusive<Duration> = Duration::from_millis(100)..=HOUR;
-pub const DEFAULT_MAX_PARALLEL: u64 = 4;
+/// Connections per destination: a drain of K mailboxes uses min(K, this) connections, each carrying
+/// one message per round trip; 20 is what Postfix opens by default (bench/RESULTS.md, issue 14).
+pub const DEFAULT_MAX_PARALLEL: u64 = 20;
 pub const MAX_PARALLEL_BOUNDS: RangeInclusive<u64> = 1..=100;
 
 pub const DEFAULT_ADMIN_LISTEN: SocketAddr =

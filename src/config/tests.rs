@@ -81,7 +81,7 @@ fn defaults_fill_every_missing_key() {
     assert_eq!(queue.max_lifetime, secs(5 * 86_400));
     assert_eq!(queue.delay_warning, secs(4 * 3600));
     assert_eq!(queue.probe_interval, secs(1));
-    assert_eq!(queue.max_parallel, 4);
+    assert_eq!(queue.max_parallel, 20);
     assert_eq!(
         config.domains,
         vec![DomainConfig {

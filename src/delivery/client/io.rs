@@ -1,5 +1,6 @@
 //! The client's wire: a plain or TLS stream, writing commands and reading (possibly multi-line)
-//! replies, every step bounded by the command timeout.
+//! replies, every step bounded by the command timeout. Every read first asks the kernel to
+//! acknowledge at once what arrives ([`quick_ack`]).
 
 use std::io;
 use std::pin::Pin;
@@ -61,6 +62,33 @@ impl AsyncWrite for Stream {
             Stream::Closed => Poll::Ready(Ok(())),
         }
     }
+}
+
+impl Stream {
+    fn tcp(&self) -> Option<&TcpStream> {
+        match self {
+            Stream::Plain(s) => Some(s),
+            Stream::Tls(s) => Some(s.get_ref().0),
+            Stream::Closed => None,
+        }
+    }
+}
+
+/// Asks the kernel to acknowledge the next data at once instead of delaying the ACK (Linux
+/// `TCP_QUICKACK`, which the kernel clears again by itself: hence re-armed before every read).
+///
+/// Why: a primary that writes each pipelined reply with its own `send()` and leaves Nagle's
+/// algorithm on holds its second reply until we acknowledge the first, and Linux delays that ACK
+/// (40 ms and more) while we have nothing to send. That was one stall per pipelined group, so a
+/// drain ran at about 25 messages a second per connection (issue 14, bench/RESULTS.md). Best
+/// effort: a failure only costs speed.
+fn quick_ack(stream: &Stream) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Some(tcp) = stream.tcp() {
+        let _ = socket2::SockRef::from(tcp).set_tcp_quickack(true);
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = stream.tcp();
 }
 
 /// Stream + reply parser + timeout.
@@ -132,6 +160,7 @@ impl Wire {
                 }
                 None => {}
             }
+            quick_ack(&self.stream);
             let n = self
                 .stream
                 .read(&mut self.read_buf)
