@@ -79,6 +79,7 @@ pub fn config(spool_dir: &std::path::Path) -> Config {
             tls_cert: None,
             tls_key: None,
             state_dir: None,
+            limits: Default::default(),
         },
         limits: LimitsConfig::default(),
         recipients: Default::default(),

@@ -92,6 +92,7 @@ pub fn config(
             tls_cert: None,
             tls_key: None,
             state_dir: None,
+            limits: Default::default(),
         },
         limits: LimitsConfig::default(),
         recipients: Default::default(),

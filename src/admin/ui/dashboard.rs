@@ -275,7 +275,7 @@ pub async fn flush(
     Form(form): Form<FlushForm>,
 ) -> Response {
     if !tokens_match(&session.csrf, &form.csrf) {
-        return csrf_refused();
+        return csrf_refused(&state, ADMIN_USER, ip, "/flush");
     }
     let domain = form
         .domain

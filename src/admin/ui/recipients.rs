@@ -143,7 +143,7 @@ pub async fn purge(
     Form(form): Form<PurgeForm>,
 ) -> Response {
     if !tokens_match(&session.csrf, &form.csrf) {
-        return csrf_refused();
+        return csrf_refused(&state, ADMIN_USER, ip, "/recipients/purge");
     }
     let removed = state
         .admin
