@@ -240,9 +240,15 @@ pub fn render(
 pub async fn list(
     State(state): State<UiState>,
     session: Session,
-    Query(q): Query<ListQuery>,
+    Query(mut q): Query<ListQuery>,
 ) -> Html<String> {
-    let (total, messages) = state.admin.queue.list(&q.filter());
+    let (mut total, mut messages) = state.admin.queue.list(&q.filter());
+    // A page past the last shows the last.
+    let last = total.div_ceil(PAGE_SIZE).max(1);
+    if q.page() > last {
+        q.page = Some(last.to_string());
+        (total, messages) = state.admin.queue.list(&q.filter());
+    }
     let now_ms = to_unix_ms(state.admin.queue.now());
     Html(render(total, &messages, &q, now_ms, &session.csrf))
 }
