@@ -1,6 +1,6 @@
 //! The admin listener's resource bounds against the real binary (issue 19): idle sockets from outside
 //! `[admin] allow` are closed at once; idle allowed sockets after `idle_timeout`; a client sending its
-//! request head a byte at a time after `header_read_timeout`; the per-client connection cap; bulk
+//! request head a byte at a time after `header_read_timeout`, its body after `body_read_timeout`; the per-client connection cap; bulk
 //! requests capped at 10,000 ids (413) with one short audit line for a big one.
 
 mod admin_support;
@@ -136,8 +136,53 @@ async fn a_byte_at_a_time_is_cut_off_by_the_header_read_timeout() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickled_body_is_cut_off_by_the_body_read_timeout() {
+    let server = start("idle_timeout = \"2s\"\nbody_read_timeout = \"3s\"\n").await;
+    let mut stream = connect_from(ALLOWED, server.admin_addr).await;
+    let head = format!(
+        "POST /api/v1/hold HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.expect("head");
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    // One byte every 400 ms: never idle, never complete.
+    let cut = loop {
+        assert!(started.elapsed() < Duration::from_secs(10), "never cut off");
+        if stream.write_all(b" ").await.is_err() {
+            break started.elapsed();
+        }
+        let mut buf = [0u8; 1024];
+        match tokio::time::timeout(Duration::from_millis(400), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break started.elapsed(),
+            Ok(Ok(n)) => answer.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+    };
+    let answer = String::from_utf8_lossy(&answer);
+    eprintln!(
+        "trickled body cut off after {cut:?}: {:?}",
+        answer.lines().next()
+    );
+    assert!(
+        cut >= Duration::from_millis(2500),
+        "cut off too early: {cut:?}"
+    );
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 400"),
+        "{answer}"
+    );
+    let log = std::fs::read_to_string(server.spool().join("audit.log")).unwrap_or_default();
+    assert!(log.is_empty(), "nothing was done: {log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_per_client_are_capped() {
     let server = start("max_connections_per_client = 4\nidle_timeout = \"30s\"\n").await;
+    // The harness's readiness probe may still hold a slot until the accept loop has seen it close.
+    let health = http(ALLOWED, server.admin_addr, "GET", "/healthz", None, None).await;
+    assert_eq!(health.status, 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let mut kept = Vec::new();
     for _ in 0..4 {
         kept.push(connect_from(ALLOWED, server.admin_addr).await);

@@ -19,6 +19,7 @@ const ADMIN_KEYS: &[&str] = &[
     "tls_key",
     "state_dir",
     "header_read_timeout",
+    "body_read_timeout",
     "idle_timeout",
     "max_connections",
     "max_connections_per_client",
@@ -34,6 +35,7 @@ impl Default for AdminLimits {
     fn default() -> Self {
         AdminLimits {
             header_read_timeout: DEFAULT_ADMIN_HEADER_READ_TIMEOUT,
+            body_read_timeout: DEFAULT_ADMIN_BODY_READ_TIMEOUT,
             idle_timeout: DEFAULT_ADMIN_IDLE_TIMEOUT,
             max_connections: DEFAULT_ADMIN_MAX_CONNECTIONS as usize,
             max_connections_per_client: DEFAULT_ADMIN_MAX_CONNECTIONS_PER_CLIENT as usize,
@@ -83,6 +85,13 @@ fn build_limits(section: &Section, c: &mut Collector) -> AdminLimits {
         DEFAULT_ADMIN_HEADER_READ_TIMEOUT,
         ADMIN_HEADER_READ_TIMEOUT_BOUNDS,
     );
+    let body_read_timeout = duration(
+        section,
+        c,
+        "body_read_timeout",
+        DEFAULT_ADMIN_BODY_READ_TIMEOUT,
+        ADMIN_BODY_READ_TIMEOUT_BOUNDS,
+    );
     let idle_timeout = duration(
         section,
         c,
@@ -122,6 +131,7 @@ fn build_limits(section: &Section, c: &mut Collector) -> AdminLimits {
     .max(login_lock);
     AdminLimits {
         header_read_timeout,
+        body_read_timeout,
         idle_timeout,
         max_connections,
         max_connections_per_client,

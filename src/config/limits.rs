@@ -70,6 +70,8 @@ pub const DEFAULT_ADMIN_ALLOW: [&str; 2] = ["127.0.0.1/32", "::1/128"];
 pub const DEFAULT_ADMIN_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub const ADMIN_HEADER_READ_TIMEOUT_BOUNDS: RangeInclusive<Duration> =
     SECOND..=Duration::from_secs(300);
+pub const DEFAULT_ADMIN_BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
+pub const ADMIN_BODY_READ_TIMEOUT_BOUNDS: RangeInclusive<Duration> = SECOND..=HOUR;
 pub const DEFAULT_ADMIN_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 pub const ADMIN_IDLE_TIMEOUT_BOUNDS: RangeInclusive<Duration> = SECOND..=HOUR;
 pub const DEFAULT_ADMIN_MAX_CONNECTIONS: u64 = 64;

@@ -172,6 +172,8 @@ pub struct AdminLimits {
     /// The whole request head must arrive within this long (of the connection opening, or of the
     /// previous response on a kept-alive connection).
     pub header_read_timeout: Duration,
+    /// A request's body must arrive in full within this long of its head.
+    pub body_read_timeout: Duration,
     /// A connection with no request in progress and no byte either way for this long is closed.
     pub idle_timeout: Duration,
     /// Open admin connections at most (keeps the listener from eating the process's file budget).

@@ -1,10 +1,11 @@
 //! The admin listener's accept loop (axum's `serve` has no timeouts or connection caps): a client
 //! outside `[admin] allow` is closed at accept, before a byte is read; the others get a slot within
 //! the connection caps (`slots.rs`) and are served by hyper's HTTP/1 connection with a header-read
-//! timeout, while a watchdog closes the connection once it has been idle for `[admin] idle_timeout`
-//! (`activity.rs`).
+//! timeout and a deadline on the request body (`deadline_body.rs`), while a watchdog closes the
+//! connection once it has been idle for `[admin] idle_timeout` (`activity.rs`).
 
 mod activity;
+mod deadline_body;
 mod slots;
 
 use std::net::SocketAddr;
@@ -20,6 +21,7 @@ use tokio::sync::watch;
 use super::access::is_allowed;
 use crate::config::AdminConfig;
 use activity::{Activity, Tracked};
+use deadline_body::DeadlineBody;
 pub use slots::{Slot, Slots};
 
 /// Refusals are logged at most this often (with the count in between), so a flood cannot flood the log.
@@ -69,6 +71,7 @@ pub async fn run(
         };
         let timeouts = Timeouts {
             header_read: limits.header_read_timeout,
+            body_read: limits.body_read_timeout,
             idle: limits.idle_timeout,
         };
         tokio::spawn(serve_connection(
@@ -85,6 +88,7 @@ pub async fn run(
 #[derive(Debug, Clone, Copy)]
 struct Timeouts {
     header_read: Duration,
+    body_read: Duration,
     idle: Duration,
 }
 
@@ -101,7 +105,8 @@ async fn serve_connection(
     let activity = Activity::new();
     let io = TokioIo::new(Tracked::new(stream, activity.clone()));
     let requests = activity.clone();
-    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        let mut request = request.map(|body| DeadlineBody::new(body, timeouts.body_read));
         request.extensions_mut().insert(ConnectInfo(peer));
         let in_flight = requests.request();
         let mut app = app.clone();
