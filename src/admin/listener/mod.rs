@@ -41,6 +41,7 @@ pub async fn run(
     let limits = &config.limits;
     let slots = Slots::new(limits.max_connections, limits.max_connections_per_client);
     let mut refusals = RefusalLog::default();
+    let mut last_accept_error: Option<Instant> = None;
     let mut stop = shutdown.clone();
     loop {
         let accepted = tokio::select! {
@@ -50,7 +51,11 @@ pub async fn run(
         let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
             Err(e) => {
-                tracing::warn!(error = %e, "admin listener: accept failed");
+                // Out of file descriptors, say: back off, and say so at most every 10 seconds.
+                if last_accept_error.is_none_or(|at| at.elapsed() >= REFUSAL_LOG_EVERY) {
+                    tracing::warn!(error = %e, "admin listener: accept failed");
+                    last_accept_error = Some(Instant::now());
+                }
                 tokio::time::sleep(ACCEPT_BACKOFF).await;
                 continue;
             }
