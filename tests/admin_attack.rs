@@ -194,20 +194,30 @@ async fn a_hostile_back_goes_to_a_fixed_local_page() {
     )
     .await;
     assert_eq!(sent.data.as_ref().map(|d| d.code), Some(250), "{sent:?}");
-    let listed = http(
-        LOCALHOST,
-        server.admin_addr,
-        "GET",
-        "/api/v1/queue",
-        Some(TOKEN),
-        None,
-    )
-    .await
-    .json();
-    let id = listed["messages"][0]["id"]
-        .as_str()
-        .expect("an id")
-        .to_string();
+    // The queue lists the message once its submission has gone through.
+    let mut id = String::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while id.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the message never showed in the queue"
+        );
+        let listed = http(
+            LOCALHOST,
+            server.admin_addr,
+            "GET",
+            "/api/v1/queue",
+            Some(TOKEN),
+            None,
+        )
+        .await
+        .json();
+        id = listed["messages"][0]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let base = format!("http://{}", server.admin_addr);
     tokio::task::spawn_blocking(move || {
         let mut console = Console::new(&base);

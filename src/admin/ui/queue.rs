@@ -4,7 +4,7 @@
 use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 
 use super::backend::{self, ADMIN_USER, MAX_BULK_IDS, queue_id};
@@ -388,7 +388,7 @@ pub async fn action(
     } else {
         request.back
     };
-    Redirect::to(&back).into_response()
+    redirect::to(&back).into_response()
 }
 
 /// Runs `action` on every id; returns one line per failure.

@@ -4,6 +4,8 @@
 //! Checked before the action runs, so a bad target can neither send the browser away nor turn an
 //! action that was done into an error.
 
+use axum::response::Redirect;
+
 /// Where a rejected target goes instead.
 pub const FALLBACK: &str = "/queue";
 
@@ -15,6 +17,12 @@ pub fn is_local_path(target: &str) -> bool {
         && !target
             .chars()
             .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+}
+
+/// A 303 to `target` if it is a safe local path, else to [`FALLBACK`]: every redirect of the console
+/// after a form goes through here.
+pub fn to(target: &str) -> Redirect {
+    Redirect::to(&local_or_fallback(Some(target)))
 }
 
 /// `target` if it is a safe local path, else [`FALLBACK`].
