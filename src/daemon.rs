@@ -59,7 +59,9 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
 /// file while receiving a large message), and a soft limit of 1024 would refuse connections long
 /// before `smtp.max_connections`.
 fn raise_open_files_limit(config: &Config) {
-    let wanted = (config.smtp.max_connections as u64) * 2 + 256;
+    // The admin listener has its own cap (`[admin] max_connections`), so it cannot eat this budget.
+    let wanted =
+        (config.smtp.max_connections as u64) * 2 + config.admin.limits.max_connections as u64 + 256;
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) if limit < wanted => tracing::warn!(
             limit,

@@ -15,6 +15,7 @@ use serde_json::json;
 
 use super::AdminState;
 use super::api::{parse_id, query_map};
+use super::audit::summarize_ids;
 use super::error::ApiError;
 use crate::envelope::QueueId;
 use crate::queue::FlushScope;
@@ -22,13 +23,17 @@ use crate::queue::api::QueueApiError;
 
 type ApiResult = Result<Response, ApiError>;
 
+/// Most ids one request may name (console and API alike).
+pub const MAX_BULK_IDS: usize = 10_000;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct IdsBody {
     ids: Vec<String>,
 }
 
-/// Ids from a JSON body `{"ids":[...]}` and/or `?id=`; an empty body is no ids.
+/// Ids from a JSON body `{"ids":[...]}` and/or `?id=`; an empty body is no ids. More than
+/// [`MAX_BULK_IDS`] is refused (413 `too_many_ids`) before anything is done.
 fn ids_from(body: &Bytes, query_id: Option<&String>) -> Result<Vec<QueueId>, ApiError> {
     let mut texts = Vec::new();
     if !body.iter().all(u8::is_ascii_whitespace) {
@@ -38,6 +43,9 @@ fn ids_from(body: &Bytes, query_id: Option<&String>) -> Result<Vec<QueueId>, Api
         texts = parsed.ids;
     }
     texts.extend(query_id.cloned());
+    if texts.len() > MAX_BULK_IDS {
+        return Err(ApiError::too_many_ids(texts.len()));
+    }
     texts.iter().map(|t| parse_id(t)).collect()
 }
 
@@ -64,7 +72,7 @@ pub(super) async fn flush(
             )
         }
         (None, true) => (FlushScope::All, "all".to_string()),
-        (None, false) => (FlushScope::Ids(ids.clone()), format!("ids={}", join(&ids))),
+        (None, false) => (FlushScope::Ids(ids.clone()), summarize_ids(&ids)),
     };
     let flushed = state.queue.flush(&scope);
     state.audit.record(
@@ -126,13 +134,13 @@ async fn apply_each(
             Err(e) => failed.push((*id, e)),
         }
     }
-    let mut detail = format!("ids={}", join(ids));
+    let mut detail = summarize_ids(ids);
     if !failed.is_empty() {
         let failures: Vec<String> = failed
             .iter()
             .map(|(id, e)| format!("{id}:{}", e.code()))
             .collect();
-        detail.push_str(&format!(" failed={}", failures.join(",")));
+        detail.push_str(&format!(" failed: {}", summarize_ids(&failures)));
     }
     state.audit.record("api", peer.ip(), action.name(), &detail);
     (done, failed)
@@ -206,13 +214,6 @@ pub(super) async fn delete(
     Ok(Json(json!({ "deleted": id.to_string() })).into_response())
 }
 
-fn join(ids: &[QueueId]) -> String {
-    ids.iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,5 +247,16 @@ mod tests {
                 .code,
             "bad_id"
         );
+    }
+
+    #[test]
+    fn more_than_the_bulk_cap_is_413_before_parsing() {
+        let ids: Vec<String> = (0..=MAX_BULK_IDS).map(|_| "zz".to_string()).collect();
+        let body = Bytes::from(serde_json::to_vec(&json!({ "ids": ids })).unwrap());
+        let err = ids_from(&body, None).unwrap_err();
+        assert_eq!((err.status.as_u16(), err.code), (413, "too_many_ids"));
+        let ids: Vec<String> = (0..MAX_BULK_IDS).map(|i| format!("{i:x}")).collect();
+        let body = Bytes::from(serde_json::to_vec(&json!({ "ids": ids })).unwrap());
+        assert_eq!(ids_from(&body, None).unwrap().len(), MAX_BULK_IDS);
     }
 }

@@ -16,6 +16,7 @@ use tokio::io::AsyncReadExt;
 
 use super::AdminState;
 use super::actions;
+use super::audit::Kind;
 use super::error::ApiError;
 use crate::envelope::QueueId;
 use crate::queue::api::{ListFilter, QueueApiError};
@@ -46,19 +47,25 @@ pub fn routes() -> Router<AdminState> {
         .fallback(|| async { ApiError::not_found("no such endpoint") })
 }
 
-/// A queue id: 1 to 16 hexadecimal digits.
-pub fn parse_id(text: &str) -> Result<QueueId, ApiError> {
+/// A queue id: 1 to 16 hexadecimal digits, nothing else (no sign, no space, no longer run of leading
+/// zeros). The one id parser of the console and the API.
+pub fn queue_id(text: &str) -> Option<QueueId> {
     let valid = !text.is_empty() && text.len() <= 16 && text.bytes().all(|b| b.is_ascii_hexdigit());
-    let bad = || {
+    if !valid {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// [`queue_id`] with the API's error (400 `bad_id`).
+pub fn parse_id(text: &str) -> Result<QueueId, ApiError> {
+    queue_id(text).ok_or_else(|| {
+        let shown = super::audit::cap(text, 40);
         ApiError::bad_request(
             "bad_id",
-            format!("{text:?} is not a queue id (hexadecimal)"),
+            format!("{shown:?} is not a queue id (1 to 16 hexadecimal digits)"),
         )
-    };
-    if !valid {
-        return Err(bad());
-    }
-    text.parse().map_err(|_| bad())
+    })
 }
 
 /// The query string as a map, refusing keys the endpoint does not know.
@@ -198,12 +205,25 @@ async fn postmaster_read(State(state): State<AdminState>, Path(id): Path<String>
     Ok(rfc822(&id, bytes))
 }
 
+/// `?kind=actions|failures|all` (default all) and `?limit=`.
 async fn audit(
     State(state): State<AdminState>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> ApiResult {
-    let limit = number(&query_map(query, &["limit"])?, "limit", DEFAULT_LIMIT)?;
-    Ok(Json(json!({ "entries": state.audit.recent(limit) })).into_response())
+    let map = query_map(query, &["limit", "kind"])?;
+    let limit = number(&map, "limit", DEFAULT_LIMIT)?;
+    let kind = match map.get("kind").map(String::as_str) {
+        None | Some("all") => Kind::All,
+        Some("actions") => Kind::Actions,
+        Some("failures") => Kind::Failures,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "bad_query",
+                "kind must be actions, failures or all",
+            ));
+        }
+    };
+    Ok(Json(json!({ "entries": state.audit.recent_of(kind, limit) })).into_response())
 }
 
 /// What recovery set aside at start (damaged journals, messages whose body is missing or short).
@@ -226,9 +246,20 @@ mod tests {
     fn ids_are_hexadecimal_up_to_16_digits() {
         assert_eq!(parse_id("00000000000000FF").unwrap(), QueueId(255));
         assert_eq!(parse_id("ff").unwrap(), QueueId(255));
-        for bad in ["", "+1", "xyz", "00000000000000000", "1 ", "../etc"] {
+        for bad in [
+            "",
+            "+1",
+            "+1A23",
+            "xyz",
+            "00000000000000000",
+            "1 ",
+            "../etc",
+        ] {
             assert_eq!(parse_id(bad).unwrap_err().code, "bad_id", "{bad:?}");
+            assert_eq!(queue_id(bad), None, "{bad:?}");
         }
+        let zeros = format!("{}1", "0".repeat(5000));
+        assert!(parse_id(&zeros).unwrap_err().message.len() < 200);
     }
 
     #[test]

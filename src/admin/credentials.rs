@@ -217,6 +217,7 @@ mod tests {
             tls_cert: None,
             tls_key: None,
             state_dir: None,
+            limits: Default::default(),
         }
     }
 

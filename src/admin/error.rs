@@ -57,6 +57,27 @@ impl ApiError {
         )
     }
 
+    /// 413: a bulk request naming more ids than allowed.
+    pub fn too_many_ids(count: usize) -> ApiError {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_ids",
+            format!(
+                "{count} ids; at most {} per request",
+                crate::admin::actions::MAX_BULK_IDS
+            ),
+        )
+    }
+
+    /// 413: a request body over the API's limit.
+    pub fn body_too_large(limit: usize) -> ApiError {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("request bodies are limited to {limit} bytes"),
+        )
+    }
+
     pub fn not_found(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
     }

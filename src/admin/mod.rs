@@ -11,12 +11,14 @@ mod api_recipients;
 pub mod audit;
 pub mod credentials;
 pub mod error;
+mod listener;
 pub mod metrics;
+pub mod password_check;
+pub mod throttle;
 pub mod ui;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
@@ -30,8 +32,10 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::config::Config;
 use crate::queue::api::QueueApi;
-use audit::AuditLog;
+use audit::{AuditFile, AuditLog};
 use credentials::{ADMIN_USER, Credentials};
+use password_check::PasswordChecker;
+use throttle::{LoginThrottle, ThrottlePolicy};
 
 /// Largest request body the API reads (a list of ids).
 const MAX_API_BODY: usize = 1024 * 1024;
@@ -47,6 +51,10 @@ pub struct AdminState {
     pub credentials: Arc<Credentials>,
     /// Admin actions: `audit.record(who, from_ip, action, detail)`, `audit.recent(n)`.
     pub audit: AuditLog,
+    /// The console password check, bounded in concurrency and memory.
+    pub password: PasswordChecker,
+    /// Failed logins per client address and user name, and the locks they caused.
+    pub logins: Arc<Mutex<LoginThrottle>>,
     /// `None` when another metrics recorder was installed first.
     pub metrics: Option<PrometheusHandle>,
     /// Recipient validation (issue 7); `None` until [`AdminState::with_recipients`].
@@ -68,8 +76,18 @@ impl AdminState {
     pub fn new(config: Arc<Config>, queue: QueueApi) -> AdminState {
         let dir = state_dir(&config);
         let credentials = resolve_credentials(&config, &dir);
+        let limits = &config.admin.limits;
+        let audit_file = AuditFile {
+            path: dir.join(AUDIT_FILE),
+            max_size: limits.audit_max_size,
+            keep: limits.audit_keep,
+        };
         AdminState {
-            audit: AuditLog::new(Some(dir.join(AUDIT_FILE))),
+            audit: AuditLog::new(Some(audit_file)),
+            password: PasswordChecker::new(&credentials.password_hash),
+            logins: Arc::new(Mutex::new(LoginThrottle::new(ThrottlePolicy::from_limits(
+                limits,
+            )))),
             metrics: metrics::install(),
             credentials: Arc::new(credentials),
             config,
@@ -126,6 +144,7 @@ pub fn router(state: AdminState) -> Router {
     let token = from_fn_with_state(state.clone(), access::require_token);
     let api = api::routes()
         .layer(RequestBodyLimitLayer::new(MAX_API_BODY))
+        .layer(axum::middleware::map_response(json_body_too_large))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
@@ -145,19 +164,24 @@ pub fn router(state: AdminState) -> Router {
         .layer(from_fn_with_state(state, access::allow_list))
 }
 
-/// Serves the admin listener until `shutdown` turns true.
+/// The body limit's own 413 is plain text: give it the API's JSON form and stable code.
+async fn json_body_too_large(response: axum::response::Response) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if response.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE && !json {
+        return error::ApiError::body_too_large(MAX_API_BODY).into_response();
+    }
+    response
+}
+
+/// Serves the admin listener until `shutdown` turns true (the accept loop is `listener.rs`).
 pub async fn serve(listener: TcpListener, state: AdminState, shutdown: watch::Receiver<bool>) {
     if let Some(handle) = state.metrics.clone() {
         tokio::spawn(metrics::upkeep(handle, shutdown.clone()));
     }
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let mut stop = shutdown;
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|stop| *stop).await;
-        })
-        .await;
-    if let Err(e) = served {
-        tracing::error!(error = %e, "admin listener failed");
-    }
+    let config = state.config.clone();
+    listener::run(listener, router(state), &config.admin, shutdown).await;
 }

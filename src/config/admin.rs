@@ -1,13 +1,14 @@
 //! The `[admin]` section: listener address, allowed client networks, API token, console password hash,
-//! optional TLS files and the directory for generated credentials.
+//! optional TLS files, the directory for generated credentials, and the listener's resource bounds
+//! (timeouts, connection caps, login locks, audit log size).
 
 use std::path::{Path, PathBuf};
 
-use super::AdminConfig;
-use super::build::path;
-use super::limits::{DEFAULT_ADMIN_ALLOW, DEFAULT_ADMIN_LISTEN};
+use super::build::{count, duration, path, size};
+use super::limits::*;
 use super::reader::{Collector, Section, parsed};
 use super::syntax::{parse_cidr, parse_socket_addr};
+use super::{AdminConfig, AdminLimits};
 
 const ADMIN_KEYS: &[&str] = &[
     "listen",
@@ -17,7 +18,35 @@ const ADMIN_KEYS: &[&str] = &[
     "tls_cert",
     "tls_key",
     "state_dir",
+    "header_read_timeout",
+    "body_read_timeout",
+    "idle_timeout",
+    "max_connections",
+    "max_connections_per_client",
+    "login_max_failures",
+    "login_lock",
+    "login_lock_max",
+    "audit_max_size",
+    "audit_keep",
 ];
+
+impl Default for AdminLimits {
+    /// The defaults of docs/config.md.
+    fn default() -> Self {
+        AdminLimits {
+            header_read_timeout: DEFAULT_ADMIN_HEADER_READ_TIMEOUT,
+            body_read_timeout: DEFAULT_ADMIN_BODY_READ_TIMEOUT,
+            idle_timeout: DEFAULT_ADMIN_IDLE_TIMEOUT,
+            max_connections: DEFAULT_ADMIN_MAX_CONNECTIONS as usize,
+            max_connections_per_client: DEFAULT_ADMIN_MAX_CONNECTIONS_PER_CLIENT as usize,
+            login_max_failures: DEFAULT_LOGIN_MAX_FAILURES as u32,
+            login_lock: DEFAULT_LOGIN_LOCK,
+            login_lock_max: DEFAULT_LOGIN_LOCK_MAX,
+            audit_max_size: DEFAULT_AUDIT_MAX_SIZE,
+            audit_keep: DEFAULT_AUDIT_KEEP as usize,
+        }
+    }
+}
 
 pub(super) fn build_admin(section: &Section, c: &mut Collector) -> AdminConfig {
     section.check_keys(c, ADMIN_KEYS);
@@ -27,6 +56,7 @@ pub(super) fn build_admin(section: &Section, c: &mut Collector) -> AdminConfig {
     let password_hash = section.get(c, "password_hash", parsed(password_hash));
     let (tls_cert, tls_key) = tls_files(section, c);
     let state_dir = section.get(c, "state_dir", parsed(path));
+    let limits = build_limits(section, c);
     AdminConfig {
         listen: listen.map_or(DEFAULT_ADMIN_LISTEN, |f| f.value),
         allow: allow.map_or_else(
@@ -43,6 +73,85 @@ pub(super) fn build_admin(section: &Section, c: &mut Collector) -> AdminConfig {
         tls_cert,
         tls_key,
         state_dir: state_dir.map(|f| f.value),
+        limits,
+    }
+}
+
+fn build_limits(section: &Section, c: &mut Collector) -> AdminLimits {
+    let header_read_timeout = duration(
+        section,
+        c,
+        "header_read_timeout",
+        DEFAULT_ADMIN_HEADER_READ_TIMEOUT,
+        ADMIN_HEADER_READ_TIMEOUT_BOUNDS,
+    );
+    let body_read_timeout = duration(
+        section,
+        c,
+        "body_read_timeout",
+        DEFAULT_ADMIN_BODY_READ_TIMEOUT,
+        ADMIN_BODY_READ_TIMEOUT_BOUNDS,
+    );
+    let idle_timeout = duration(
+        section,
+        c,
+        "idle_timeout",
+        DEFAULT_ADMIN_IDLE_TIMEOUT,
+        ADMIN_IDLE_TIMEOUT_BOUNDS,
+    );
+    let mut connections =
+        |key: &str, default: u64| size(section, c, key, default, ADMIN_CONNECTIONS_BOUNDS);
+    let max_connections = connections("max_connections", DEFAULT_ADMIN_MAX_CONNECTIONS);
+    let max_connections_per_client = connections(
+        "max_connections_per_client",
+        DEFAULT_ADMIN_MAX_CONNECTIONS_PER_CLIENT,
+    );
+    let login_max_failures = count(
+        section,
+        c,
+        "login_max_failures",
+        DEFAULT_LOGIN_MAX_FAILURES,
+        LOGIN_MAX_FAILURES_BOUNDS,
+    );
+    let login_lock = duration(
+        section,
+        c,
+        "login_lock",
+        DEFAULT_LOGIN_LOCK,
+        LOGIN_LOCK_BOUNDS,
+    );
+    // A maximum below the first lock would make the locks shrink: take the larger.
+    let login_lock_max = duration(
+        section,
+        c,
+        "login_lock_max",
+        DEFAULT_LOGIN_LOCK_MAX,
+        LOGIN_LOCK_BOUNDS,
+    )
+    .max(login_lock);
+    AdminLimits {
+        header_read_timeout,
+        body_read_timeout,
+        idle_timeout,
+        max_connections,
+        max_connections_per_client,
+        login_max_failures: u32::try_from(login_max_failures).unwrap_or(u32::MAX),
+        login_lock,
+        login_lock_max,
+        audit_max_size: count(
+            section,
+            c,
+            "audit_max_size",
+            DEFAULT_AUDIT_MAX_SIZE,
+            AUDIT_MAX_SIZE_BOUNDS,
+        ),
+        audit_keep: size(
+            section,
+            c,
+            "audit_keep",
+            DEFAULT_AUDIT_KEEP,
+            AUDIT_KEEP_BOUNDS,
+        ),
     }
 }
 
@@ -142,6 +251,50 @@ mod tests {
         let expected: Vec<(usize, String)> =
             expected.iter().map(|(l, k)| (*l, k.to_string())).collect();
         assert_eq!(found, expected);
+    }
+
+    #[test]
+    fn admin_limits_are_read_with_defaults_and_bounds() {
+        let text = format!(
+            "[admin]\nheader_read_timeout = \"3s\"\nidle_timeout = \"2s\"\nmax_connections = 100\n\
+             max_connections_per_client = 60\nlogin_max_failures = 3\nlogin_lock = \"2s\"\n\
+             login_lock_max = \"1s\"\naudit_max_size = 8192\naudit_keep = 2\n{DOMAIN}"
+        );
+        let limits = Config::from_toml_str(&text, "t.toml").unwrap().admin.limits;
+        assert_eq!(
+            limits.header_read_timeout,
+            std::time::Duration::from_secs(3)
+        );
+        assert_eq!(limits.idle_timeout, std::time::Duration::from_secs(2));
+        assert_eq!(
+            (limits.max_connections, limits.max_connections_per_client),
+            (100, 60)
+        );
+        assert_eq!(limits.login_max_failures, 3);
+        assert_eq!(limits.login_lock, std::time::Duration::from_secs(2));
+        assert_eq!(
+            limits.login_lock_max,
+            std::time::Duration::from_secs(2),
+            "never below the first lock"
+        );
+        assert_eq!((limits.audit_max_size, limits.audit_keep), (8192, 2));
+        assert_eq!(
+            Config::embedded_default().admin.limits,
+            crate::config::AdminLimits::default()
+        );
+        let found = keys_in_error(
+            "[admin]\nidle_timeout = \"0s\"\nmax_connections = 0\nlogin_max_failures = 0\naudit_max_size = 10\n",
+        );
+        let keys: Vec<&str> = found.iter().map(|(_, k)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "admin.idle_timeout",
+                "admin.max_connections",
+                "admin.login_max_failures",
+                "admin.audit_max_size"
+            ]
+        );
     }
 
     #[test]

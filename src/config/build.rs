@@ -359,7 +359,7 @@ pub(super) fn count(
 }
 
 /// Like [`count`] for values used as `usize` (the bounds keep them small).
-fn size(
+pub(super) fn size(
     section: &Section,
     c: &mut Collector,
     key: &str,

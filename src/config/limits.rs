@@ -67,6 +67,27 @@ pub const MAX_PARALLEL_BOUNDS: RangeInclusive<u64> = 1..=100;
 pub const DEFAULT_ADMIN_LISTEN: SocketAddr =
     SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8025));
 pub const DEFAULT_ADMIN_ALLOW: [&str; 2] = ["127.0.0.1/32", "::1/128"];
+/// `[admin]` resource bounds (issue 19): an admin console needs a handful of connections and no slow
+/// clients; the login locks make a guessing attack take years, not seconds.
+pub const DEFAULT_ADMIN_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+pub const ADMIN_HEADER_READ_TIMEOUT_BOUNDS: RangeInclusive<Duration> =
+    SECOND..=Duration::from_secs(300);
+pub const DEFAULT_ADMIN_BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
+pub const ADMIN_BODY_READ_TIMEOUT_BOUNDS: RangeInclusive<Duration> = SECOND..=HOUR;
+pub const DEFAULT_ADMIN_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+pub const ADMIN_IDLE_TIMEOUT_BOUNDS: RangeInclusive<Duration> = SECOND..=HOUR;
+pub const DEFAULT_ADMIN_MAX_CONNECTIONS: u64 = 64;
+pub const DEFAULT_ADMIN_MAX_CONNECTIONS_PER_CLIENT: u64 = 16;
+pub const ADMIN_CONNECTIONS_BOUNDS: RangeInclusive<u64> = 1..=10_000;
+pub const DEFAULT_LOGIN_MAX_FAILURES: u64 = 5;
+pub const LOGIN_MAX_FAILURES_BOUNDS: RangeInclusive<u64> = 1..=1000;
+pub const DEFAULT_LOGIN_LOCK: Duration = Duration::from_secs(60);
+pub const DEFAULT_LOGIN_LOCK_MAX: Duration = Duration::from_secs(15 * 60);
+pub const LOGIN_LOCK_BOUNDS: RangeInclusive<Duration> = SECOND..=Duration::from_secs(7 * 86_400);
+pub const DEFAULT_AUDIT_MAX_SIZE: u64 = 10 * 1024 * 1024;
+pub const AUDIT_MAX_SIZE_BOUNDS: RangeInclusive<u64> = 4096..=1024 * 1024 * 1024;
+pub const DEFAULT_AUDIT_KEEP: u64 = 3;
+pub const AUDIT_KEEP_BOUNDS: RangeInclusive<u64> = 1..=100;
 
 pub const DEFAULT_GREETING_DELAY: Duration = Duration::ZERO;
 pub const GREETING_DELAY_BOUNDS: RangeInclusive<Duration> =

@@ -161,4 +161,32 @@ pub struct AdminConfig {
     pub tls_key: Option<PathBuf>,
     /// Where generated credentials are kept; `None`: the spool directory.
     pub state_dir: Option<PathBuf>,
+    /// Resource bounds of the admin listener: timeouts, connection caps, login locks, audit log size.
+    pub limits: AdminLimits,
+}
+
+/// The admin listener's resource bounds (issue 19); defaults in `config::limits`, documented in
+/// docs/config.md.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminLimits {
+    /// The whole request head must arrive within this long (of the connection opening, or of the
+    /// previous response on a kept-alive connection).
+    pub header_read_timeout: Duration,
+    /// A request's body must arrive in full within this long of its head.
+    pub body_read_timeout: Duration,
+    /// A connection with no request in progress and no byte either way for this long is closed.
+    pub idle_timeout: Duration,
+    /// Open admin connections at most (keeps the listener from eating the process's file budget).
+    pub max_connections: usize,
+    /// Open admin connections per client address at most.
+    pub max_connections_per_client: usize,
+    /// Failed logins (per client address, and per user name) that lock further attempts.
+    pub login_max_failures: u32,
+    /// The first lock's length; each further lock of the same key doubles it, up to `login_lock_max`.
+    pub login_lock: Duration,
+    pub login_lock_max: Duration,
+    /// `audit.log` is rotated when an entry would take it past this many bytes.
+    pub audit_max_size: u64,
+    /// Rotated audit files kept (`audit.log.1` ... `audit.log.N`).
+    pub audit_keep: usize,
 }

@@ -9,6 +9,8 @@
 mod support;
 
 mod admin_api;
+mod admin_attack;
+mod admin_attack_limits;
 mod admin_cli;
 mod admin_credentials;
 mod admin_recipients;

@@ -3,14 +3,14 @@
 
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::response::{Html, IntoResponse, Json, Redirect, Response};
+use axum::response::{Html, IntoResponse, Json, Response};
 use serde::{Deserialize, Serialize};
 
 use super::backend::{self, ADMIN_USER};
 use super::format::{age_at, bytes, due_in, timestamp};
 use super::markup::{Nav, csrf_field, esc, page, url_component};
 use super::session::{ClientIp, Session, tokens_match};
-use super::{UiState, csrf_refused};
+use super::{UiState, csrf_refused, redirect};
 use crate::clock::to_unix_ms;
 use crate::queue::FlushScope;
 use crate::queue::api::DomainSummary;
@@ -275,7 +275,7 @@ pub async fn flush(
     Form(form): Form<FlushForm>,
 ) -> Response {
     if !tokens_match(&session.csrf, &form.csrf) {
-        return csrf_refused();
+        return csrf_refused(&state, ADMIN_USER, ip, "/flush");
     }
     let domain = form
         .domain
@@ -302,7 +302,7 @@ pub async fn flush(
         "flush",
         &format!("{label}: {n} messages"),
     );
-    Redirect::to(&format!(
+    redirect::to(&format!(
         "/?flush={}&n={}",
         url_component(&label),
         before.max(n)

@@ -1,17 +1,23 @@
 //! Login and logout: the login form, the password check (argon2, user `admin`), the session cookie.
-//! Every attempt, good or bad, goes to the audit log.
+//! Every checked attempt, good or bad, goes to the audit log. Repeated failures lock the client's
+//! address and the user name for a while (`admin::throttle`; 429 with `Retry-After`, audited once per
+//! lock); so do too many checks at once (`admin::password_check`).
+
+use std::time::Duration;
 
 use axum::Form;
 use axum::extract::State;
-use axum::http::header::{HOST, ORIGIN, SET_COOKIE};
+use axum::http::header::{HOST, ORIGIN, RETRY_AFTER, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::backend::{self, ADMIN_USER};
+use super::backend::{self, ADMIN_USER, Busy};
 use super::markup::bare_page;
 use super::session::{ClientIp, Session, clear_cookie, set_cookie, tokens_match};
 use super::{UiState, csrf_refused};
+use crate::admin::audit::{LOGIN_FAILED, LOGIN_LOCKED};
+use crate::config::format_duration;
 
 #[derive(Debug, Deserialize)]
 pub struct LoginForm {
@@ -27,12 +33,25 @@ pub struct CsrfForm {
     csrf: String,
 }
 
-/// The login page; `failed` adds the error line.
-pub fn render(failed: bool) -> String {
-    let error = if failed {
-        "<p class=\"error\" id=\"login-error\">Wrong user name or password.</p>"
-    } else {
-        ""
+/// Why the login page is shown again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    None,
+    Wrong,
+    /// Too many attempts: try again in this many seconds.
+    Locked(u64),
+}
+
+/// The login page, with the error line of `failure`.
+pub fn render(failure: Failure) -> String {
+    let error = match failure {
+        Failure::None => String::new(),
+        Failure::Wrong => {
+            "<p class=\"error\" id=\"login-error\">Wrong user name or password.</p>".to_string()
+        }
+        Failure::Locked(seconds) => format!(
+            "<p class=\"error\" id=\"login-error\">Too many attempts. Try again in {seconds} s.</p>"
+        ),
     };
     let body = format!(
         "<form method=\"post\" action=\"/login\" class=\"login card\">\
@@ -45,7 +64,7 @@ pub fn render(failed: bool) -> String {
 }
 
 pub async fn form() -> Html<String> {
-    Html(render(false))
+    Html(render(Failure::None))
 }
 
 /// A cross-site login form must not log the browser in. Browsers say where a POST comes from in
@@ -81,23 +100,52 @@ pub async fn submit(
     Form(login): Form<LoginForm>,
 ) -> Response {
     if !same_origin(&headers) {
-        return csrf_refused();
+        return csrf_refused(&state, "-", ip, "/login");
     }
-    let admin = state.admin.clone();
-    let (user, password) = (login.user.clone(), login.password);
-    // argon2 takes a while: keep it off the async workers.
-    let ok = tokio::task::spawn_blocking(move || backend::verify_login(&admin, &user, &password))
-        .await
-        .unwrap_or(false);
+    let admin = &state.admin;
+    let keys = backend::login_keys(ip, &login.user);
+    if let Some(retry_after) = backend::login_locked(admin, &keys, admin.queue.now()) {
+        // Not audited: the lock itself was, once.
+        return too_many(retry_after);
+    }
+    let ok = match backend::verify_login(admin, &login.user, &login.password).await {
+        Ok(ok) => ok,
+        Err(Busy) => return too_many(BUSY_RETRY),
+    };
     if !ok {
         let detail = format!("user {:?}", login.user.chars().take(64).collect::<String>());
-        backend::record(&state.admin, "login-failed", ip, "login", &detail);
-        return (StatusCode::UNAUTHORIZED, Html(render(true))).into_response();
+        backend::record(admin, LOGIN_FAILED, ip, "login", &detail);
+        for lock in backend::login_failed(admin, &keys, admin.queue.now()) {
+            let detail = format!(
+                "{} locked for {} after repeated failures",
+                lock.key,
+                format_duration(lock.length)
+            );
+            backend::record(admin, LOGIN_LOCKED, ip, "login", &detail);
+        }
+        return (StatusCode::UNAUTHORIZED, Html(render(Failure::Wrong))).into_response();
     }
-    backend::record(&state.admin, ADMIN_USER, ip, "login", "");
-    let session = state.sessions.create(state.admin.queue.now());
-    let cookie = set_cookie(&session, backend::served_over_tls(&state.admin));
+    backend::login_succeeded(admin, &keys);
+    backend::record(admin, ADMIN_USER, ip, "login", "");
+    // Other sessions stay valid (documented in docs/api.md): an administrator may use two browsers.
+    let session = state.sessions.create(admin.queue.now());
+    let cookie = set_cookie(&session, backend::served_over_tls(admin));
     ([(SET_COOKIE, cookie)], Redirect::to("/")).into_response()
+}
+
+/// When the password checks are all taken, a client is asked to come back after this long.
+const BUSY_RETRY: Duration = Duration::from_secs(1);
+
+/// 429 with `Retry-After` (whole seconds, at least one) and the login form saying why.
+fn too_many(retry_after: Duration) -> Response {
+    let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    let seconds = seconds.max(1);
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(RETRY_AFTER, seconds.to_string())],
+        Html(render(Failure::Locked(seconds))),
+    )
+        .into_response()
 }
 
 pub async fn logout(
@@ -107,7 +155,7 @@ pub async fn logout(
     Form(form): Form<CsrfForm>,
 ) -> Response {
     if !tokens_match(&session.csrf, &form.csrf) {
-        return csrf_refused();
+        return csrf_refused(&state, ADMIN_USER, ip, "/logout");
     }
     state.sessions.remove(&session.id);
     backend::record(&state.admin, ADMIN_USER, ip, "logout", "");
@@ -146,7 +194,8 @@ mod tests {
 
     #[test]
     fn the_login_page_shows_an_error_only_after_a_failure() {
-        assert!(!render(false).contains("login-error"));
-        assert!(render(true).contains("Wrong user name or password"));
+        assert!(!render(Failure::None).contains("login-error"));
+        assert!(render(Failure::Wrong).contains("Wrong user name or password"));
+        assert!(render(Failure::Locked(7)).contains("Try again in 7 s"));
     }
 }

@@ -7,7 +7,7 @@ use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{Html, IntoResponse, Response};
 use tokio::io::AsyncReadExt;
 
-use super::backend::{self, ADMIN_USER};
+use super::backend::{self, ADMIN_USER, queue_id};
 use super::format::{age_at, bytes, due_in, timestamp};
 use super::markup::{Nav, csrf_field, esc, page};
 use super::session::{ClientIp, Session};
@@ -25,9 +25,20 @@ pub const PREVIEW_CHARS: usize = 64 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Preview {
     pub headers: String,
+    /// The Subject, RFC 2047 words decoded (shown as text, escaped like everything else).
+    pub subject: Option<String>,
     pub text: String,
     pub truncated: bool,
+    /// Why the preview is not the message's plain text, when it is not.
+    pub note: Option<&'static str>,
 }
+
+/// The preview's note for a message whose first text part is HTML.
+pub const HTML_ONLY_NOTE: &str = "This message has no plain-text part: shown is the text of its HTML \
+    part with every tag removed (never rendered). Download the .eml to see the original.";
+/// The note when that HTML part holds no text at all.
+pub const HTML_EMPTY_NOTE: &str = "This message has only an HTML part, and it holds no text to show \
+    (images or markup only; never rendered). Download the .eml to see the original.";
 
 fn header_end(raw: &[u8]) -> Option<(usize, usize)> {
     let crlf = raw
@@ -63,13 +74,43 @@ pub fn preview(raw: &[u8], more_follows: bool) -> Preview {
         .as_ref()
         .and_then(|m| m.body_text(0))
         .map(|t| t.into_owned());
+    let from_html = parsed
+        .as_ref()
+        .and_then(|m| m.text_part(0))
+        .is_some_and(|part| matches!(part.body, mail_parser::PartType::Html(_)));
     let text = decoded.unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    let note = match (from_html, text.trim().is_empty()) {
+        (false, _) => None,
+        (true, false) => Some(HTML_ONLY_NOTE),
+        (true, true) => Some(HTML_EMPTY_NOTE),
+    };
     let (text, cut_short) = cut(&text, PREVIEW_CHARS);
     Preview {
         headers: String::from_utf8_lossy(headers).into_owned(),
+        subject: parsed.as_ref().and_then(|m| m.subject()).map(String::from),
         text,
         truncated: cut_short || more_follows,
+        note,
     }
+}
+
+/// The decoded subject line and the preview's note, as page fragments.
+pub fn subject_and_note(preview: &Preview) -> (String, String) {
+    let subject = preview
+        .subject
+        .as_deref()
+        .map(|s| {
+            format!(
+                "<p class=\"subject\" id=\"subject\"><strong>Subject:</strong> {}</p>",
+                esc(s)
+            )
+        })
+        .unwrap_or_default();
+    let note = preview
+        .note
+        .map(|n| format!("<p class=\"hint\" id=\"preview-note\">{}</p>", esc(n)))
+        .unwrap_or_default();
+    (subject, note)
 }
 
 fn envelope_table(m: &MessageDetail, now_ms: u64) -> String {
@@ -185,12 +226,13 @@ pub fn render(m: &MessageDetail, preview: &Preview, now_ms: u64, csrf: &str) -> 
     } else {
         ""
     };
+    let (subject, why) = subject_and_note(preview);
     let body = format!(
         "<h1>Message <span class=\"mono\">{id}</span> <span class=\"badge status-{status}\">{status}</span></h1>{actions}\
          <div class=\"columns\"><section><h2>Envelope</h2>{envelope}</section>\
          <section><h2>Recipients</h2>{recipients}</section></div>\
-         <h2>Attempts</h2>{history}<h2>Headers</h2><pre class=\"headers\">{headers}</pre>\
-         <h2>Body preview <span class=\"hint\">plain text, read-only</span></h2><pre class=\"body\" id=\"body-preview\">{text}</pre>{note}",
+         <h2>Attempts</h2>{history}<h2>Headers</h2>{subject}<pre class=\"headers\">{headers}</pre>\
+         <h2>Body preview <span class=\"hint\">plain text, read-only</span></h2>{why}<pre class=\"body\" id=\"body-preview\">{text}</pre>{note}",
         id = esc(id),
         status = esc(m.summary.status),
         actions = actions(id, csrf),
@@ -217,10 +259,7 @@ pub async fn show(
     session: Session,
     Path(id): Path<String>,
 ) -> Response {
-    let Some((id, detail)) = id
-        .parse::<QueueId>()
-        .ok()
-        .and_then(|id| Some((id, state.admin.queue.get(id)?)))
+    let Some((id, detail)) = queue_id(&id).and_then(|id| Some((id, state.admin.queue.get(id)?)))
     else {
         return error_page(
             StatusCode::NOT_FOUND,
@@ -232,8 +271,10 @@ pub async fn show(
         Some((raw, more)) => preview(&raw, more),
         None => Preview {
             headers: String::new(),
+            subject: None,
             text: "(the message body could not be read)".into(),
             truncated: false,
+            note: None,
         },
     };
     let now_ms = to_unix_ms(state.admin.queue.now());
@@ -246,7 +287,7 @@ pub async fn download(
     ClientIp(ip): ClientIp,
     Path(id): Path<String>,
 ) -> Response {
-    let Ok(id) = id.parse::<QueueId>() else {
+    let Some(id) = queue_id(&id) else {
         return error_page(StatusCode::NOT_FOUND, &session.csrf, "No such message.");
     };
     // A stored message is never larger than the SMTP limit plus our Received header.

@@ -14,6 +14,7 @@ mod postmaster;
 mod quarantine;
 mod queue;
 mod recipients;
+mod redirect;
 mod session;
 #[cfg(test)]
 mod tests;
@@ -30,6 +31,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::admin::AdminState;
+use crate::admin::audit::CSRF_REFUSED;
 use session::Sessions;
 
 /// The policy on every console response: only our own scripts, styles and images; no framing.
@@ -122,7 +124,9 @@ fn error_page(status: StatusCode, csrf: &str, text: &str) -> Response {
         .into_response()
 }
 
-/// The answer to a POST whose CSRF token is missing or wrong.
-fn csrf_refused() -> Response {
+/// The answer to a POST whose CSRF token (or, for the login form, origin) is missing or wrong; the
+/// refusal is audited (with the failures, apart from actions).
+fn csrf_refused(state: &UiState, who: &str, ip: std::net::IpAddr, path: &str) -> Response {
+    backend::record(&state.admin, who, ip, CSRF_REFUSED, path);
     (StatusCode::FORBIDDEN, Html(markup::bare_page("Refused", "<h1>Refused</h1><p>The form's security token is missing or stale. <a href=\"/\">Reload the console</a> and try again.</p>"))).into_response()
 }

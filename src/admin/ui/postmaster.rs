@@ -5,9 +5,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
+use super::backend::queue_id;
 use super::format::bytes;
 use super::markup::{Nav, esc, page};
-use super::message::{Preview, preview};
+use super::message::{Preview, preview, subject_and_note};
 use super::session::Session;
 use super::{UiState, error_page};
 use crate::envelope::QueueId;
@@ -49,9 +50,10 @@ pub fn render_list(entries: &[MailboxEntry], csrf: &str) -> String {
 
 /// One mailbox message.
 pub fn render_message(id: &str, p: &Preview, csrf: &str) -> String {
+    let (subject, why) = subject_and_note(p);
     let body = format!(
         "<h1>Postmaster message <span class=\"mono\">{id}</span></h1><p><a href=\"/postmaster\">← mailbox</a></p>\
-         <h2>Headers</h2><pre class=\"headers\">{headers}</pre><h2>Body preview</h2><pre class=\"body\">{text}</pre>",
+         <h2>Headers</h2>{subject}<pre class=\"headers\">{headers}</pre><h2>Body preview</h2>{why}<pre class=\"body\">{text}</pre>",
         id = esc(id),
         headers = esc(&p.headers),
         text = esc(&p.text),
@@ -110,7 +112,7 @@ pub async fn read(
     session: Session,
     Path(id): Path<String>,
 ) -> Response {
-    let Ok(qid) = id.parse::<QueueId>() else {
+    let Some(qid) = queue_id(&id) else {
         return error_page(StatusCode::NOT_FOUND, &session.csrf, "No such message.");
     };
     match state.admin.queue.postmaster_read(qid).await {

@@ -4,14 +4,15 @@
 use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 
-use super::backend::{self, ADMIN_USER};
+use super::backend::{self, ADMIN_USER, MAX_BULK_IDS, queue_id};
 use super::format::{age_at, bytes, due_in};
 use super::markup::{Nav, csrf_field, esc, page, url_component};
 use super::session::{ClientIp, Session, tokens_match};
-use super::{UiState, csrf_refused, error_page};
+use super::{UiState, csrf_refused, error_page, redirect};
+use crate::admin::audit::summarize_ids;
 use crate::clock::to_unix_ms;
 use crate::envelope::QueueId;
 use crate::queue::FlushScope;
@@ -19,6 +20,10 @@ use crate::queue::api::{ListFilter, MessageSummary};
 
 /// Messages per page.
 pub const PAGE_SIZE: usize = 50;
+/// Highest page number asked for that is taken as is; a larger (or unreadable) one is this.
+pub const MAX_PAGE: usize = 1_000_000;
+/// Failures listed on the error page after a bulk action (the rest are counted).
+const SHOWN_FAILURES: usize = 50;
 /// The statuses the filter offers.
 const STATUSES: [&str; 5] = ["deferred", "held", "misconfigured", "queued", "sending"];
 
@@ -31,7 +36,8 @@ pub struct ListQuery {
     pub status: Option<String>,
     /// `newest` for newest first; oldest first otherwise.
     pub sort: Option<String>,
-    pub page: Option<usize>,
+    /// Read as text so that a bad or huge number is bounded, not an error or a wrap.
+    pub page: Option<String>,
 }
 
 fn nonempty(v: &Option<String>) -> Option<String> {
@@ -48,7 +54,7 @@ impl ListQuery {
             recipient: nonempty(&self.recipient),
             status: nonempty(&self.status),
             newest_first: self.newest_first(),
-            offset: (self.page() - 1) * PAGE_SIZE,
+            offset: (self.page() - 1).saturating_mul(PAGE_SIZE),
             limit: PAGE_SIZE,
         }
     }
@@ -57,8 +63,14 @@ impl ListQuery {
         self.sort.as_deref() == Some("newest")
     }
 
+    /// The page asked for, within 1 to [`MAX_PAGE`] (beyond the last page the list is empty and the
+    /// pager offers the way back).
     fn page(&self) -> usize {
-        self.page.unwrap_or(1).max(1)
+        match self.page.as_deref().map(|p| p.trim().parse::<u64>()) {
+            Some(Ok(n)) => usize::try_from(n).unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE),
+            Some(Err(e)) if *e.kind() == std::num::IntErrorKind::PosOverflow => MAX_PAGE,
+            _ => 1,
+        }
     }
 
     /// This list's URL with another page and/or sort order.
@@ -228,9 +240,15 @@ pub fn render(
 pub async fn list(
     State(state): State<UiState>,
     session: Session,
-    Query(q): Query<ListQuery>,
+    Query(mut q): Query<ListQuery>,
 ) -> Html<String> {
-    let (total, messages) = state.admin.queue.list(&q.filter());
+    let (mut total, mut messages) = state.admin.queue.list(&q.filter());
+    // A page past the last shows the last.
+    let last = total.div_ceil(PAGE_SIZE).max(1);
+    if q.page() > last {
+        q.page = Some(last.to_string());
+        (total, messages) = state.admin.queue.list(&q.filter());
+    }
     let now_ms = to_unix_ms(state.admin.queue.now());
     Html(render(total, &messages, &q, now_ms, &session.csrf))
 }
@@ -262,21 +280,13 @@ pub fn parse_action(fields: &[(String, String)]) -> ActionRequest {
             .map(|(_, v)| v.clone())
             .collect(),
         confirmed: get("confirm").as_deref() == Some("yes"),
-        back: safe_back(get("back").as_deref()),
+        back: redirect::local_or_fallback(get("back").as_deref()),
     };
     if let Some((action, id)) = get("row").as_deref().and_then(|r| r.split_once(':')) {
         request.action = action.to_string();
         request.ids = vec![id.to_string()];
     }
     request
-}
-
-/// Only our own paths are acceptable as a place to return to.
-fn safe_back(back: Option<&str>) -> String {
-    match back {
-        Some(b) if b.starts_with('/') && !b.starts_with("//") && !b.contains('\\') => b.to_string(),
-        _ => "/queue".to_string(),
-    }
 }
 
 /// The confirmation step for delete and bounce.
@@ -318,16 +328,20 @@ pub async fn action(
 ) -> Response {
     let request = parse_action(&fields);
     if !tokens_match(&session.csrf, &request.csrf) {
-        return csrf_refused();
+        return csrf_refused(&state, ADMIN_USER, ip, "/queue/action");
     }
     if !["flush", "hold", "release", "delete", "bounce"].contains(&request.action.as_str()) {
         return error_page(StatusCode::BAD_REQUEST, &session.csrf, "Unknown action.");
     }
-    let Ok(ids) = request
+    if request.ids.len() > MAX_BULK_IDS {
+        let text = format!("At most {MAX_BULK_IDS} messages per action.");
+        return error_page(StatusCode::PAYLOAD_TOO_LARGE, &session.csrf, &text);
+    }
+    let Some(ids) = request
         .ids
         .iter()
-        .map(|id| id.parse::<QueueId>())
-        .collect::<Result<Vec<_>, _>>()
+        .map(|id| queue_id(id))
+        .collect::<Option<Vec<_>>>()
     else {
         return error_page(
             StatusCode::BAD_REQUEST,
@@ -346,7 +360,6 @@ pub async fn action(
         return Html(render_confirm(&request, &session.csrf)).into_response();
     }
     let failures = apply(&state, &request.action, &ids).await;
-    let listed: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
     let outcome = if failures.is_empty() {
         "ok".to_string()
     } else {
@@ -357,10 +370,15 @@ pub async fn action(
         ADMIN_USER,
         ip,
         &request.action,
-        &format!("{} ({outcome})", listed.join(", ")),
+        &format!("{} ({outcome})", summarize_ids(&ids)),
     );
     if !failures.is_empty() {
-        return error_page(StatusCode::CONFLICT, &session.csrf, &failures.join("\n"));
+        let shown = failures.len().min(SHOWN_FAILURES);
+        let mut text = failures[..shown].join("\n");
+        if failures.len() > shown {
+            text.push_str(&format!("\n… and {} more", failures.len() - shown));
+        }
+        return error_page(StatusCode::CONFLICT, &session.csrf, &text);
     }
     // A deleted or bounced message has no page any more.
     let gone = matches!(request.action.as_str(), "delete" | "bounce")
@@ -370,7 +388,7 @@ pub async fn action(
     } else {
         request.back
     };
-    Redirect::to(&back).into_response()
+    redirect::to(&back).into_response()
 }
 
 /// Runs `action` on every id; returns one line per failure.

@@ -6,14 +6,14 @@ use std::collections::HashMap;
 
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 
 use super::backend::{self, ADMIN_USER};
 use super::format::timestamp;
 use super::markup::{Nav, csrf_field, esc, page, url_component};
 use super::session::{ClientIp, Session, tokens_match};
-use super::{UiState, csrf_refused};
+use super::{UiState, csrf_refused, redirect};
 use crate::recipients::{DomainView, LookupView};
 
 fn domain_rows(domains: &[DomainView]) -> String {
@@ -143,7 +143,7 @@ pub async fn purge(
     Form(form): Form<PurgeForm>,
 ) -> Response {
     if !tokens_match(&session.csrf, &form.csrf) {
-        return csrf_refused();
+        return csrf_refused(&state, ADMIN_USER, ip, "/recipients/purge");
     }
     let removed = state
         .admin
@@ -154,7 +154,7 @@ pub async fn purge(
     let detail = format!("address={} removed={removed}", form.address);
     backend::record(&state.admin, ADMIN_USER, ip, "recipients-purge", &detail);
     let address = url_component(&form.address);
-    Redirect::to(&format!("/recipients?address={address}&purged={address}")).into_response()
+    redirect::to(&format!("/recipients?address={address}&purged={address}")).into_response()
 }
 
 #[cfg(test)]

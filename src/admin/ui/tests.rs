@@ -133,7 +133,7 @@ fn queue_list_escapes_and_links() {
 #[test]
 fn queue_list_pages() {
     let q = ListQuery {
-        page: Some(2),
+        page: Some("2".into()),
         ..Default::default()
     };
     let filter = q.filter();
@@ -146,6 +146,25 @@ fn queue_list_pages() {
     assert!(html.contains("href=\"/queue\" rel=\"prev\""));
     assert!(html.contains("href=\"/queue?page=3\" rel=\"next\""));
     assert!(html.contains("No message matches."));
+}
+
+#[test]
+fn page_numbers_are_bounded_never_wrapped() {
+    let offset = |page: &str| {
+        ListQuery {
+            page: Some(page.into()),
+            ..Default::default()
+        }
+        .filter()
+        .offset
+    };
+    let last = (queue::MAX_PAGE - 1) * queue::PAGE_SIZE;
+    assert_eq!(offset("9223372036854775809"), last);
+    assert_eq!(offset("99999999999999999999999"), last);
+    assert_eq!(offset("0"), 0);
+    assert_eq!(offset("-3"), 0);
+    assert_eq!(offset("x"), 0);
+    assert_eq!(offset("3"), 2 * queue::PAGE_SIZE);
 }
 
 #[test]
@@ -239,10 +258,41 @@ fn preview_decodes_mime_text_and_truncates() {
         no_body,
         Preview {
             headers: "Subject: only headers".into(),
+            subject: None,
             text: String::new(),
-            truncated: true
+            truncated: true,
+            note: None,
         }
     );
+}
+
+#[test]
+fn encoded_subjects_are_decoded_and_still_escaped() {
+    // "<b>Grüße</b>" in RFC 2047 base64.
+    let raw = b"Subject: =?UTF-8?B?PGI+R3LDvMOfZTwvYj4=?=\r\n\r\nhi\r\n";
+    let p = preview(raw, false);
+    assert_eq!(p.subject.as_deref(), Some("<b>Grüße</b>"));
+    let html = postmaster::render_message("B2", &p, "tok");
+    assert!(html.contains("&lt;b&gt;Grüße&lt;/b&gt;"), "{html}");
+    assert!(!html.contains("<b>Grü"));
+}
+
+#[test]
+fn an_html_only_preview_says_why() {
+    let html_only = b"Subject: x\r\nMIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n<p>Hello <b>there</b></p>\r\n";
+    let p = preview(html_only, false);
+    assert_eq!(p.note, Some(message::HTML_ONLY_NOTE));
+    assert!(
+        p.text.contains("Hello") && !p.text.contains("<b>"),
+        "{}",
+        p.text
+    );
+    let empty = b"Subject: x\r\nMIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n<img src=\"cid:x\">\r\n";
+    let p = preview(empty, false);
+    assert_eq!(p.note, Some(message::HTML_EMPTY_NOTE));
+    assert!(postmaster::render_message("B2", &p, "tok").contains("id=\"preview-note\""));
+    let plain = preview(b"Subject: x\r\n\r\nplain\r\n", false);
+    assert_eq!(plain.note, None);
 }
 
 #[test]
@@ -266,7 +316,8 @@ fn postmaster_and_audit_pages_escape() {
         action: "login".into(),
         detail: HOSTILE.into(),
     };
-    let html = audit::render(&[row], "tok");
+    let rows = [row];
+    let html = audit::render(&rows, &rows, "tok");
     assert_escaped(&html);
     assert!(html.contains("<tr class=\"warn\">"));
 }
