@@ -1,0 +1,7 @@
+//! The cluster backend's groundwork (issue 13, design in docs/cluster-design.md): the shared queue's
+//! schema and migrations, the connection to PostgreSQL, and the pure lease core. The server does not
+//! use these yet; `backupmx db migrate|check` does.
+
+pub mod db;
+pub mod lease;
+pub mod schema;
