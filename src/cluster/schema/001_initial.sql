@@ -3,7 +3,7 @@
 CREATE TABLE nodes (
     name          text PRIMARY KEY,
     slot          smallint NOT NULL UNIQUE CHECK (slot BETWEEN 0 AND 63),
-    process_token uuid NOT NULL,
+    process_token bigint NOT NULL,
     started_at    timestamptz NOT NULL DEFAULT now(),
     heartbeat_at  timestamptz NOT NULL DEFAULT now(),
     lease_ms      integer NOT NULL,
