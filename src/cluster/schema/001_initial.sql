@@ -41,16 +41,19 @@ CREATE TABLE recipients (
 );
 CREATE INDEX recipients_pending ON recipients (destination, message_id) WHERE status = 0;
 
+-- Attempts of one message may be added by the owners of two destinations at once: a serial key.
 CREATE TABLE attempts (
+    id         bigserial PRIMARY KEY,
     message_id bigint NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
-    seq        integer NOT NULL,
     at_ms      bigint NOT NULL,
     host       text NOT NULL,
-    result     text NOT NULL,
-    PRIMARY KEY (message_id, seq)
+    result     text NOT NULL
 );
+CREATE INDEX attempts_message ON attempts (message_id);
 
--- Bodies in 256 KiB chunks, inserted while the session receives them; live once `messages` names them.
+-- Bodies in 256 KiB chunks, inserted while the session receives them; live once `messages` names them
+-- (so no foreign key: the chunks come first). Removing a message removes its chunks in the same
+-- transaction; chunks no message names are swept after an hour.
 CREATE TABLE body_chunks (
     message_id bigint NOT NULL,
     seq        integer NOT NULL,
