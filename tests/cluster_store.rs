@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use backupmx::cluster::bodies::{CHUNK, ChunkReader, ChunkWriter, sweep_orphans};
 use backupmx::cluster::commit::{NewMessage, NewRecipient, commit_batch};
+use backupmx::cluster::load::pending_for;
 use backupmx::cluster::results::{Change, Recorded, Settled, record};
 use backupmx::cluster::{db, lease_store, schema};
 use cluster_support::TestPostgres;
@@ -212,4 +213,65 @@ async fn results_are_written_only_under_the_current_lease_and_finish_the_message
         .expect("count")
         .get(0);
     assert_eq!(left, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_loads_pending_mail_in_arrival_order_and_hears_new_commits() {
+    let pg = TestPostgres::start();
+    let url = pg.create_database("load").await;
+    let mut c = db::connect(&url, None).await.expect("connect");
+    schema::migrate(&mut c).await.expect("migrate");
+    let (_listener, mut arrivals) = backupmx::cluster::load::listen_arrivals(&url, None)
+        .await
+        .expect("listen");
+    commit_batch(
+        &mut c,
+        "a",
+        &[
+            message(30, &["u@d.test", "v@other.test"], None),
+            message(20, &["w@other.test"], None),
+            message(10, &["u@d.test"], None),
+        ],
+    )
+    .await
+    .expect("commit");
+    tokio::time::timeout(Duration::from_secs(10), arrivals.recv())
+        .await
+        .expect("notified in time")
+        .expect("channel open");
+    let lease = lease_store::acquire(&c, "a", &["d.test".to_string()], Duration::from_secs(30))
+        .await
+        .expect("lease");
+    record(&mut c, "a", "d.test", lease[0].1, &[delivered(10, 0)])
+        .await
+        .expect("deliver 10");
+
+    let page = pending_for(&c, "d.test", 0, 100).await.expect("load");
+    let ids: Vec<u64> = page.iter().map(|m| m.id).collect();
+    assert_eq!(
+        ids,
+        vec![30],
+        "10 is delivered, 20 is another destination's"
+    );
+    let m = &page[0];
+    assert_eq!((m.arrival, m.accepted_by.as_str()), (1, "a"));
+    let states: Vec<(u16, &str, i16)> = m
+        .recipients
+        .iter()
+        .map(|r| (r.index, r.destination.as_str(), r.status))
+        .collect();
+    assert_eq!(states, vec![(0, "d.test", 0), (1, "other.test", 0)]);
+    assert!(
+        pending_for(&c, "d.test", 1, 100)
+            .await
+            .expect("after")
+            .is_empty()
+    );
+    let other: Vec<u64> = pending_for(&c, "other.test", 0, 1)
+        .await
+        .expect("page of one")
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(other, vec![30]);
 }
