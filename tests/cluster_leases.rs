@@ -118,11 +118,11 @@ async fn candidates_list_destinations_with_pending_mail_oldest_first() {
     c.batch_execute(
         "INSERT INTO messages (id, arrival, accepted_by, sender, envelope, size, received_at) VALUES
            (10, 1, 'a', 's@x', '', 1, now()), (11, 2, 'a', 's@x', '', 1, now()), (12, 3, 'b', 's@x', '', 1, now());
-         INSERT INTO recipients (message_id, idx, destination, mailbox, status) VALUES
-           (10, 0, 'late.test', 'u@late.test', 1),
-           (11, 0, 'late.test', 'u@late.test', 0), (11, 1, 'early.test', 'v@early.test', 1),
-           (10, 1, 'early.test', 'v@early.test', 0),
-           (12, 0, 'owned.test', 'w@owned.test', 0);",
+         INSERT INTO recipients (message_id, idx, address, destination, mailbox, status) VALUES
+           (10, 0, 'u@late.test', 'late.test', 'u@late.test', 1),
+           (11, 0, 'u@late.test', 'late.test', 'u@late.test', 0), (11, 1, 'v@early.test', 'early.test', 'v@early.test', 1),
+           (10, 1, 'v@early.test', 'early.test', 'v@early.test', 0),
+           (12, 0, 'w@owned.test', 'owned.test', 'w@owned.test', 0);",
     )
     .await
     .expect("fixture");

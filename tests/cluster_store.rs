@@ -30,6 +30,7 @@ fn message(id: u64, mailboxes: &[&str], body: Option<&[u8]>) -> NewMessage {
         recipients: mailboxes
             .iter()
             .map(|m| NewRecipient {
+                address: m.to_string(),
                 destination: m.rsplit('@').next().unwrap_or_default().to_string(),
                 mailbox: m.to_string(),
             })

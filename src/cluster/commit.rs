@@ -12,6 +12,8 @@ pub const ARRIVALS_CHANNEL: &str = "backupmx_arrivals";
 /// One recipient row of a new message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewRecipient {
+    /// The address as received (quotes preserved), or `postmaster`.
+    pub address: String,
     /// The destination key (backed-up domain, lower case; or the postmaster mailbox's key).
     pub destination: String,
     /// The order book's mailbox key.
@@ -47,7 +49,7 @@ pub async fn commit_batch(
     let envelopes: Vec<&[u8]> = batch.iter().map(|m| m.envelope.as_slice()).collect();
     let sizes: Vec<i64> = batch.iter().map(|m| m.size as i64).collect();
     let received: Vec<i64> = batch.iter().map(|m| m.received_at_ms as i64).collect();
-    let (r_ids, r_idx, r_dest, r_mailbox) = recipient_columns(batch);
+    let (r_ids, r_idx, r_address, r_dest, r_mailbox) = recipient_columns(batch);
     let (b_ids, b_data): (Vec<i64>, Vec<&[u8]>) = batch
         .iter()
         .filter_map(|m| m.inline_body.as_deref().map(|b| (m.id as i64, b)))
@@ -56,7 +58,8 @@ pub async fn commit_batch(
     let payload = String::new();
     let message_params: [&(dyn ToSql + Sync); 7] =
         [&ids, &n, &node, &senders, &envelopes, &sizes, &received];
-    let recipient_params: [&(dyn ToSql + Sync); 4] = [&r_ids, &r_idx, &r_dest, &r_mailbox];
+    let recipient_params: [&(dyn ToSql + Sync); 5] =
+        [&r_ids, &r_idx, &r_address, &r_dest, &r_mailbox];
     let body_params: [&(dyn ToSql + Sync); 2] = [&b_ids, &b_data];
     let notify_params: [&(dyn ToSql + Sync); 2] = [&ARRIVALS_CHANNEL, &payload];
 
@@ -94,15 +97,15 @@ const INSERT_MESSAGES: &str = "
     RETURNING arrival, arrival - ((SELECT last FROM counter) - $2)";
 
 const INSERT_RECIPIENTS: &str = "
-    INSERT INTO recipients (message_id, idx, destination, mailbox, status)
-    SELECT m, i, d, b, 0
-    FROM unnest($1::bigint[], $2::smallint[], $3::text[], $4::text[]) AS t(m, i, d, b)";
+    INSERT INTO recipients (message_id, idx, address, destination, mailbox, status)
+    SELECT m, i, a, d, b, 0
+    FROM unnest($1::bigint[], $2::smallint[], $3::text[], $4::text[], $5::text[]) AS t(m, i, a, d, b)";
 
 const INSERT_BODIES: &str = "
     INSERT INTO body_chunks (message_id, seq, data)
     SELECT m, 0, d FROM unnest($1::bigint[], $2::bytea[]) AS t(m, d)";
 
-type RecipientColumns<'a> = (Vec<i64>, Vec<i16>, Vec<&'a str>, Vec<&'a str>);
+type RecipientColumns<'a> = (Vec<i64>, Vec<i16>, Vec<&'a str>, Vec<&'a str>, Vec<&'a str>);
 
 fn recipient_columns(batch: &[NewMessage]) -> RecipientColumns<'_> {
     let mut columns: RecipientColumns<'_> = Default::default();
@@ -110,8 +113,9 @@ fn recipient_columns(batch: &[NewMessage]) -> RecipientColumns<'_> {
         for (idx, r) in m.recipients.iter().enumerate() {
             columns.0.push(m.id as i64);
             columns.1.push(i16::try_from(idx).unwrap_or(i16::MAX));
-            columns.2.push(&r.destination);
-            columns.3.push(&r.mailbox);
+            columns.2.push(&r.address);
+            columns.3.push(&r.destination);
+            columns.4.push(&r.mailbox);
         }
     }
     columns

@@ -32,6 +32,7 @@ CREATE TABLE messages (
 CREATE TABLE recipients (
     message_id  bigint NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
     idx         smallint NOT NULL,
+    address     text NOT NULL,   -- as received, for the cluster-wide views
     destination text NOT NULL,
     mailbox     text NOT NULL,
     status      smallint NOT NULL,
