@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod bounce;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod daemon;
 pub mod delivery;

@@ -72,6 +72,11 @@ enum Command {
     },
     /// Read a password (stdin or prompt) and print its argon2 hash for `[admin] password_hash`.
     HashPassword,
+    /// The shared queue's schema in PostgreSQL (cluster groundwork, docs/cluster-design.md).
+    Db {
+        #[command(subcommand)]
+        command: cli::DbCommand,
+    },
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -84,6 +89,7 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Status { json, target } => Ok(cli::status(target, json)),
         Command::Recipients { command, target } => Ok(cli::recipients(target, command)),
         Command::HashPassword => Ok(cli::hash_password()),
+        Command::Db { command } => Ok(cli::db(command)),
     }
 }
 

@@ -3,9 +3,11 @@
 //! 2 usage or config, 3 the server cannot be reached.
 
 mod client;
+mod db;
 mod format;
 mod recipients;
 
+pub use db::{DbCommand, db};
 pub use recipients::{RecipientsCommand, recipients};
 
 use std::io::{BufRead, IsTerminal, Write};

@@ -1,5 +1,6 @@
 //! The integration tests that need more than loopback: root (a tmpfs mount), headless Chromium
-//! through chromedriver, Postfix's `smtp-sink`, or the whole machine (the SIGKILL crash loop under
+//! through chromedriver, Postfix's `smtp-sink`, Debian's PostgreSQL server (a throwaway instance per
+//! test, `support::postgres`), or the whole machine (the SIGKILL crash loop under
 //! load, 1,000 idle connections). They fail loudly when what they need is missing. The crash loop
 //! runs alone (`support::exclusive`); the others beside each other as usual.
 
@@ -10,6 +11,9 @@ mod support;
 
 mod admin_ui_browser;
 mod admin_ui_recipients;
+mod cluster_db;
+mod cluster_leases;
+mod cluster_store;
 mod e2e_crash_loop;
 mod e2e_full_disk;
 mod e2e_postfix_sink;

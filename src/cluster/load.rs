@@ -1,0 +1,155 @@
+//! What the owner of a destination reads: its pending mail newer than what it already has, in arrival
+//! order and in bounded pages, with every recipient's state and the attempts so far; and the
+//! notifications that say new mail was committed.
+
+use std::collections::HashMap;
+
+use tokio::sync::mpsc;
+use tokio_postgres::{AsyncMessage, Client, GenericClient, NoTls};
+use tracing::warn;
+
+use super::commit::ARRIVALS_CHANNEL;
+use super::db::{DbError, redacted};
+
+/// One recipient as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecipient {
+    pub index: u16,
+    pub destination: String,
+    /// 0 pending, 1 delivered, 2 failed.
+    pub status: i16,
+    pub reply: Option<String>,
+    pub at_ms: Option<u64>,
+}
+
+/// One message with pending mail for the destination asked about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loaded {
+    pub id: u64,
+    pub arrival: u64,
+    pub accepted_by: String,
+    pub envelope: Vec<u8>,
+    pub held: bool,
+    pub size: u64,
+    pub recipients: Vec<StoredRecipient>,
+    /// (at_ms, host, result), oldest first.
+    pub attempts: Vec<(u64, String, String)>,
+}
+
+/// Up to `limit` messages with a pending recipient for `destination` and an arrival after `after`,
+/// oldest first. Three statements; the last two pipelined.
+pub async fn pending_for<C: GenericClient>(
+    client: &C,
+    destination: &str,
+    after: u64,
+    limit: i64,
+) -> Result<Vec<Loaded>, tokio_postgres::Error> {
+    let after = after as i64;
+    let rows = client
+        .query(
+            "SELECT m.id, m.arrival, m.accepted_by, m.envelope, m.held, m.size
+             FROM messages m
+             WHERE m.arrival > $2
+               AND EXISTS (SELECT 1 FROM recipients r
+                           WHERE r.message_id = m.id AND r.destination = $1 AND r.status = 0)
+             ORDER BY m.arrival LIMIT $3",
+            &[&destination, &after, &limit],
+        )
+        .await?;
+    let mut loaded: Vec<Loaded> = rows
+        .iter()
+        .map(|r| Loaded {
+            id: r.get::<_, i64>(0) as u64,
+            arrival: r.get::<_, i64>(1) as u64,
+            accepted_by: r.get(2),
+            envelope: r.get(3),
+            held: r.get(4),
+            size: r.get::<_, i64>(5) as u64,
+            recipients: Vec::new(),
+            attempts: Vec::new(),
+        })
+        .collect();
+    let ids: Vec<i64> = loaded.iter().map(|m| m.id as i64).collect();
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&ids];
+    // The two reads are independent: no ordering is needed between them.
+    let (recipients, attempts) = tokio::try_join!(
+        client.query(
+            "SELECT message_id, idx, destination, status, reply, at_ms FROM recipients
+             WHERE message_id = ANY($1) ORDER BY message_id, idx",
+            &params,
+        ),
+        client.query(
+            "SELECT message_id, at_ms, host, result FROM attempts
+             WHERE message_id = ANY($1) ORDER BY message_id, id",
+            &params,
+        ),
+    )?;
+    let position: HashMap<i64, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    for r in recipients {
+        if let Some(&i) = position.get(&r.get::<_, i64>(0)) {
+            loaded[i].recipients.push(StoredRecipient {
+                index: r.get::<_, i16>(1) as u16,
+                destination: r.get(2),
+                status: r.get(3),
+                reply: r.get(4),
+                at_ms: r.get::<_, Option<i64>>(5).map(|v| v as u64),
+            });
+        }
+    }
+    for a in attempts {
+        if let Some(&i) = position.get(&a.get::<_, i64>(0)) {
+            loaded[i]
+                .attempts
+                .push((a.get::<_, i64>(1) as u64, a.get(2), a.get(3)));
+        }
+    }
+    Ok(loaded)
+}
+
+/// A connection that listens for committed mail; each notification arrives as one `()` (the owner
+/// then loads what is newer than what it has). The channel closes when the connection ends, and the
+/// caller's poll timer covers that until it reconnects.
+pub async fn listen_arrivals(
+    url: &str,
+    password: Option<&str>,
+) -> Result<(Client, mpsc::Receiver<()>), DbError> {
+    let mut config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e: tokio_postgres::Error| DbError::Url(e.to_string()))?;
+    if let Some(password) = password {
+        config.password(password);
+    }
+    let (client, mut connection) =
+        config
+            .connect(NoTls)
+            .await
+            .map_err(|source| DbError::Connect {
+                target: redacted(url),
+                source,
+            })?;
+    let (tx, rx) = mpsc::channel(1);
+    tokio::spawn(async move {
+        loop {
+            match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                Some(Ok(AsyncMessage::Notification(_))) => {
+                    // A full channel already holds a wake-up: the owner reads everything anyway.
+                    let _ = tx.try_send(());
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    warn!(error = %e, "PostgreSQL listening connection ended");
+                    break;
+                }
+                None => break,
+            }
+        }
+    });
+    client
+        .batch_execute(&format!("LISTEN {ARRIVALS_CHANNEL}"))
+        .await
+        .map_err(|source| DbError::Connect {
+            target: redacted(url),
+            source,
+        })?;
+    Ok((client, rx))
+}
