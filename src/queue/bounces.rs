@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use tokio::io::AsyncReadExt;
 use tracing::{info, warn};
 
-use super::runner::QueueContext;
+use super::context::QueueContext;
 use super::scheduler::BounceOrder;
 use crate::bounce::{self, Action, DsnInput, OriginalMessage, RecipientReport};
 use crate::clock::{from_unix_ms, to_unix_ms};
@@ -39,7 +39,7 @@ pub async fn send_dsn(ctx: &QueueContext, message: &StoredMessage, order: &Bounc
     } else {
         Action::Failed
     };
-    let now = ctx.clock.now();
+    let now = ctx.now();
     let reports: Vec<RecipientReport> = order
         .recipients
         .iter()
@@ -68,9 +68,9 @@ pub async fn send_dsn(ctx: &QueueContext, message: &StoredMessage, order: &Bounc
             Vec::new()
         }
     };
-    let writer = ctx.spool.body_writer();
+    let writer = ctx.store().body_writer();
     let input = DsnInput {
-        reporting_mta: &ctx.config.hostname,
+        reporting_mta: ctx.hostname(),
         envelope,
         reports: &reports,
         original: if full {
@@ -79,9 +79,7 @@ pub async fn send_dsn(ctx: &QueueContext, message: &StoredMessage, order: &Bounc
             OriginalMessage::HeadersOnly(&original)
         },
         now,
-        will_retry_until: Some(
-            from_unix_ms(envelope.received_at_ms) + ctx.scheduler().policy().max_lifetime,
-        ),
+        will_retry_until: Some(from_unix_ms(envelope.received_at_ms) + ctx.max_lifetime()),
         seed: writer.id().0,
     };
     let dsn = match bounce::build_dsn(&input) {
@@ -111,7 +109,7 @@ pub async fn send_dsn(ctx: &QueueContext, message: &StoredMessage, order: &Bounc
         ret: None,
         envid: None,
         client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        helo: ctx.config.hostname.clone(),
+        helo: ctx.hostname().to_string(),
         received_at_ms: to_unix_ms(now),
     };
     let mut writer = writer;
@@ -119,11 +117,11 @@ pub async fn send_dsn(ctx: &QueueContext, message: &StoredMessage, order: &Bounc
         warn!(id = %message.id, error = %e, "cannot spool a DSN");
         return;
     }
-    match ctx.spool.commit(dsn_envelope, writer).await {
+    match ctx.store().commit(dsn_envelope, writer).await {
         Ok(stored) => {
             info!(id = %message.id, dsn = %stored.id, to = %dsn.recipient, ?action, "DSN queued");
-            ctx.scheduler().insert(stored, ctx.clock.now());
-            ctx.wake.notify_one();
+            ctx.submit(stored);
+            ctx.wake();
         }
         Err(e) => warn!(id = %message.id, error = %e, "cannot spool a DSN"),
     }
@@ -132,7 +130,7 @@ pub async fn send_dsn(ctx: &QueueContext, message: &StoredMessage, order: &Bounc
 /// A message from `<>` (a bounce) that failed for good cannot be returned to anyone: it goes to the
 /// local postmaster mailbox, where the console shows it, instead of vanishing.
 async fn keep_double_bounce(ctx: &QueueContext, message: &StoredMessage) {
-    match ctx.spool.deliver_to_postmaster(message.id).await {
+    match ctx.store().keep_for_postmaster(message.id).await {
         Ok(()) => info!(id = %message.id, "undeliverable bounce kept in the postmaster mailbox"),
         Err(e) => {
             warn!(id = %message.id, error = %e, "cannot keep a double bounce for the postmaster")
@@ -146,7 +144,7 @@ async fn read_original(
     message: &StoredMessage,
     full: bool,
 ) -> Result<Vec<u8>, crate::spool::SpoolError> {
-    let mut body = ctx.spool.open_body(message.id).await?;
+    let mut body = ctx.store().open_body(message.id).await?;
     let limit = if full {
         bounce::MAX_RETURNED_BODY as u64
     } else {

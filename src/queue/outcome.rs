@@ -7,8 +7,8 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use super::bounces;
+use super::context::QueueContext;
 use super::order::Claim;
-use super::runner::QueueContext;
 use super::scheduler::{Consequences, RecipientResult};
 use crate::clock::to_unix_ms;
 use crate::envelope::Attempt;
@@ -72,7 +72,7 @@ pub(super) async fn apply_batch(
         }
         updates.extend(consequences.updates);
     }
-    if let Err(e) = ctx.spool.update(updates).await {
+    if let Err(e) = ctx.store().record(updates).await {
         warn!(error = %e, "{UNRECORDED}");
     }
 }
@@ -99,16 +99,16 @@ pub(super) fn decide(
     results: &[(usize, RecipientResult)],
     host: &str,
 ) -> Consequences {
-    let now = ctx.clock.now();
+    let now = ctx.now();
     let summary = summarize(results);
     log_results(dest, message, results, host);
-    ctx.recipients.learn_delivery(&message.envelope, results);
+    ctx.learn_delivery(&message.envelope, results);
     let attempt = Attempt {
         at_ms: to_unix_ms(now),
         host: host.to_string(),
         result: summary,
     };
-    ctx.scheduler().finish(dest, claim, results, attempt, now)
+    ctx.finish_attempt(dest, claim, results, attempt, now)
 }
 
 fn log_results(
@@ -162,7 +162,7 @@ pub(super) async fn apply(
     for order in &consequences.bounces {
         bounces::send_dsn(ctx, message, order).await;
     }
-    if let Err(e) = ctx.spool.update(consequences.updates).await {
+    if let Err(e) = ctx.store().record(consequences.updates).await {
         warn!(id = %message.id, error = %e, "{UNRECORDED}");
     }
 }

@@ -235,6 +235,7 @@ impl Scheduler {
         self.messages.len()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.messages.is_empty()
     }
