@@ -17,6 +17,7 @@ pub mod limits;
 mod load;
 mod outbound_tls;
 mod reader;
+pub mod recipient_list;
 mod recipients;
 mod syntax;
 #[cfg(test)]
@@ -26,7 +27,7 @@ pub use duration::{format_duration, parse_duration};
 pub use error::{ConfigError, ConfigErrors};
 pub use load::EMBEDDED_DEFAULT_TOML;
 pub use outbound_tls::{DomainTls, TlsMode};
-pub use recipients::{DomainRecipients, RecipientsConfig};
+pub use recipients::{DomainPolicy, DomainRecipients, Mode, RecipientsConfig, UnknownWhenDown};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

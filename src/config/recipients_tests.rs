@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::super::Config;
 use super::super::tests::{MINIMAL, places};
-use crate::recipients::{Mode, UnknownWhenDown};
+use crate::config::{Mode, UnknownWhenDown};
 
 fn load(text: &str) -> Config {
     Config::from_toml_str(text, "test.toml").unwrap_or_else(|e| panic!("{e}"))
