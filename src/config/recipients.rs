@@ -193,5 +193,4 @@ fn parse_unknown(text: &str) -> Result<UnknownWhenDown, String> {
 }
 
 #[cfg(test)]
-#[path = "recipients_tests.rs"]
 mod tests;

@@ -287,7 +287,6 @@ fn refusal(e: AdminRefusal, id: QueueId) -> QueueApiError {
     }
 }
 
-#[path = "api_views.rs"]
 mod views;
 
 /// One destination's line of the dashboard: its mail (count, bytes, oldest, age histogram, next

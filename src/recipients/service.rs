@@ -353,5 +353,4 @@ fn accept(reason: Reason) -> Decision {
 }
 
 #[cfg(test)]
-#[path = "service_tests.rs"]
 mod tests;

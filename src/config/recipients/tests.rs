@@ -94,7 +94,7 @@ fn a_bad_list_file_is_reported_with_its_own_line() {
 
 #[test]
 fn the_example_file_shows_every_recipient_key() {
-    let text = include_str!("../../examples/backupmx.toml");
+    let text = include_str!("../../../examples/backupmx.toml");
     let config = load(text);
     assert_eq!(config.recipients.policy("example.com").mode, Mode::Verify);
     for key in [
