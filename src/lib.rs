@@ -7,6 +7,7 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod delivery;
+pub mod durable;
 pub mod envelope;
 pub mod inbound;
 pub mod policy;
