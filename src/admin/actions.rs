@@ -17,8 +17,7 @@ use super::AdminState;
 use super::api::{parse_id, query_map};
 use super::error::ApiError;
 use crate::envelope::QueueId;
-use crate::queue::FlushScope;
-use crate::queue::api::QueueApiError;
+use crate::queue::api::{FlushScope, QueueApiError};
 
 type ApiResult = Result<Response, ApiError>;
 

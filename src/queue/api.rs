@@ -5,7 +5,8 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::FlushScope;
+/// The admin layer names flush scopes through this module, like everything else of the queue.
+pub use super::FlushScope;
 use super::context::QueueContext;
 use super::scheduler::{AdminRefusal, Health, Scheduler};
 use crate::clock::to_unix_ms;
