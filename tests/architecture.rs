@@ -57,6 +57,32 @@ fn only_the_queue_names_the_scheduler() {
 }
 
 #[test]
+fn config_recipients_and_queue_depend_one_way() {
+    let rule = Rule::find("One direction between config, recipients and queue");
+    let mut offences = Vec::new();
+    for source in shipped_sources(&["src/config", "src/recipients"]) {
+        let in_config = source.path.starts_with("src/config/");
+        for (line, code) in source.lines() {
+            for (at, _) in code.match_indices("crate::") {
+                let target: String = code[at + "crate::".len()..]
+                    .chars()
+                    .take_while(|c| is_ident(*c))
+                    .collect();
+                let allowed = if in_config {
+                    ["config", "envelope"].contains(&target.as_str())
+                } else {
+                    target != "queue"
+                };
+                if !allowed {
+                    offences.push(source.offence(line, &format!("names `crate::{target}`")));
+                }
+            }
+        }
+    }
+    rule.holds(offences);
+}
+
+#[test]
 fn files_are_touched_only_where_the_map_says() {
     let rule = Rule::find("Files only where the map says");
     let allowed = rule.paths();

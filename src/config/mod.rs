@@ -2,6 +2,8 @@
 //! bounds. Nothing else in backupmx reads the config file or the environment.
 //! Entry points: [`Config::load`], [`Config::from_toml_str`], [`Config::embedded_default`]; every problem
 //! found comes back at once in [`ConfigErrors`] (file, line, key path, message). Reference: docs/config.md.
+//! The lowest module of the crate besides `envelope`: it owns the settings types others use (recipient
+//! policies) and the syntax of recipient list files (`recipient_list`), and imports no other module.
 
 mod admin;
 mod build;
