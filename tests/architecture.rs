@@ -23,62 +23,47 @@ const IO: &[&str] = &["tokio", "std::fs", "TcpStream", "TcpListener", "UdpSocket
 #[test]
 fn admin_acts_through_the_queue_api() {
     let rule = Rule::find("Admin acts through the queue API");
-    let mut offences = Vec::new();
-    for source in shipped_sources(&["src/admin"]) {
-        for (line, code) in source.lines() {
-            for (at, _) in code.match_indices("crate::queue::") {
-                if !code[at + "crate::queue::".len()..].starts_with("api::") {
-                    offences
-                        .push(source.offence(line, "reaches into the queue beside `queue::api`"));
-                }
-            }
-        }
-    }
+    let offences = offences_in(shipped_sources(&["src/admin"]), |_, code| {
+        code.match_indices("crate::queue::")
+            .filter(|(at, _)| !code[at + "crate::queue::".len()..].starts_with("api::"))
+            .map(|_| "reaches into the queue beside `queue::api`".to_string())
+            .collect()
+    });
     rule.holds(offences);
 }
 
 #[test]
 fn only_the_queue_names_the_scheduler() {
     let rule = Rule::find("Only the queue names the scheduler");
-    let mut offences = Vec::new();
-    for source in shipped_sources(&["src"]) {
-        if source.path.starts_with("src/queue/") {
-            continue;
-        }
-        for (line, code) in source.lines() {
-            for token in ["Scheduler", "queue::scheduler"] {
-                if contains_token(code, token) {
-                    offences.push(source.offence(line, &format!("names `{token}`")));
-                }
-            }
-        }
-    }
+    let outside_queue = shipped_sources(&["src"])
+        .into_iter()
+        .filter(|s| !s.path.starts_with("src/queue/"));
+    let offences = offences_in(outside_queue, |_, code| {
+        found(code, &["Scheduler", "queue::scheduler"], "names")
+    });
     rule.holds(offences);
 }
 
 #[test]
 fn config_recipients_and_queue_depend_one_way() {
     let rule = Rule::find("One direction between config, recipients and queue");
-    let mut offences = Vec::new();
-    for source in shipped_sources(&["src/config", "src/recipients"]) {
+    let sources = shipped_sources(&["src/config", "src/recipients"]);
+    let offences = offences_in(sources, |source, code| {
         let in_config = source.path.starts_with("src/config/");
-        for (line, code) in source.lines() {
-            for (at, _) in code.match_indices("crate::") {
-                let target: String = code[at + "crate::".len()..]
-                    .chars()
+        code.match_indices("crate::")
+            .map(|(at, _)| {
+                let rest = &code[at + "crate::".len()..];
+                rest.chars()
                     .take_while(|c| is_ident(*c))
-                    .collect();
-                let allowed = if in_config {
-                    ["config", "envelope"].contains(&target.as_str())
-                } else {
-                    target != "queue"
-                };
-                if !allowed {
-                    offences.push(source.offence(line, &format!("names `crate::{target}`")));
-                }
-            }
-        }
-    }
+                    .collect::<String>()
+            })
+            .filter(|target| match in_config {
+                true => !["config", "envelope"].contains(&target.as_str()),
+                false => target == "queue",
+            })
+            .map(|target| format!("names `crate::{target}`"))
+            .collect()
+    });
     rule.holds(offences);
 }
 
@@ -86,31 +71,26 @@ fn config_recipients_and_queue_depend_one_way() {
 fn files_are_touched_only_where_the_map_says() {
     let rule = Rule::find("Files only where the map says");
     let allowed = rule.paths();
-    let mut offences = Vec::new();
-    for source in shipped_sources(&["src"]) {
-        if allowed.iter().any(|a| covers(a, &source.path)) {
-            continue;
+    let elsewhere = shipped_sources(&["src"])
+        .into_iter()
+        .filter(|s| !allowed.iter().any(|a| covers(a, &s.path)));
+    let offences = offences_in(elsewhere, |_, code| {
+        let mut what = found(code, &["std::fs", "tokio::fs"], "uses");
+        if imports_from_std(code, "fs") {
+            what.push("uses `std::{fs}`".to_string());
         }
-        for (line, code) in source.lines() {
-            let grouped = imports_from_std(code, "fs");
-            for token in ["std::fs", "tokio::fs"] {
-                if contains_token(code, token) || (grouped && token == "std::fs") {
-                    offences.push(source.offence(line, &format!("uses `{token}`")));
-                }
-            }
-        }
-    }
+        what
+    });
     rule.holds(offences);
 }
 
 #[test]
 fn the_session_is_sans_io() {
     let rule = Rule::find("The session is sans-I/O");
-    let mut offences = Vec::new();
-    for source in shipped_sources(&["src/inbound/session"]) {
-        let forbidden = CLOCK_READS.iter().chain(&["tokio"]);
-        offences.extend(source.uses_any(forbidden));
-    }
+    let forbidden = [CLOCK_READS, &["tokio"]].concat();
+    let offences = offences_in(shipped_sources(&["src/inbound/session"]), |_, code| {
+        found(code, &forbidden, "uses")
+    });
     rule.holds(offences);
 }
 
@@ -122,31 +102,29 @@ fn pure_cores_do_no_io_and_read_no_clock() {
         cores.len() >= 10,
         "{MAP}: the pure cores' list went missing"
     );
-    let mut offences = Vec::new();
-    for source in shipped_sources(&["src"]) {
-        if cores.iter().any(|c| covers(c, &source.path)) {
-            offences.extend(source.uses_any(IO.iter().chain(CLOCK_READS)));
-        }
-    }
+    let pure = shipped_sources(&["src"])
+        .into_iter()
+        .filter(|s| cores.iter().any(|c| covers(c, &s.path)));
+    let forbidden = [IO, CLOCK_READS].concat();
+    let offences = offences_in(pure, |_, code| found(code, &forbidden, "uses"));
     rule.holds(offences);
 }
 
 #[test]
 fn the_protocol_core_cannot_do_io() {
     let rule = Rule::find("The protocol core cannot do I/O");
-    let mut offences = Vec::new();
     let manifest = read("crates/smtp/Cargo.toml");
-    for (index, line) in manifest.lines().enumerate() {
-        if line.trim_start().starts_with("tokio") {
-            offences.push(format!(
-                "crates/smtp/Cargo.toml:{}: depends on tokio",
-                index + 1
-            ));
-        }
-    }
-    for source in shipped_sources(&["crates/smtp/src"]) {
-        offences.extend(source.uses_any(IO.iter().chain(CLOCK_READS)));
-    }
+    let mut offences: Vec<String> = manifest
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| line.trim_start().starts_with("tokio"))
+        .map(|(index, _)| format!("crates/smtp/Cargo.toml:{}: depends on tokio", index + 1))
+        .collect();
+    let forbidden = [IO, CLOCK_READS].concat();
+    offences.extend(offences_in(
+        shipped_sources(&["crates/smtp/src"]),
+        |_, code| found(code, &forbidden, "uses"),
+    ));
     rule.holds(offences);
 }
 
@@ -166,11 +144,10 @@ fn every_module_says_what_it_is() {
 #[test]
 fn no_unsafe() {
     let rule = Rule::find("No `unsafe`");
-    let mut offences = Vec::new();
-    for source in shipped_sources(&["src", "crates/smtp/src"]) {
-        offences.extend(source.uses_any(["unsafe"].iter()));
-    }
-    rule.holds(offences);
+    let sources = shipped_sources(&["src", "crates/smtp/src"]);
+    rule.holds(offences_in(sources, |_, code| {
+        found(code, &["unsafe"], "uses")
+    }));
 }
 
 /// A rule of the map: where it is stated, and its text (the bullet with its continuation lines).
@@ -238,18 +215,31 @@ impl Source {
     fn offence(&self, line: usize, what: &str) -> String {
         format!("{}:{line}: {what}", self.path)
     }
+}
 
-    fn uses_any<'a>(&self, tokens: impl Iterator<Item = &'a &'a str> + Clone) -> Vec<String> {
-        let mut offences = Vec::new();
-        for (line, code) in self.lines() {
-            for token in tokens.clone() {
-                if contains_token(code, token) {
-                    offences.push(self.offence(line, &format!("uses `{token}`")));
-                }
+/// The offences in `sources`: `find` says what is wrong with one line of code.
+fn offences_in(
+    sources: impl IntoIterator<Item = Source>,
+    find: impl Fn(&Source, &str) -> Vec<String>,
+) -> Vec<String> {
+    let mut offences = Vec::new();
+    for source in sources {
+        for (line, code) in source.lines() {
+            for what in find(&source, code) {
+                offences.push(source.offence(line, &what));
             }
         }
-        offences
     }
+    offences
+}
+
+/// "`{verb}` `token`" for each of `tokens` on the line.
+fn found(code: &str, tokens: &[&str], verb: &str) -> Vec<String> {
+    tokens
+        .iter()
+        .filter(|token| contains_token(code, token))
+        .map(|token| format!("{verb} `{token}`"))
+        .collect()
 }
 
 /// Every shipped `.rs` file under `dirs`: test modules declared with `#[cfg(test)] mod x;` (and

@@ -258,15 +258,22 @@ impl QueueContext {
         self.state.with(|sched| sched.unclaim(dest, id));
     }
 
-    /// The scheduler's side of an attempt's end (in memory, immediate).
+    /// The scheduler's side of an attempt's end (in memory, immediate), recorded as an attempt on
+    /// `host` now, with `summary` as its result.
     pub(super) fn finish_attempt(
         &self,
         dest: &str,
         claim: &Claim,
         results: &[(usize, RecipientResult)],
-        attempt: Attempt,
-        now: SystemTime,
+        host: &str,
+        summary: String,
     ) -> Consequences {
+        let now = self.now();
+        let attempt = Attempt {
+            at_ms: to_unix_ms(now),
+            host: host.to_string(),
+            result: summary,
+        };
         self.state
             .with(|sched| sched.finish(dest, claim, results, attempt, now))
     }

@@ -10,8 +10,6 @@ use super::bounces;
 use super::context::QueueContext;
 use super::order::Claim;
 use super::scheduler::{Consequences, RecipientResult};
-use crate::clock::to_unix_ms;
-use crate::envelope::Attempt;
 
 /// At most this many attempts of one connection wait for their spool update.
 const MAX_RECORDING: usize = 256;
@@ -77,19 +75,6 @@ pub(super) async fn apply_batch(
     }
 }
 
-/// Records an attempt's results in the scheduler, then makes them durable and sends any DSN.
-pub(super) async fn finish(
-    ctx: &QueueContext,
-    dest: &str,
-    claim: &Claim,
-    message: &crate::spool::StoredMessage,
-    results: &[(usize, RecipientResult)],
-    host: &str,
-) {
-    let consequences = decide(ctx, dest, claim, message, results, host);
-    apply(ctx, message, consequences).await;
-}
-
 /// The scheduler's side of an attempt's end (in memory, immediate).
 pub(super) fn decide(
     ctx: &QueueContext,
@@ -99,16 +84,10 @@ pub(super) fn decide(
     results: &[(usize, RecipientResult)],
     host: &str,
 ) -> Consequences {
-    let now = ctx.now();
     let summary = summarize(results);
     log_results(dest, message, results, host);
     ctx.learn_delivery(&message.envelope, results);
-    let attempt = Attempt {
-        at_ms: to_unix_ms(now),
-        host: host.to_string(),
-        result: summary,
-    };
-    ctx.finish_attempt(dest, claim, results, attempt, now)
+    ctx.finish_attempt(dest, claim, results, host, summary)
 }
 
 fn log_results(

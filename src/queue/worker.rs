@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tracing::{info, warn};
 
 use super::context::QueueContext;
-use super::outcome::{apply_batch, finish};
+use super::outcome::{apply, apply_batch, decide};
 use super::scheduler::{POSTMASTER, RecipientResult};
 use crate::delivery::{Connection, RouteError};
 
@@ -131,14 +131,8 @@ async fn deliver_local(ctx: &QueueContext) {
             .iter()
             .map(|i| (*i, result.clone()))
             .collect();
-        finish(
-            ctx,
-            POSTMASTER,
-            &claim,
-            &message,
-            &results,
-            "postmaster mailbox",
-        )
-        .await;
+        let host = "postmaster mailbox";
+        let consequences = decide(ctx, POSTMASTER, &claim, &message, &results, host);
+        apply(ctx, &message, consequences).await;
     }
 }
