@@ -2,13 +2,14 @@
 //! a new message from `<>` to the original sender, and hands it to the scheduler.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::time::SystemTime;
 
 use tokio::io::AsyncReadExt;
 use tracing::{info, warn};
 
 use super::context::QueueContext;
 use super::scheduler::BounceOrder;
-use crate::bounce::{self, Action, DsnInput, OriginalMessage, RecipientReport};
+use crate::bounce::{self, Action, Dsn, DsnInput, OriginalMessage, RecipientReport};
 use crate::clock::{from_unix_ms, to_unix_ms};
 use crate::envelope::{Envelope, Recipient, RecipientStatus, Route};
 use crate::spool::StoredMessage;
@@ -40,24 +41,8 @@ pub async fn send_dsn(ctx: &QueueContext, message: &StoredMessage, order: &Bounc
         Action::Failed
     };
     let now = ctx.now();
-    let reports: Vec<RecipientReport> = order
-        .recipients
-        .iter()
-        .map(|(index, status, diagnostic, remote)| RecipientReport {
-            index: *index,
-            action,
-            status: parse_status(status, order.delayed),
-            remote_mta: remote.clone(),
-            diagnostic: Some(diagnostic.clone()),
-            last_attempt: Some(now),
-        })
-        .collect();
-    if !reports.iter().any(|r| {
-        envelope
-            .recipients
-            .get(r.index)
-            .is_some_and(|rcpt| bounce::should_notify(envelope, rcpt, action))
-    }) {
+    let reports = reports_of(order, action, now);
+    if !anyone_to_notify(envelope, &reports, action) {
         return;
     }
     let full = bounce::returns_full_body(envelope, message.size as usize, action);
@@ -90,27 +75,9 @@ pub async fn send_dsn(ctx: &QueueContext, message: &StoredMessage, order: &Bounc
             return;
         }
     };
-    let Some((_, domain)) = dsn.recipient.rsplit_once('@') else {
+    let Some(dsn_envelope) = envelope_of(&dsn, ctx.hostname(), now) else {
         warn!(id = %message.id, sender = %dsn.recipient, "sender has no domain; DSN not sent");
         return;
-    };
-    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
-    let dsn_envelope = Envelope {
-        sender: String::new(),
-        recipients: vec![Recipient {
-            address: dsn.recipient.clone(),
-            route: Route::Relay { domain },
-            notify: None,
-            orcpt: None,
-            status: RecipientStatus::Pending,
-        }],
-        body_type: dsn.body_type,
-        smtputf8: dsn.smtputf8,
-        ret: None,
-        envid: None,
-        client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        helo: ctx.hostname().to_string(),
-        received_at_ms: to_unix_ms(now),
     };
     let mut writer = writer;
     if let Err(e) = writer.write(&dsn.message).await {
@@ -125,6 +92,56 @@ pub async fn send_dsn(ctx: &QueueContext, message: &StoredMessage, order: &Bounc
         }
         Err(e) => warn!(id = %message.id, error = %e, "cannot spool a DSN"),
     }
+}
+
+/// One report per recipient the order names, as of `now`.
+fn reports_of(order: &BounceOrder, action: Action, now: SystemTime) -> Vec<RecipientReport> {
+    order
+        .recipients
+        .iter()
+        .map(|(index, status, diagnostic, remote)| RecipientReport {
+            index: *index,
+            action,
+            status: parse_status(status, order.delayed),
+            remote_mta: remote.clone(),
+            diagnostic: Some(diagnostic.clone()),
+            last_attempt: Some(now),
+        })
+        .collect()
+}
+
+/// Whether any reported recipient asked to be told (NOTIFY, or the default for `action`).
+fn anyone_to_notify(envelope: &Envelope, reports: &[RecipientReport], action: Action) -> bool {
+    reports.iter().any(|r| {
+        envelope
+            .recipients
+            .get(r.index)
+            .is_some_and(|rcpt| bounce::should_notify(envelope, rcpt, action))
+    })
+}
+
+/// The DSN's own envelope: from `<>` to the original sender, relayed by MX to the sender's domain;
+/// `None` when the sender address has no domain.
+fn envelope_of(dsn: &Dsn, hostname: &str, now: SystemTime) -> Option<Envelope> {
+    let (_, domain) = dsn.recipient.rsplit_once('@')?;
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    Some(Envelope {
+        sender: String::new(),
+        recipients: vec![Recipient {
+            address: dsn.recipient.clone(),
+            route: Route::Relay { domain },
+            notify: None,
+            orcpt: None,
+            status: RecipientStatus::Pending,
+        }],
+        body_type: dsn.body_type,
+        smtputf8: dsn.smtputf8,
+        ret: None,
+        envid: None,
+        client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        helo: hostname.to_string(),
+        received_at_ms: to_unix_ms(now),
+    })
 }
 
 /// A message from `<>` (a bounce) that failed for good cannot be returned to anyone: it goes to the
