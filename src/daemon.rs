@@ -3,10 +3,10 @@
 //! accepting, finish sessions, let deliveries finish their message, close the spool).
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tracing::info;
 
 use crate::admin::{self, AdminState};
@@ -14,12 +14,9 @@ use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::delivery::{Deliverer, SetupError};
 use crate::inbound::{self, InboundContext, TlsError};
-use crate::queue::QueueHandle;
 use crate::queue::api::QueueApi;
-use crate::queue::retry::RetryPolicy;
-use crate::queue::runner::{self, QueueContext};
-use crate::queue::scheduler::Scheduler;
-use crate::recipients::{PrimaryHealth, RecipientService};
+use crate::queue::{self, QueueContext, QueueHandle, QueueParts, QueueState};
+use crate::recipients::RecipientService;
 use crate::spool::{Spool, SpoolError};
 
 /// Why the server could not start.
@@ -150,39 +147,28 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
     };
     tokio::spawn(inbound::reload_on_sighup(tls_reloader, shutdown.clone()));
     let deliverer = Deliverer::new(&config)?;
-    let recipients = Arc::new(RecipientService::new(
-        &config,
-        Arc::new(SystemClock),
-        Some(deliverer.clone()),
-    ));
-    let (queue, commands) = QueueHandle::new();
-    let policy = RetryPolicy {
-        retry: config.queue.retry.clone(),
-        max_lifetime: config.queue.max_lifetime,
-        delay_warning: config.queue.delay_warning,
-    };
-    let scheduler = Scheduler::new(
-        policy,
-        config.queue.max_parallel,
-        config.queue.probe_interval,
+    // The live queue comes first: recipient validation asks it whether a primary is down, and the
+    // queue's runtime tells recipient validation what the primary said at delivery.
+    let queue_state = Arc::new(QueueState::new(&config));
+    let recipients = Arc::new(
+        RecipientService::new(&config, Arc::new(SystemClock), Some(deliverer.clone()))
+            .with_primary_health(queue_state.clone()),
     );
-    let queue_ctx = Arc::new(QueueContext {
+    let (queue, commands) = QueueHandle::new();
+    let queue_ctx = Arc::new(QueueContext::new(QueueParts {
         config: config.clone(),
         spool: spool.clone(),
         deliverer,
         clock: Arc::new(SystemClock),
-        scheduler: Mutex::new(scheduler),
-        wake: Notify::new(),
+        state: queue_state,
         shutdown: shutdown.clone(),
         recipients: recipients.clone(),
-    });
-    let health: Arc<dyn PrimaryHealth> = queue_ctx.clone();
-    recipients.attach_health(Arc::downgrade(&health));
+    }));
     let recipients_task = tokio::spawn(recipients.clone().run_persistence(shutdown.clone()));
     let admin_state = AdminState::new(config.clone(), QueueApi::new(queue_ctx.clone()))
         .with_recipients(recipients.clone());
     let admin_task = tokio::spawn(admin::serve(admin_listener, admin_state, shutdown.clone()));
-    let queue_task = tokio::spawn(runner::run(queue_ctx, recovered, commands));
+    let queue_task = tokio::spawn(queue::run(queue_ctx, recovered, commands));
     let inbound_ctx = Arc::new(InboundContext {
         config: config.clone(),
         spool: spool.clone(),

@@ -26,6 +26,11 @@ impl FromStr for QueueId {
 /// The ESMTP parameters kept with a message are the protocol core's own types (BODY=, RET=, NOTIFY=).
 pub use backupmx_smtp::{BodyType, Notify, Ret};
 
+/// Lower case, without a trailing dot: the one form domains are compared in (routes, policy, look-ups).
+pub fn normalise_domain(domain: &str) -> String {
+    domain.strip_suffix('.').unwrap_or(domain).to_lowercase()
+}
+
 /// Where a recipient's mail goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {

@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod config;
 pub mod daemon;
 pub mod delivery;
+pub mod durable;
 pub mod envelope;
 pub mod inbound;
 pub mod policy;

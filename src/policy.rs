@@ -44,10 +44,7 @@ struct PolicyDomain {
     subdomains: bool,
 }
 
-/// Lower case, without a trailing dot: the one form domains are compared in.
-pub fn normalise_domain(domain: &str) -> String {
-    domain.strip_suffix('.').unwrap_or(domain).to_lowercase()
-}
+pub use crate::envelope::normalise_domain;
 
 impl RelayPolicy {
     pub fn new(domains: &[DomainConfig], hostname: &str) -> RelayPolicy {

@@ -18,8 +18,7 @@ use super::api::{parse_id, query_map};
 use super::audit::summarize_ids;
 use super::error::ApiError;
 use crate::envelope::QueueId;
-use crate::queue::FlushScope;
-use crate::queue::api::QueueApiError;
+use crate::queue::api::{FlushScope, QueueApiError};
 
 type ApiResult = Result<Response, ApiError>;
 

@@ -46,16 +46,20 @@ pub fn db(command: DbCommand) -> ExitCode {
 }
 
 async fn run(database: &Database, command: &DbCommand) -> ExitCode {
-    let password = match db::password(
-        database.password_file.as_deref(),
-        std::env::var("PGPASSWORD").ok(),
-    ) {
-        Ok(password) => password,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_DATABASE);
-        }
+    let file = match &database.password_file {
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(text) => Some(text),
+            Err(e) => {
+                eprintln!(
+                    "error: cannot read the password file {}: {e}",
+                    path.display()
+                );
+                return ExitCode::from(EXIT_DATABASE);
+            }
+        },
+        None => None,
     };
+    let password = db::password(file.as_deref(), std::env::var("PGPASSWORD").ok());
     let mut client = match db::connect(&database.url, password.as_deref()).await {
         Ok(client) => client,
         Err(e) => {

@@ -2,6 +2,8 @@
 //! bounds. Nothing else in backupmx reads the config file or the environment.
 //! Entry points: [`Config::load`], [`Config::from_toml_str`], [`Config::embedded_default`]; every problem
 //! found comes back at once in [`ConfigErrors`] (file, line, key path, message). Reference: docs/config.md.
+//! The lowest module of the crate besides `envelope`: it owns the settings types others use (recipient
+//! policies) and the syntax of recipient list files (`recipient_list`), and imports no other module.
 
 mod admin;
 mod build;
@@ -17,6 +19,7 @@ pub mod limits;
 mod load;
 mod outbound_tls;
 mod reader;
+pub mod recipient_list;
 mod recipients;
 mod syntax;
 #[cfg(test)]
@@ -26,7 +29,7 @@ pub use duration::{format_duration, parse_duration};
 pub use error::{ConfigError, ConfigErrors};
 pub use load::EMBEDDED_DEFAULT_TOML;
 pub use outbound_tls::{DomainTls, TlsMode};
-pub use recipients::{DomainRecipients, RecipientsConfig};
+pub use recipients::{DomainPolicy, DomainRecipients, Mode, RecipientsConfig, UnknownWhenDown};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use super::duration::{format_duration, parse_duration};
 use super::reader::{Collector, Section, boolean, parsed, within};
-use crate::recipients::{DomainPolicy, Mode, RecipientList, UnknownWhenDown};
 
 const SECTION_KEYS: &[&str] = &["positive_ttl", "negative_ttl", "callout_timeout"];
 
@@ -21,6 +20,44 @@ pub const TTL_BOUNDS: RangeInclusive<Duration> =
     Duration::from_secs(1)..=Duration::from_secs(365 * 86_400);
 pub const CALLOUT_TIMEOUT_BOUNDS: RangeInclusive<Duration> =
     Duration::from_millis(100)..=Duration::from_secs(60);
+
+/// `recipients = ...` in a `[[domain]]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Every address of the domain is accepted (the classic backup MX).
+    #[default]
+    AcceptAll,
+    /// Only addresses matched by the list file.
+    List,
+    /// Ask the primary (callout) and cache its answers.
+    Verify,
+}
+
+/// `unknown_when_down = ...`: what an address the cache does not know gets while the primary is down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnknownWhenDown {
+    /// The backup's duty comes first.
+    #[default]
+    Accept,
+    /// 450 4.1.1: the sender retries later.
+    Tempfail,
+}
+
+/// A domain's recipient policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DomainPolicy {
+    pub mode: Mode,
+    pub unknown_when_down: UnknownWhenDown,
+    /// Monitoring mode: accept only while the primary is unreachable.
+    pub accept_only_when_primary_down: bool,
+}
+
+impl DomainPolicy {
+    /// True when RCPTs of this domain need more than the relay check.
+    pub fn needs_check(&self) -> bool {
+        self.mode != Mode::AcceptAll || self.accept_only_when_primary_down
+    }
+}
 
 /// `[recipients]` plus every domain's recipient policy.
 #[derive(Debug, Clone, PartialEq)]
@@ -101,9 +138,9 @@ pub(super) fn domain_recipients(section: &Section, c: &mut Collector) -> Option<
 fn check_list(path: &std::path::Path) -> Result<(), String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    RecipientList::parse(&text, &path.display().to_string())
+    super::recipient_list::parse(&text)
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(|e| format!("{}:{}: {}", path.display(), e.line, e.message))
 }
 
 /// The `[recipients]` section; `domains` comes from the `[[domain]]` entries.
@@ -156,5 +193,4 @@ fn parse_unknown(text: &str) -> Result<UnknownWhenDown, String> {
 }
 
 #[cfg(test)]
-#[path = "recipients_tests.rs"]
 mod tests;

@@ -237,5 +237,4 @@ pub fn plan_static(
 }
 
 #[cfg(test)]
-#[path = "route_tests.rs"]
 mod tests;

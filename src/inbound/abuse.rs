@@ -38,6 +38,11 @@ impl AbuseGuard {
     }
 
     /// True when `ip` is in `limits.exempt`: no per-client counting at all.
+    /// The server's injected wall clock (sessions read it for `Received:` and the end of data).
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
     pub fn is_exempt(&self, ip: IpAddr) -> bool {
         let ip = ip.to_canonical();
         self.exempt.iter().any(|net| net.contains(&ip))

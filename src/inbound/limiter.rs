@@ -214,5 +214,4 @@ pub fn client_key(ip: IpAddr) -> IpAddr {
 }
 
 #[cfg(test)]
-#[path = "limiter_tests.rs"]
 mod tests;

@@ -2,13 +2,15 @@
 //! spool commits. Never opens message files itself.
 //!
 //! - `session/`: the sans-I/O state machine (every reply is decided there; unit-tested by dialogue).
-//! - `connection.rs`: the driver of one connection (reads, pipelined writes, timeouts, DATA streaming,
-//!   STARTTLS, shutdown grace).
+//! - `connection/`: the driver of one connection (reads, pipelined writes, timeouts, DATA streaming,
+//!   BDAT chunks, STARTTLS, shutdown grace, per-connection guards); `chunk.rs`: the pure BDAT
+//!   content check.
 //! - `server.rs`: accept loops, the global connection limit, graceful shutdown.
 //! - `tls.rs`: the rustls acceptor from PEM files, reloadable; `reload.rs`: SIGHUP reloads it.
 //! - `limiter.rs` (pure) and `abuse.rs` (its shared shell): per-client limits, the log line and metric of
 //!   every limit hit.
-//! - `received.rs`, `replies.rs`: the Received header and the fixed replies.
+//! - `received.rs`, `replies.rs`: the Received header and the fixed replies (also the one for a spool
+//!   that cannot take the message: the spool knows nothing of SMTP).
 
 mod abuse;
 mod chunk;

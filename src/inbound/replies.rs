@@ -128,6 +128,11 @@ pub fn message_too_big() -> Reply {
     )
 }
 
+/// A message could not be made durable (spool write or commit failed): the client retries later.
+pub fn storage_failure() -> Reply {
+    reply(452, 4, 3, 1, "Insufficient system storage, try again later")
+}
+
 pub fn queued(id: QueueId) -> Reply {
     reply(250, 2, 0, 0, format!("Ok: queued as {id}"))
 }

@@ -5,9 +5,10 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::FlushScope;
-use super::runner::QueueContext;
-use super::scheduler::{AdminRefusal, Health};
+/// The admin layer names flush scopes through this module, like everything else of the queue.
+pub use super::FlushScope;
+use super::context::QueueContext;
+use super::scheduler::{AdminRefusal, Health, Scheduler};
 use crate::clock::to_unix_ms;
 use crate::envelope::{Attempt, QueueId, RecipientStatus, Route};
 use crate::spool::{BodyReader, SpoolError, StoredMessage};
@@ -70,7 +71,7 @@ impl QueueApi {
         QueueApi { ctx }
     }
 
-    fn summary(&self, sched: &super::scheduler::Scheduler, m: &StoredMessage) -> MessageSummary {
+    fn summary(&self, sched: &Scheduler, m: &StoredMessage) -> MessageSummary {
         let misconfigured = m.envelope.pending().any(|(_, r)| {
             matches!(
                 sched
@@ -115,29 +116,30 @@ impl QueueApi {
 
     /// The messages matching `filter`, oldest first (or newest first), paged; with the total count.
     pub fn list(&self, filter: &ListFilter) -> (usize, Vec<MessageSummary>) {
-        let sched = self.ctx.scheduler();
         let lower = |s: &Option<String>| s.as_ref().map(|v| v.to_lowercase());
         let (sender, recipient) = (lower(&filter.sender), lower(&filter.recipient));
-        let mut matching: Vec<MessageSummary> = sched
-            .messages()
-            .filter(|m| {
-                filter.domain.as_ref().is_none_or(|d| {
-                    m.envelope
-                        .pending()
-                        .any(|(_, r)| destination_of(&r.route) == *d)
-                }) && sender
-                    .as_ref()
-                    .is_none_or(|s| m.envelope.sender.to_lowercase().contains(s))
-                    && recipient.as_ref().is_none_or(|s| {
+        let mut matching: Vec<MessageSummary> = self.ctx.view(|sched| {
+            sched
+                .messages()
+                .filter(|m| {
+                    filter.domain.as_ref().is_none_or(|d| {
                         m.envelope
-                            .recipients
-                            .iter()
-                            .any(|r| r.address.to_lowercase().contains(s))
-                    })
-            })
-            .map(|m| self.summary(&sched, m))
-            .filter(|s| filter.status.as_ref().is_none_or(|st| s.status == st))
-            .collect();
+                            .pending()
+                            .any(|(_, r)| destination_of(&r.route) == *d)
+                    }) && sender
+                        .as_ref()
+                        .is_none_or(|s| m.envelope.sender.to_lowercase().contains(s))
+                        && recipient.as_ref().is_none_or(|s| {
+                            m.envelope
+                                .recipients
+                                .iter()
+                                .any(|r| r.address.to_lowercase().contains(s))
+                        })
+                })
+                .map(|m| self.summary(sched, m))
+                .filter(|s| filter.status.as_ref().is_none_or(|st| s.status == st))
+                .collect()
+        });
         matching.sort_by(|a, b| a.id.cmp(&b.id));
         if filter.newest_first {
             matching.reverse();
@@ -159,15 +161,18 @@ impl QueueApi {
     }
 
     pub fn get(&self, id: QueueId) -> Option<MessageDetail> {
-        let sched = self.ctx.scheduler();
-        let m = sched.message(id)?;
+        self.ctx
+            .view(|sched| Some(self.detail(sched, sched.message(id)?)))
+    }
+
+    fn detail(&self, sched: &Scheduler, m: &StoredMessage) -> MessageDetail {
         let history = m.attempts.iter().map(|a: &Attempt| AttemptView {
             at_ms: a.at_ms,
             host: a.host.clone(),
             result: a.result.clone(),
         });
-        Some(MessageDetail {
-            summary: self.summary(&sched, m),
+        MessageDetail {
+            summary: self.summary(sched, m),
             client_ip: m.envelope.client_ip.to_string(),
             helo: m.envelope.helo.clone(),
             body_type: match m.envelope.body_type {
@@ -178,91 +183,34 @@ impl QueueApi {
             smtputf8: m.envelope.smtputf8,
             envid: m.envelope.envid.clone(),
             history: history.collect(),
-        })
+        }
     }
 
     /// Per destination (every configured domain, plus any other with mail waiting).
     pub fn domains(&self) -> Vec<DomainSummary> {
-        let now_ms = to_unix_ms(self.ctx.clock.now());
-        let sched = self.ctx.scheduler();
+        let now_ms = to_unix_ms(self.ctx.now());
         let mut names: Vec<String> = self
             .ctx
-            .config
-            .domains
-            .iter()
+            .configured_domains()
             .map(|d| d.name.clone())
             .collect();
-        for (name, _) in sched.destinations() {
-            if !names.contains(name) {
-                names.push(name.clone());
+        self.ctx.view(|sched| {
+            for (name, _) in sched.destinations() {
+                if !names.contains(name) {
+                    names.push(name.clone());
+                }
             }
-        }
-        names
-            .into_iter()
-            .map(|name| {
-                let mut s = DomainSummary {
-                    domain: name.clone(),
-                    messages: 0,
-                    bytes: 0,
-                    oldest_received_at_ms: None,
-                    state: "unknown",
-                    since_ms: None,
-                    detail: None,
-                    next_attempt_at_ms: None,
-                    age_histogram: AGE_BUCKETS
-                        .iter()
-                        .map(|(_, label)| AgeBucket { label, count: 0 })
-                        .collect(),
-                };
-                for m in sched.messages() {
-                    if !m
-                        .envelope
-                        .pending()
-                        .any(|(_, r)| destination_of(&r.route) == name)
-                    {
-                        continue;
-                    }
-                    s.messages += 1;
-                    s.bytes += m.size;
-                    let received = m.envelope.received_at_ms;
-                    s.oldest_received_at_ms = Some(
-                        s.oldest_received_at_ms
-                            .map_or(received, |o| o.min(received)),
-                    );
-                    let age_min = now_ms.saturating_sub(received) / 60_000;
-                    let bucket = AGE_BUCKETS
-                        .iter()
-                        .position(|(max, _)| age_min < *max)
-                        .unwrap_or(AGE_BUCKETS.len() - 1);
-                    s.age_histogram[bucket].count += 1;
-                    if let Some(due) = sched.due_at(m.id).map(to_unix_ms) {
-                        s.next_attempt_at_ms =
-                            Some(s.next_attempt_at_ms.map_or(due, |n| n.min(due)));
-                    }
-                }
-                match sched.destination(&name).map(|d| &d.health) {
-                    Some(Health::Up) => s.state = "up",
-                    Some(Health::Unreachable { since_ms, error }) => {
-                        s.state = "down";
-                        s.since_ms = Some(*since_ms);
-                        s.detail = Some(error.clone());
-                    }
-                    Some(Health::Misconfigured { since_ms, reason }) => {
-                        s.state = "misconfigured";
-                        s.since_ms = Some(*since_ms);
-                        s.detail = Some(reason.clone());
-                    }
-                    Some(Health::Unknown) | None => {}
-                }
-                s
-            })
-            .collect()
+            names
+                .into_iter()
+                .map(|name| domain_summary(sched, name, now_ms))
+                .collect()
+        })
     }
 
     /// Attempts the matching messages now (the same entry point as ETRN). Returns how many.
     pub fn flush(&self, scope: &FlushScope) -> usize {
-        let n = self.ctx.scheduler().flush(scope, self.ctx.clock.now());
-        self.ctx.wake.notify_one();
+        let n = self.ctx.flush(scope);
+        self.ctx.wake();
         n
     }
 
@@ -275,62 +223,43 @@ impl QueueApi {
     }
 
     async fn set_held(&self, id: QueueId, held: bool) -> Result<(), QueueApiError> {
-        let update = self
-            .ctx
-            .scheduler()
-            .set_held(id, held, self.ctx.clock.now())
-            .map_err(|e| refusal(e, id))?;
-        self.ctx.spool.update(vec![update]).await?;
-        self.ctx.wake.notify_one();
+        let update = self.ctx.set_held(id, held).map_err(|e| refusal(e, id))?;
+        self.ctx.store().record(vec![update]).await?;
+        self.ctx.wake();
         Ok(())
     }
 
     pub async fn delete(&self, id: QueueId) -> Result<(), QueueApiError> {
-        let update = self
-            .ctx
-            .scheduler()
-            .delete(id)
-            .map_err(|e| refusal(e, id))?;
-        self.ctx.spool.update(vec![update]).await?;
+        let update = self.ctx.delete(id).map_err(|e| refusal(e, id))?;
+        self.ctx.store().record(vec![update]).await?;
         Ok(())
     }
 
     /// Returns the message to its sender now (a DSN, unless the sender is `<>`).
     pub async fn bounce(&self, id: QueueId) -> Result<(), QueueApiError> {
-        let (message, consequences) = {
-            let mut sched = self.ctx.scheduler();
-            let message = sched
-                .message(id)
-                .cloned()
-                .ok_or(QueueApiError::UnknownId(id))?;
-            let c = sched
-                .bounce_now(
-                    id,
-                    "550 5.0.0 returned to the sender by the administrator",
-                    self.ctx.clock.now(),
-                )
-                .map_err(|e| refusal(e, id))?;
-            (message, c)
-        };
+        let (message, consequences) = self
+            .ctx
+            .bounce_now(id, "550 5.0.0 returned to the sender by the administrator")
+            .map_err(|e| refusal(e, id))?;
         super::outcome::apply(&self.ctx, &message, consequences).await;
         Ok(())
     }
 
     /// The stored message (Received header included), e.g. for an .eml download or a preview.
     pub async fn body(&self, id: QueueId) -> Result<BodyReader, QueueApiError> {
-        if self.ctx.scheduler().message(id).is_none() {
+        if self.ctx.view(|sched| sched.message(id).is_none()) {
             return Err(QueueApiError::UnknownId(id));
         }
-        Ok(self.ctx.spool.open_body(id).await?)
+        Ok(self.ctx.store().open_body(id).await?)
     }
 
     /// The local postmaster mailbox: (id, size), oldest first.
     pub fn postmaster_list(&self) -> Result<Vec<(QueueId, u64)>, QueueApiError> {
-        Ok(self.ctx.spool.postmaster_list()?)
+        Ok(self.ctx.store().postmaster_list()?)
     }
 
     pub async fn postmaster_read(&self, id: QueueId) -> Result<Vec<u8>, QueueApiError> {
-        match self.ctx.spool.postmaster_read(id).await {
+        match self.ctx.store().postmaster_read(id).await {
             Err(SpoolError::UnknownId(_)) => Err(QueueApiError::UnknownId(id)),
             other => Ok(other?),
         }
@@ -338,17 +267,17 @@ impl QueueApi {
 
     /// What recovery quarantined at start (one line each).
     pub fn quarantined(&self) -> Vec<String> {
-        self.ctx.spool.quarantined().to_vec()
+        self.ctx.store().quarantined()
     }
 
     /// Totals for metrics: queued messages and bytes.
     pub fn totals(&self) -> (usize, u64) {
-        let sched = self.ctx.scheduler();
-        (sched.len(), sched.messages().map(|m| m.size).sum())
+        self.ctx
+            .view(|sched| (sched.len(), sched.messages().map(|m| m.size).sum()))
     }
 
     pub fn now(&self) -> SystemTime {
-        self.ctx.clock.now()
+        self.ctx.now()
     }
 }
 
@@ -359,5 +288,63 @@ fn refusal(e: AdminRefusal, id: QueueId) -> QueueApiError {
     }
 }
 
-#[path = "api_views.rs"]
 mod views;
+
+/// One destination's line of the dashboard: its mail (count, bytes, oldest, age histogram, next
+/// attempt) and its health.
+fn domain_summary(sched: &Scheduler, name: String, now_ms: u64) -> DomainSummary {
+    let mut s = DomainSummary {
+        domain: name.clone(),
+        messages: 0,
+        bytes: 0,
+        oldest_received_at_ms: None,
+        state: "unknown",
+        since_ms: None,
+        detail: None,
+        next_attempt_at_ms: None,
+        age_histogram: AGE_BUCKETS
+            .iter()
+            .map(|(_, label)| AgeBucket { label, count: 0 })
+            .collect(),
+    };
+    for m in sched.messages() {
+        if !m
+            .envelope
+            .pending()
+            .any(|(_, r)| destination_of(&r.route) == name)
+        {
+            continue;
+        }
+        s.messages += 1;
+        s.bytes += m.size;
+        let received = m.envelope.received_at_ms;
+        s.oldest_received_at_ms = Some(
+            s.oldest_received_at_ms
+                .map_or(received, |o| o.min(received)),
+        );
+        let age_min = now_ms.saturating_sub(received) / 60_000;
+        let bucket = AGE_BUCKETS
+            .iter()
+            .position(|(max, _)| age_min < *max)
+            .unwrap_or(AGE_BUCKETS.len() - 1);
+        s.age_histogram[bucket].count += 1;
+        if let Some(due) = sched.due_at(m.id).map(to_unix_ms) {
+            s.next_attempt_at_ms = Some(s.next_attempt_at_ms.map_or(due, |n| n.min(due)));
+        }
+    }
+    match sched.destination(&name).map(|d| &d.health) {
+        Some(Health::Up) => s.state = "up",
+        Some(Health::Unreachable { since_ms, error }) => {
+            s.state = "down";
+            s.since_ms = Some(*since_ms);
+            s.detail = Some(error.clone());
+        }
+        Some(Health::Misconfigured { since_ms, reason }) => {
+            s.state = "misconfigured";
+            s.since_ms = Some(*since_ms);
+            s.detail = Some(reason.clone());
+        }
+        Some(Health::Unknown) | None => {}
+    }
+    s
+}

@@ -2,13 +2,14 @@
 //! a new message from `<>` to the original sender, and hands it to the scheduler.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::time::SystemTime;
 
 use tokio::io::AsyncReadExt;
 use tracing::{info, warn};
 
-use super::runner::QueueContext;
+use super::context::QueueContext;
 use super::scheduler::BounceOrder;
-use crate::bounce::{self, Action, DsnInput, OriginalMessage, RecipientReport};
+use crate::bounce::{self, Action, Dsn, DsnInput, OriginalMessage, RecipientReport};
 use crate::clock::{from_unix_ms, to_unix_ms};
 use crate::envelope::{Envelope, Recipient, RecipientStatus, Route};
 use crate::spool::StoredMessage;
@@ -39,25 +40,9 @@ pub async fn send_dsn(ctx: &QueueContext, message: &StoredMessage, order: &Bounc
     } else {
         Action::Failed
     };
-    let now = ctx.clock.now();
-    let reports: Vec<RecipientReport> = order
-        .recipients
-        .iter()
-        .map(|(index, status, diagnostic, remote)| RecipientReport {
-            index: *index,
-            action,
-            status: parse_status(status, order.delayed),
-            remote_mta: remote.clone(),
-            diagnostic: Some(diagnostic.clone()),
-            last_attempt: Some(now),
-        })
-        .collect();
-    if !reports.iter().any(|r| {
-        envelope
-            .recipients
-            .get(r.index)
-            .is_some_and(|rcpt| bounce::should_notify(envelope, rcpt, action))
-    }) {
+    let now = ctx.now();
+    let reports = reports_of(order, action, now);
+    if !anyone_to_notify(envelope, &reports, action) {
         return;
     }
     let full = bounce::returns_full_body(envelope, message.size as usize, action);
@@ -68,9 +53,9 @@ pub async fn send_dsn(ctx: &QueueContext, message: &StoredMessage, order: &Bounc
             Vec::new()
         }
     };
-    let writer = ctx.spool.body_writer();
+    let writer = ctx.store().body_writer();
     let input = DsnInput {
-        reporting_mta: &ctx.config.hostname,
+        reporting_mta: ctx.hostname(),
         envelope,
         reports: &reports,
         original: if full {
@@ -79,9 +64,7 @@ pub async fn send_dsn(ctx: &QueueContext, message: &StoredMessage, order: &Bounc
             OriginalMessage::HeadersOnly(&original)
         },
         now,
-        will_retry_until: Some(
-            from_unix_ms(envelope.received_at_ms) + ctx.scheduler().policy().max_lifetime,
-        ),
+        will_retry_until: Some(from_unix_ms(envelope.received_at_ms) + ctx.max_lifetime()),
         seed: writer.id().0,
     };
     let dsn = match bounce::build_dsn(&input) {
@@ -92,12 +75,57 @@ pub async fn send_dsn(ctx: &QueueContext, message: &StoredMessage, order: &Bounc
             return;
         }
     };
-    let Some((_, domain)) = dsn.recipient.rsplit_once('@') else {
+    let Some(dsn_envelope) = envelope_of(&dsn, ctx.hostname(), now) else {
         warn!(id = %message.id, sender = %dsn.recipient, "sender has no domain; DSN not sent");
         return;
     };
+    let mut writer = writer;
+    if let Err(e) = writer.write(&dsn.message).await {
+        warn!(id = %message.id, error = %e, "cannot spool a DSN");
+        return;
+    }
+    match ctx.store().commit(dsn_envelope, writer).await {
+        Ok(stored) => {
+            info!(id = %message.id, dsn = %stored.id, to = %dsn.recipient, ?action, "DSN queued");
+            ctx.submit(stored);
+            ctx.wake();
+        }
+        Err(e) => warn!(id = %message.id, error = %e, "cannot spool a DSN"),
+    }
+}
+
+/// One report per recipient the order names, as of `now`.
+fn reports_of(order: &BounceOrder, action: Action, now: SystemTime) -> Vec<RecipientReport> {
+    order
+        .recipients
+        .iter()
+        .map(|(index, status, diagnostic, remote)| RecipientReport {
+            index: *index,
+            action,
+            status: parse_status(status, order.delayed),
+            remote_mta: remote.clone(),
+            diagnostic: Some(diagnostic.clone()),
+            last_attempt: Some(now),
+        })
+        .collect()
+}
+
+/// Whether any reported recipient asked to be told (NOTIFY, or the default for `action`).
+fn anyone_to_notify(envelope: &Envelope, reports: &[RecipientReport], action: Action) -> bool {
+    reports.iter().any(|r| {
+        envelope
+            .recipients
+            .get(r.index)
+            .is_some_and(|rcpt| bounce::should_notify(envelope, rcpt, action))
+    })
+}
+
+/// The DSN's own envelope: from `<>` to the original sender, relayed by MX to the sender's domain;
+/// `None` when the sender address has no domain.
+fn envelope_of(dsn: &Dsn, hostname: &str, now: SystemTime) -> Option<Envelope> {
+    let (_, domain) = dsn.recipient.rsplit_once('@')?;
     let domain = domain.trim_end_matches('.').to_ascii_lowercase();
-    let dsn_envelope = Envelope {
+    Some(Envelope {
         sender: String::new(),
         recipients: vec![Recipient {
             address: dsn.recipient.clone(),
@@ -111,28 +139,15 @@ pub async fn send_dsn(ctx: &QueueContext, message: &StoredMessage, order: &Bounc
         ret: None,
         envid: None,
         client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        helo: ctx.config.hostname.clone(),
+        helo: hostname.to_string(),
         received_at_ms: to_unix_ms(now),
-    };
-    let mut writer = writer;
-    if let Err(e) = writer.write(&dsn.message).await {
-        warn!(id = %message.id, error = %e, "cannot spool a DSN");
-        return;
-    }
-    match ctx.spool.commit(dsn_envelope, writer).await {
-        Ok(stored) => {
-            info!(id = %message.id, dsn = %stored.id, to = %dsn.recipient, ?action, "DSN queued");
-            ctx.scheduler().insert(stored, ctx.clock.now());
-            ctx.wake.notify_one();
-        }
-        Err(e) => warn!(id = %message.id, error = %e, "cannot spool a DSN"),
-    }
+    })
 }
 
 /// A message from `<>` (a bounce) that failed for good cannot be returned to anyone: it goes to the
 /// local postmaster mailbox, where the console shows it, instead of vanishing.
 async fn keep_double_bounce(ctx: &QueueContext, message: &StoredMessage) {
-    match ctx.spool.deliver_to_postmaster(message.id).await {
+    match ctx.store().keep_for_postmaster(message.id).await {
         Ok(()) => info!(id = %message.id, "undeliverable bounce kept in the postmaster mailbox"),
         Err(e) => {
             warn!(id = %message.id, error = %e, "cannot keep a double bounce for the postmaster")
@@ -146,7 +161,7 @@ async fn read_original(
     message: &StoredMessage,
     full: bool,
 ) -> Result<Vec<u8>, crate::spool::SpoolError> {
-    let mut body = ctx.spool.open_body(message.id).await?;
+    let mut body = ctx.store().open_body(message.id).await?;
     let limit = if full {
         bounce::MAX_RETURNED_BODY as u64
     } else {

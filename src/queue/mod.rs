@@ -1,22 +1,35 @@
 //! The queue: live state of every spooled message, the pure scheduling core (due times, order, retry
 //! schedule) and the run loop that hands messages to delivery.
+//!
+//! Outside this module only four things are visible: [`QueueHandle`] (sessions and ETRN submit and
+//! flush), [`api::QueueApi`] (the admin layer), and for start-up [`QueueState`], [`QueueContext`] and
+//! [`run`]. The scheduler itself is private: [`context::QueueContext`] owns it and is the only way in.
 
 pub mod api;
 mod bounces;
-pub mod order;
+mod context;
+mod order;
 mod outcome;
-pub mod retry;
-pub mod runner;
-pub mod scheduler;
+mod retry;
+mod runner;
+mod scheduler;
 mod sender;
+mod state;
+mod store;
 mod worker;
+
+pub use context::{QueueContext, QueueParts};
+pub use runner::run;
+pub use state::QueueState;
 
 use tokio::sync::mpsc;
 
 use crate::envelope::QueueId;
 use crate::spool::StoredMessage;
 
-/// Which messages a flush concerns. The console, the CLI and ETRN all flush through [`QueueHandle::flush`].
+/// Which messages a flush concerns. ETRN flushes through [`QueueHandle::flush`] (a command to the run
+/// loop), the console, the API and the CLI through [`api::QueueApi::flush`]; both end in the
+/// scheduler's one `flush`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FlushScope {
     All,

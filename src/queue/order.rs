@@ -255,11 +255,6 @@ impl OrderBook {
             .and_then(Destination::next_due_at)
     }
 
-    /// Destinations that have queued jobs.
-    pub fn destinations(&self) -> impl Iterator<Item = &str> {
-        self.destinations.keys().map(|d| &**d)
-    }
-
     /// Number of queued jobs for `destination` (in flight included).
     pub fn queued(&self, destination: &str) -> usize {
         self.destinations
@@ -292,13 +287,15 @@ impl OrderBook {
         self.jobs_of.contains_key(&id)
     }
 
-    /// Number of queued messages.
-    pub fn len(&self) -> usize {
-        self.jobs_of.len()
-    }
-
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.jobs_of.is_empty()
+    }
+
+    /// Destinations that have queued jobs.
+    #[cfg(test)]
+    pub fn destinations(&self) -> impl Iterator<Item = &str> {
+        self.destinations.keys().map(|d| &**d)
     }
 
     fn forget(&mut self, id: QueueId, destination: &str) {

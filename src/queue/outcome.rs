@@ -7,11 +7,9 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use super::bounces;
+use super::context::QueueContext;
 use super::order::Claim;
-use super::runner::QueueContext;
 use super::scheduler::{Consequences, RecipientResult};
-use crate::clock::to_unix_ms;
-use crate::envelope::Attempt;
 
 /// At most this many attempts of one connection wait for their spool update.
 const MAX_RECORDING: usize = 256;
@@ -72,22 +70,9 @@ pub(super) async fn apply_batch(
         }
         updates.extend(consequences.updates);
     }
-    if let Err(e) = ctx.spool.update(updates).await {
+    if let Err(e) = ctx.store().record(updates).await {
         warn!(error = %e, "{UNRECORDED}");
     }
-}
-
-/// Records an attempt's results in the scheduler, then makes them durable and sends any DSN.
-pub(super) async fn finish(
-    ctx: &QueueContext,
-    dest: &str,
-    claim: &Claim,
-    message: &crate::spool::StoredMessage,
-    results: &[(usize, RecipientResult)],
-    host: &str,
-) {
-    let consequences = decide(ctx, dest, claim, message, results, host);
-    apply(ctx, message, consequences).await;
 }
 
 /// The scheduler's side of an attempt's end (in memory, immediate).
@@ -99,16 +84,10 @@ pub(super) fn decide(
     results: &[(usize, RecipientResult)],
     host: &str,
 ) -> Consequences {
-    let now = ctx.clock.now();
     let summary = summarize(results);
     log_results(dest, message, results, host);
-    ctx.recipients.learn_delivery(&message.envelope, results);
-    let attempt = Attempt {
-        at_ms: to_unix_ms(now),
-        host: host.to_string(),
-        result: summary,
-    };
-    ctx.scheduler().finish(dest, claim, results, attempt, now)
+    ctx.learn_delivery(&message.envelope, results);
+    ctx.finish_attempt(dest, claim, results, host, summary)
 }
 
 fn log_results(
@@ -162,7 +141,7 @@ pub(super) async fn apply(
     for order in &consequences.bounces {
         bounces::send_dsn(ctx, message, order).await;
     }
-    if let Err(e) = ctx.spool.update(consequences.updates).await {
+    if let Err(e) = ctx.store().record(consequences.updates).await {
         warn!(id = %message.id, error = %e, "{UNRECORDED}");
     }
 }

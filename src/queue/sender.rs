@@ -13,9 +13,9 @@ use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, Chain};
 
+use super::context::QueueContext;
 use super::order::Claim;
 use super::outcome::{Recorder, decide};
-use super::runner::QueueContext;
 use super::scheduler::RecipientResult;
 use crate::delivery::{Connection, EnvelopeStep, Message, RecipientOutcome, SendReport, Staged};
 use crate::spool::{BodyReader, StoredMessage};
@@ -80,9 +80,9 @@ pub(super) async fn send_all(ctx: &Arc<QueueContext>, dest: &str, mut conn: Conn
         let consequences = decide(ctx, dest, &claim, &message, &results, &host);
         recorder.record(message, consequences).await;
         let next_may_go = match &chained {
-            Some(next) if reusable => ctx.scheduler().confirm_chained(dest, next.claim.id),
+            Some(next) if reusable => ctx.confirm_chained(dest, next.claim.id),
             Some(next) => {
-                ctx.scheduler().unclaim(dest, next.claim.id);
+                ctx.unclaim(dest, next.claim.id);
                 false
             }
             None => reusable,
@@ -109,7 +109,7 @@ async fn claim_and_stage(
     host: &str,
 ) -> Option<Sending> {
     loop {
-        let (claim, message) = claim_with_message(ctx, dest, None)?;
+        let (claim, message) = ctx.claim(dest, None)?;
         match prepare(ctx, conn, claim, message).await {
             Ok(sending) => return Some(sending),
             Err((claim, message, results)) => {
@@ -131,11 +131,11 @@ async fn stage_chained(
     conn: &mut Connection,
     prev: crate::envelope::QueueId,
 ) -> Option<Sending> {
-    let (claim, message) = claim_with_message(ctx, dest, Some(prev))?;
+    let (claim, message) = ctx.claim(dest, Some(prev))?;
     match prepare(ctx, conn, claim, message).await {
         Ok(sending) => Some(sending),
         Err((claim, _, _)) => {
-            ctx.scheduler().unclaim(dest, claim.id);
+            ctx.unclaim(dest, claim.id);
             None
         }
     }
@@ -177,34 +177,12 @@ async fn prepare(
     }
 }
 
-/// The next message a connection to `dest` may send (behind `prev` when pipelining), with a copy of
-/// its state.
-pub(super) fn claim_with_message(
-    ctx: &QueueContext,
-    dest: &str,
-    prev: Option<crate::envelope::QueueId>,
-) -> Option<(Claim, StoredMessage)> {
-    let now = ctx.clock.now();
-    let mut sched = ctx.scheduler();
-    let claim = match prev {
-        Some(prev) => sched.claim_after(dest, prev, now)?,
-        None => sched.claim(dest, now)?,
-    };
-    match sched.message(claim.id).cloned() {
-        Some(message) => Some((claim, message)),
-        None => {
-            sched.unclaim(dest, claim.id);
-            None
-        }
-    }
-}
-
 /// Opens the body, refusing a looping message (too many Received headers) with 5.4.6.
 async fn open_checked(
     ctx: &QueueContext,
     message: &StoredMessage,
 ) -> Result<Body, RecipientResult> {
-    let mut body = ctx.spool.open_body(message.id).await.map_err(|e| {
+    let mut body = ctx.store().open_body(message.id).await.map_err(|e| {
         RecipientResult::Deferred(format!(
             "451 4.3.0 local error reading the queued message: {e}"
         ))

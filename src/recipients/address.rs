@@ -5,7 +5,7 @@
 //! `user+tag@d` is looked up as itself first, then as `user@d` (subaddress fallback). Quoted local
 //! parts are compared as written (lower-cased) and never split at `+`.
 
-use crate::policy::normalise_domain;
+use crate::envelope::normalise_domain;
 
 /// The normalised form of an address: `local@domain`, both lower case.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -187,5 +187,4 @@ impl CalloutPool {
 }
 
 #[cfg(test)]
-#[path = "callout_tests.rs"]
 mod tests;

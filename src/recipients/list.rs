@@ -1,14 +1,12 @@
-//! Recipient list files (`recipients = "list"`), parsed purely: one entry a line — an address
-//! (`user@example.test`), a whole domain (`@example.test`), or a local-part prefix pattern ending in
-//! `*` (`sales+*@example.test`, `team-*@example.test`). `#` starts a comment (at the start of a line
-//! or after white space); blank lines are ignored. Matching follows [`super::address`]: case-insensitive,
-//! with the `+tag` fallback.
+//! A recipient list file (`recipients = "list"`) ready for look-ups. The file's syntax is
+//! `config::recipient_list` (addresses, `@domain`, `prefix*@domain`, comments); matching follows
+//! [`super::address`]: case-insensitive, with the `+tag` fallback.
 
 use std::collections::HashSet;
 
 use super::address::AddressKey;
 use super::error::ListError;
-use crate::policy::normalise_domain;
+use crate::config::recipient_list::{self, ListEntry};
 
 /// A parsed list file, ready for look-ups.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -19,46 +17,30 @@ pub struct RecipientList {
     prefixes: Vec<(String, String)>,
 }
 
-/// One line's meaning.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Entry {
-    Address(AddressKey),
-    Domain(String),
-    Prefix(String, String),
-}
-
 impl RecipientList {
     /// Parses a whole file; the first bad line is reported as `file:line: message`.
     pub fn parse(text: &str, file: &str) -> Result<RecipientList, ListError> {
+        let entries = recipient_list::parse(text).map_err(|e| ListError::Syntax {
+            file: file.to_string(),
+            line: e.line,
+            message: e.message,
+        })?;
         let mut list = RecipientList::default();
-        for (index, raw) in text.lines().enumerate() {
-            let line = strip_comment(raw).trim();
-            if line.is_empty() {
-                continue;
-            }
-            match parse_entry(line) {
-                Ok(entry) => list.add(entry),
-                Err(message) => {
-                    return Err(ListError::Syntax {
-                        file: file.to_string(),
-                        line: index + 1,
-                        message,
-                    });
-                }
-            }
+        for entry in entries {
+            list.add(entry);
         }
         Ok(list)
     }
 
-    fn add(&mut self, entry: Entry) {
+    fn add(&mut self, entry: ListEntry) {
         match entry {
-            Entry::Address(key) => {
-                self.addresses.insert(key);
+            ListEntry::Address { local, domain } => {
+                self.addresses.insert(AddressKey { local, domain });
             }
-            Entry::Domain(domain) => {
+            ListEntry::Domain(domain) => {
                 self.domains.insert(domain);
             }
-            Entry::Prefix(prefix, domain) => self.prefixes.push((prefix, domain)),
+            ListEntry::Prefix(prefix, domain) => self.prefixes.push((prefix, domain)),
         }
     }
 
@@ -83,44 +65,6 @@ impl RecipientList {
                     .iter()
                     .any(|(prefix, domain)| *domain == key.domain && key.local.starts_with(prefix))
         })
-    }
-}
-
-/// Drops a `#` comment that starts the line or follows white space (a `#` inside an address stays).
-fn strip_comment(line: &str) -> &str {
-    let mut previous_blank = true;
-    for (index, c) in line.char_indices() {
-        if c == '#' && previous_blank {
-            return &line[..index];
-        }
-        previous_blank = c.is_whitespace();
-    }
-    line
-}
-
-fn parse_entry(line: &str) -> Result<Entry, String> {
-    if line.chars().any(char::is_whitespace) {
-        return Err(format!("one entry a line expected, found {line:?}"));
-    }
-    let Some((local, domain)) = line.rsplit_once('@') else {
-        return Err(format!(
-            "{line:?} is not an address, @domain or local*@domain pattern"
-        ));
-    };
-    let domain = normalise_domain(domain);
-    if domain.is_empty() || domain.contains('*') || domain.starts_with('.') {
-        return Err(format!("bad domain in {line:?}"));
-    }
-    if local.is_empty() {
-        return Ok(Entry::Domain(domain));
-    }
-    let local = local.to_lowercase();
-    match local.find('*') {
-        None => Ok(Entry::Address(AddressKey { local, domain })),
-        Some(star) if star + 1 == local.len() => {
-            Ok(Entry::Prefix(local[..star].to_string(), domain))
-        }
-        Some(_) => Err(format!("'*' may only end the local part, in {line:?}")),
     }
 }
 

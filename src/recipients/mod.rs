@@ -2,10 +2,13 @@
 //! `verify`, monitoring mode), the verify cache and its persistence, list files, SMTP callouts to the
 //! primary, and learning from delivery results.
 //!
-//! Pure cores: `address` (normalisation), `list` (list-file parser), `verdict` (the decision table),
-//! `cache` (entries, expiry, bound, text form). Shells: `store` (atomic file), `callout` (the SMTP
-//! callout client and its per-destination connection), `service` (what inbound, the queue and the
-//! admin layer call). Rules for users: docs/recipients.md.
+//! Pure cores: `address` (normalisation), `list` (a list file's look-up; its syntax is
+//! `config::recipient_list`), `verdict` (the decision table; the policy types are `config`'s),
+//! `cache` (entries, expiry, bound, text form). Shells: `store` (the cache file, replaced through
+//! `durable`), `callout` (the SMTP callout client and its per-destination connection), `service`
+//! (what inbound, the queue and the admin layer call). Depends on `config`, never on `queue`: the
+//! queue implements [`PrimaryHealth`] and reports [`DeliveryAnswer`]s. Rules for users:
+//! docs/recipients.md.
 
 pub mod address;
 pub mod cache;
@@ -22,7 +25,7 @@ pub use address::AddressKey;
 pub use cache::{Cache, Known};
 pub use error::{CacheError, ListError, RecipientRefusal};
 pub use list::RecipientList;
-pub use service::{LearningEvent, PrimaryHealth, RecipientService};
+pub use service::{DeliveryAnswer, LearningEvent, PrimaryHealth, RecipientService};
 pub use verdict::{
     CacheState, Decision, DomainPolicy, Mode, PrimaryState, Reason, UnknownWhenDown, Verdict,
     decide,

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -22,7 +22,6 @@ use crate::clock::{Clock, to_unix_ms};
 use crate::config::{Config, DomainConfig, RecipientsConfig};
 use crate::delivery::Deliverer;
 use crate::envelope::{Envelope, Route};
-use crate::queue::scheduler::RecipientResult;
 
 /// How long a failed callout connection makes the primary count as down (no new callout meanwhile:
 /// a dead primary must not cost every RCPT a connect timeout). Success is not remembered: while the
@@ -31,18 +30,22 @@ const DOWN_MEMORY: Duration = Duration::from_secs(10);
 /// How often a changed cache is written to disk.
 const SAVE_INTERVAL: Duration = Duration::from_secs(30);
 
-/// Whether the queue currently sees a destination as unreachable.
+/// Whether the queue currently sees a destination as unreachable. Declared here and implemented by
+/// the queue, so that recipient validation does not depend on the queue.
 pub trait PrimaryHealth: Send + Sync {
     fn is_down(&self, domain: &str) -> bool;
 }
 
-impl PrimaryHealth for crate::queue::runner::QueueContext {
-    fn is_down(&self, domain: &str) -> bool {
-        use crate::queue::scheduler::Health;
-        self.scheduler()
-            .destination(domain)
-            .is_some_and(|d| matches!(d.health, Health::Unreachable { .. }))
-    }
+/// What the primary answered for one recipient at delivery (the queue's results, in the terms
+/// recipient validation learns from).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryAnswer<'a> {
+    Accepted,
+    /// A permanent refusal; `status` is its enhanced code (e.g. `5.1.1`).
+    Refused {
+        status: &'a str,
+    },
+    Deferred,
 }
 
 /// The last time the cache learnt something about a domain.
@@ -66,7 +69,7 @@ pub struct RecipientService {
     pub(super) lists: Lists,
     callouts: CalloutPool,
     deliverer: Option<Deliverer>,
-    health: OnceLock<Weak<dyn PrimaryHealth>>,
+    health: Option<Arc<dyn PrimaryHealth>>,
     /// Per destination: when the last callout found no primary answering.
     unreachable_since: Mutex<HashMap<String, Instant>>,
     pub(super) learned: Mutex<HashMap<String, LearningEvent>>,
@@ -113,15 +116,16 @@ impl RecipientService {
             lists: Lists::new(files),
             callouts: CalloutPool::default(),
             deliverer,
-            health: OnceLock::new(),
+            health: None,
             unreachable_since: Mutex::new(HashMap::new()),
             learned: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Lets the queue's view of destination health count as "primary down" (set once, at start).
-    pub fn attach_health(&self, health: Weak<dyn PrimaryHealth>) {
-        let _ = self.health.set(health);
+    /// Lets the queue's view of destination health count as "primary down".
+    pub fn with_primary_health(mut self, health: Arc<dyn PrimaryHealth>) -> Self {
+        self.health = Some(health);
+        self
     }
 
     pub(super) fn cache(&self) -> MutexGuard<'_, Cache> {
@@ -176,11 +180,7 @@ impl RecipientService {
             .unwrap_or_else(|e| e.into_inner())
             .get(domain)
             .is_some_and(|at| at.elapsed() < DOWN_MEMORY);
-        let queue_says_down = self
-            .health
-            .get()
-            .and_then(Weak::upgrade)
-            .is_some_and(|h| h.is_down(domain));
+        let queue_says_down = self.health.as_ref().is_some_and(|h| h.is_down(domain));
         if failed_recently || queue_says_down || self.deliverer.is_none() {
             PrimaryState::Down
         } else {
@@ -269,9 +269,13 @@ impl RecipientService {
 
     /// The queue's hook: recipients the primary accepted are known-good, `5.1.1` refusals known-bad.
     /// Only domains in `verify` mode learn.
-    pub fn learn_delivery(&self, envelope: &Envelope, results: &[(usize, RecipientResult)]) {
-        for (index, result) in results {
-            let Some(recipient) = envelope.recipients.get(*index) else {
+    pub fn learn_delivery<'a>(
+        &self,
+        envelope: &Envelope,
+        answers: impl IntoIterator<Item = (usize, DeliveryAnswer<'a>)>,
+    ) {
+        for (index, answer) in answers {
+            let Some(recipient) = envelope.recipients.get(index) else {
                 continue;
             };
             let Route::Relay { domain } = &recipient.route else {
@@ -280,9 +284,9 @@ impl RecipientService {
             if self.settings.policy(domain).mode != Mode::Verify {
                 continue;
             }
-            let known = match result {
-                RecipientResult::Delivered(_) => Known::Good,
-                RecipientResult::Failed { status, .. } if status == "5.1.1" => Known::Bad,
+            let known = match answer {
+                DeliveryAnswer::Accepted => Known::Good,
+                DeliveryAnswer::Refused { status: "5.1.1" } => Known::Bad,
                 _ => continue,
             };
             if let Some(key) = AddressKey::parse(&recipient.address) {
@@ -349,5 +353,4 @@ fn accept(reason: Reason) -> Decision {
 }
 
 #[cfg(test)]
-#[path = "service_tests.rs"]
 mod tests;

@@ -1,8 +1,9 @@
-//! The cache on disk: `<spool>/recipients-cache`, replaced atomically (write a temporary file, fsync
-//! it, rename it over the old one, fsync the directory) so a crash leaves the old or the new file.
+//! The cache on disk: `<spool>/recipients-cache`, replaced atomically through `crate::durable` (write
+//! a temporary file, fsync it, rename it over the old one, fsync the directory) so a crash leaves the
+//! old or the new file.
 
-use std::fs::{self, File};
-use std::io::{ErrorKind, Write};
+use std::fs;
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use super::error::CacheError;
@@ -23,23 +24,11 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> CacheError + '_ {
 
 /// Writes `text` to `path` atomically and durably.
 pub fn save_atomic(path: &Path, text: &str) -> Result<(), CacheError> {
-    let temp = path.with_extension("tmp");
-    let mut file = File::create(&temp).map_err(io_error(&temp))?;
-    file.write_all(text.as_bytes()).map_err(io_error(&temp))?;
-    file.sync_all().map_err(io_error(&temp))?;
-    drop(file);
-    fs::rename(&temp, path).map_err(io_error(path))?;
-    if let Some(dir) = path.parent() {
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_error(dir))?;
-    }
-    Ok(())
+    // 0o666 before umask, as `File::create` would: the cache holds no secret.
+    crate::durable::replace(path, text.as_bytes(), 0o666).map_err(|e| CacheError::Io {
+        path: e.path,
+        source: e.source,
+    })
 }
 
 /// The file's text; `None` when it does not exist yet.

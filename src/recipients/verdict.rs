@@ -2,43 +2,7 @@
 //! address, and what we know about the primary, decide accept / refuse / tempfail / ask the primary.
 //! A callout that fails never leads to a permanent refusal: only a primary's own 5xx does.
 
-/// `recipients = ...` in a `[[domain]]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Mode {
-    /// Every address of the domain is accepted (the classic backup MX).
-    #[default]
-    AcceptAll,
-    /// Only addresses matched by the list file.
-    List,
-    /// Ask the primary (callout) and cache its answers.
-    Verify,
-}
-
-/// `unknown_when_down = ...`: what an address the cache does not know gets while the primary is down.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum UnknownWhenDown {
-    /// The backup's duty comes first.
-    #[default]
-    Accept,
-    /// 450 4.1.1: the sender retries later.
-    Tempfail,
-}
-
-/// A domain's recipient policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct DomainPolicy {
-    pub mode: Mode,
-    pub unknown_when_down: UnknownWhenDown,
-    /// Monitoring mode: accept only while the primary is unreachable.
-    pub accept_only_when_primary_down: bool,
-}
-
-impl DomainPolicy {
-    /// True when RCPTs of this domain need more than the relay check.
-    pub fn needs_check(&self) -> bool {
-        self.mode != Mode::AcceptAll || self.accept_only_when_primary_down
-    }
-}
+pub use crate::config::{DomainPolicy, Mode, UnknownWhenDown};
 
 /// What is known about the address (for `list`: Good = listed, Bad = not listed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

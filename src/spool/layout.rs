@@ -77,6 +77,11 @@ impl Layout {
 }
 
 /// fsync of a directory: makes the creation, rename or removal of its entries durable.
+///
+/// The spool keeps its own durability code instead of `crate::durable::replace` (which rewrites a
+/// small file whole): the journal and data segments are appended and fsync'd once per batch of many
+/// messages (group commit), bodies and postmaster copies are streamed to disk, and each directory is
+/// fsync'd once per batch, not once per file.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }

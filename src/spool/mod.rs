@@ -49,17 +49,6 @@ pub enum SpoolError {
     },
 }
 
-impl SpoolError {
-    /// The SMTP reply the session gives when a commit fails.
-    pub fn smtp_reply(&self) -> backupmx_smtp::Reply {
-        backupmx_smtp::Reply::new(
-            452,
-            backupmx_smtp::EnhancedCode(4, 3, 1),
-            "Insufficient system storage, try again later",
-        )
-    }
-}
-
 /// A message as the spool knows it (recovered at start or just committed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredMessage {

@@ -314,5 +314,4 @@ fn decode_attempt(d: &mut Decoder) -> DecodeResult<Attempt> {
 }
 
 #[cfg(test)]
-#[path = "record_tests.rs"]
 mod tests;

@@ -12,8 +12,7 @@ use super::markup::{Nav, csrf_field, esc, page, url_component};
 use super::session::{ClientIp, Session, tokens_match};
 use super::{UiState, csrf_refused, redirect};
 use crate::clock::to_unix_ms;
-use crate::queue::FlushScope;
-use crate::queue::api::DomainSummary;
+use crate::queue::api::{DomainSummary, FlushScope};
 
 /// One destination's line, formatted for display (the page and the JSON share it).
 #[derive(Debug, Clone, Serialize)]

@@ -15,8 +15,7 @@ use super::{UiState, csrf_refused, error_page, redirect};
 use crate::admin::audit::summarize_ids;
 use crate::clock::to_unix_ms;
 use crate::envelope::QueueId;
-use crate::queue::FlushScope;
-use crate::queue::api::{ListFilter, MessageSummary};
+use crate::queue::api::{FlushScope, ListFilter, MessageSummary};
 
 /// Messages per page.
 pub const PAGE_SIZE: usize = 50;

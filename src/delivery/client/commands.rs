@@ -125,5 +125,4 @@ pub(super) fn envelope_batch(mail: &str, rcpts: &[String]) -> Vec<u8> {
 }
 
 #[cfg(test)]
-#[path = "commands_tests.rs"]
 mod tests;

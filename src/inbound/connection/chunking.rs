@@ -2,12 +2,11 @@
 //! already holds, then from the socket, never more), stores or discards them, and answers after each
 //! chunk; the LAST chunk commits like the final dot of DATA.
 
-use std::time::SystemTime;
-
 use tokio::time::Instant;
 
 use super::{Connection, READ_CHUNK, Stop};
 use crate::inbound::chunk::ChunkChecker;
+use crate::inbound::replies;
 use crate::spool::{BodyWriter, SpoolError};
 use backupmx_smtp::Reply;
 
@@ -70,7 +69,9 @@ impl Connection {
 
     async fn start_chunk_body(&mut self) -> ChunkBody {
         let mut writer = self.ctx.spool.body_writer();
-        let header = self.session.received_header(writer.id(), SystemTime::now());
+        let header = self
+            .session
+            .received_header(writer.id(), self.abuse.clock().now());
         let write_error = writer.write(header.as_bytes()).await.err();
         ChunkBody {
             writer,
@@ -86,13 +87,13 @@ impl Connection {
         }
         match self
             .session
-            .end_data(body.checker.finish(), SystemTime::now())
+            .end_data(body.checker.finish(), self.abuse.clock().now())
         {
             Err(refusal) => refusal,
             Ok(envelope) => match body.write_error {
                 Some(error) => {
                     tracing::warn!(peer = %self.peer, %error, "spool write failed during BDAT");
-                    error.smtp_reply()
+                    replies::storage_failure()
                 }
                 None => self.commit(envelope, body.writer).await,
             },

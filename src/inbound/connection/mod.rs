@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use backupmx_smtp::{DataScanner, LineFramer, Reply};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -209,7 +209,9 @@ impl Connection {
     /// drops the `BodyWriter`, so nothing is queued.
     async fn receive_message(&mut self, pipelined: Vec<u8>) -> Result<(), Stop> {
         let mut writer = self.ctx.spool.body_writer();
-        let header = self.session.received_header(writer.id(), SystemTime::now());
+        let header = self
+            .session
+            .received_header(writer.id(), self.abuse.clock().now());
         let mut write_error = writer.write(header.as_bytes()).await.err();
         let mut scanner = DataScanner::new(self.ctx.config.smtp.max_message_size);
         let mut unstuffed = Vec::new();
@@ -233,7 +235,7 @@ impl Connection {
             len = self.read_into(&mut input, deadline).await?;
         }
         let verdict = scanner.finish();
-        let reply = match self.session.end_data(verdict, SystemTime::now()) {
+        let reply = match self.session.end_data(verdict, self.abuse.clock().now()) {
             Err(refusal) => {
                 metrics::counter!("backupmx_messages_rejected_total").increment(1);
                 refusal
@@ -241,7 +243,7 @@ impl Connection {
             Ok(envelope) => match write_error {
                 Some(error) => {
                     tracing::warn!(peer = %self.peer, %error, "spool write failed during DATA");
-                    error.smtp_reply()
+                    replies::storage_failure()
                 }
                 None => self.commit(envelope, writer).await,
             },
@@ -263,7 +265,7 @@ impl Connection {
             }
             Err(error) => {
                 tracing::warn!(peer = %self.peer, %error, "spool commit failed");
-                error.smtp_reply()
+                replies::storage_failure()
             }
         }
     }

@@ -6,7 +6,6 @@ use std::time::SystemTime;
 
 use crate::envelope::QueueId;
 
-#[path = "chain.rs"]
 mod chain;
 
 /// A mailbox key, shared by every job of that mailbox (100,000 queued messages to one mailbox hold

@@ -235,6 +235,7 @@ impl Scheduler {
         self.messages.len()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.messages.is_empty()
     }
@@ -345,21 +346,15 @@ impl Scheduler {
 }
 
 #[cfg(test)]
-#[path = "scheduler_tests.rs"]
 mod tests;
 
 #[cfg(test)]
-#[path = "scheduler_health_tests.rs"]
 mod health_tests;
 
-#[path = "scheduler_admin.rs"]
 mod admin;
 
-#[path = "scheduler_destinations.rs"]
 mod destinations;
 
-#[path = "scheduler_compact.rs"]
 mod compact;
 
-#[path = "scheduler_finish.rs"]
 mod finish;

@@ -101,18 +101,15 @@ fn learning_from_deliveries_only_for_verify_domains() {
         helo: "h".into(),
         received_at_ms: 0,
     };
-    let failed = |status: &str| RecipientResult::Failed {
-        reply: format!("550 {status} no"),
-        status: status.into(),
-    };
+    let failed = |status| DeliveryAnswer::Refused { status };
     let results = [
-        (0, RecipientResult::Delivered("250 ok".into())),
+        (0, DeliveryAnswer::Accepted),
         (1, failed("5.1.1")),
         (2, failed("5.7.1")),
-        (3, RecipientResult::Delivered("250 ok".into())),
-        (9, RecipientResult::Delivered("250 ok".into())),
+        (3, DeliveryAnswer::Accepted),
+        (9, DeliveryAnswer::Accepted),
     ];
-    s.learn_delivery(&envelope, &results);
+    s.learn_delivery(&envelope, results);
     let now = s.now_ms();
     let state = |a: &str| s.cache().state(&AddressKey::parse(a).unwrap(), now);
     assert_eq!(state("a@example.test"), CacheState::Good);

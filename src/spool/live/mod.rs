@@ -1,6 +1,6 @@
 //! The spool's in-memory picture of what is on disk: every live message with its body location, and
 //! how many live messages each data segment still holds. Changed only after the change is durable.
-//! Messages are kept packed (see `live_packed.rs`): the queue holds the working copy.
+//! Messages are kept packed (see `live/packed.rs`): the queue holds the working copy.
 
 use std::collections::HashMap;
 
@@ -8,7 +8,6 @@ use super::Update;
 use super::record::{BodyLocation, Record};
 use crate::envelope::QueueId;
 
-#[path = "live_packed.rs"]
 mod packed;
 pub use packed::PackedMessage;
 

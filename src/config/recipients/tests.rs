@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::super::Config;
 use super::super::tests::{MINIMAL, places};
-use crate::recipients::{Mode, UnknownWhenDown};
+use crate::config::{Mode, UnknownWhenDown};
 
 fn load(text: &str) -> Config {
     Config::from_toml_str(text, "test.toml").unwrap_or_else(|e| panic!("{e}"))
@@ -94,7 +94,7 @@ fn a_bad_list_file_is_reported_with_its_own_line() {
 
 #[test]
 fn the_example_file_shows_every_recipient_key() {
-    let text = include_str!("../../examples/backupmx.toml");
+    let text = include_str!("../../../examples/backupmx.toml");
     let config = load(text);
     assert_eq!(config.recipients.policy("example.com").mode, Mode::Verify);
     for key in [

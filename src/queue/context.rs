@@ -1,0 +1,346 @@
+//! The owner of the queue's runtime: the live queue (scheduler), the spool surface, delivery, the
+//! clock, and the wake-up and shutdown signals. Workers, the sender, outcomes, bounces, the run loop
+//! and the admin API act on the scheduler only through the methods here, each one a short critical
+//! section that never spans an `.await`.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{Notify, watch};
+
+use super::FlushScope;
+use super::order::Claim;
+use super::scheduler::{AdminRefusal, Consequences, Health, RecipientResult, Scheduler};
+use super::state::QueueState;
+use super::store::QueueStore;
+use crate::clock::{Clock, to_unix_ms};
+use crate::config::{Config, DomainConfig};
+use crate::delivery::Deliverer;
+use crate::envelope::{Attempt, Envelope, QueueId};
+use crate::recipients::{DeliveryAnswer, RecipientService};
+use crate::spool::{Spool, StoredMessage, Update};
+
+/// What the queue's runtime is built from (see `daemon::run`).
+pub struct QueueParts {
+    pub config: Arc<Config>,
+    pub spool: Spool,
+    pub deliverer: Deliverer,
+    pub clock: Arc<dyn Clock>,
+    /// The live queue, shared beforehand with recipient validation (it asks whether a primary is down).
+    pub state: Arc<QueueState>,
+    pub shutdown: watch::Receiver<bool>,
+    /// Learns known-good / known-bad recipients from delivery results (issue 7).
+    pub recipients: Arc<RecipientService>,
+}
+
+/// What workers, probes, the run loop and the admin API share.
+pub struct QueueContext {
+    config: Arc<Config>,
+    store: QueueStore,
+    deliverer: Deliverer,
+    clock: Arc<dyn Clock>,
+    state: Arc<QueueState>,
+    /// Wakes the loop early (a worker connected, a probe saw the destination come back...).
+    wake: Notify,
+    shutdown: watch::Receiver<bool>,
+    recipients: Arc<RecipientService>,
+}
+
+/// What the run loop should start now, and when to look again.
+pub(super) struct DueWork {
+    pub workers: Vec<String>,
+    pub down: Vec<String>,
+    pub probes: Vec<String>,
+    pub next: Option<SystemTime>,
+}
+
+impl QueueContext {
+    pub fn new(parts: QueueParts) -> QueueContext {
+        QueueContext {
+            config: parts.config,
+            store: QueueStore::new(parts.spool),
+            deliverer: parts.deliverer,
+            clock: parts.clock,
+            state: parts.state,
+            wake: Notify::new(),
+            shutdown: parts.shutdown,
+            recipients: parts.recipients,
+        }
+    }
+
+    pub(super) fn now(&self) -> SystemTime {
+        self.clock.now()
+    }
+
+    /// Wakes the run loop to look at the scheduler again.
+    pub(super) fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    pub(super) async fn woken(&self) {
+        self.wake.notified().await;
+    }
+
+    pub(super) fn shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    pub(super) fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.clone()
+    }
+
+    pub(super) fn store(&self) -> &QueueStore {
+        &self.store
+    }
+
+    pub(super) fn deliverer(&self) -> &Deliverer {
+        &self.deliverer
+    }
+
+    /// Our name, as DSNs report it.
+    pub(super) fn hostname(&self) -> &str {
+        &self.config.hostname
+    }
+
+    pub(super) fn configured_domains(&self) -> impl Iterator<Item = &DomainConfig> {
+        self.config.domains.iter()
+    }
+
+    /// The domain settings for a destination: the configured domain, or a plain MX route (DSNs to
+    /// senders).
+    pub(super) fn domain_settings(&self, dest: &str) -> DomainConfig {
+        self.config
+            .domains
+            .iter()
+            .find(|d| d.name == dest)
+            .cloned()
+            .unwrap_or(DomainConfig {
+                name: dest.to_string(),
+                subdomains: false,
+                primary: None,
+                tls: Default::default(),
+            })
+    }
+
+    /// Tells recipient validation what the primary said about each recipient.
+    pub(super) fn learn_delivery(&self, envelope: &Envelope, results: &[(usize, RecipientResult)]) {
+        let answers = results.iter().map(|(index, result)| {
+            let answer = match result {
+                RecipientResult::Delivered(_) => DeliveryAnswer::Accepted,
+                RecipientResult::Failed { status, .. } => DeliveryAnswer::Refused { status },
+                RecipientResult::Deferred(_) => DeliveryAnswer::Deferred,
+            };
+            (*index, answer)
+        });
+        self.recipients.learn_delivery(envelope, answers);
+    }
+
+    /// Files what the spool recovered at start (configured domains are kept even while empty).
+    /// Returns how many messages are queued.
+    pub(super) fn load(&self, pending: Vec<StoredMessage>) -> usize {
+        let now = self.now();
+        self.state.with(|sched| {
+            for domain in &self.config.domains {
+                sched.pin(&domain.name);
+            }
+            for message in pending {
+                sched.insert(message, now);
+            }
+            sched.len()
+        })
+    }
+
+    /// Queues a message just committed to the spool.
+    pub(super) fn submit(&self, message: StoredMessage) {
+        let now = self.now();
+        self.state.with(|sched| sched.insert(message, now));
+    }
+
+    /// Makes the matching messages due now; returns how many.
+    pub(super) fn flush(&self, scope: &FlushScope) -> usize {
+        let now = self.now();
+        self.state.with(|sched| sched.flush(scope, now))
+    }
+
+    /// Destinations that want a connection (counted as started), a deferral or a probe at `now`.
+    pub(super) fn take_due_work(&self, now: SystemTime) -> DueWork {
+        self.state.with(|sched| {
+            let workers = sched.wanted_workers(now);
+            for dest in &workers {
+                sched.worker_started(dest);
+            }
+            let down = sched.due_while_down(now);
+            let probes = sched.take_due_probes(now);
+            sched.prune_destinations();
+            DueWork {
+                workers,
+                down,
+                probes,
+                next: sched.next_wakeup(),
+            }
+        })
+    }
+
+    pub(super) fn worker_started(&self, dest: &str) {
+        self.state.with(|sched| sched.worker_started(dest));
+    }
+
+    pub(super) fn worker_stopped(&self, dest: &str) {
+        self.state.with(|sched| sched.worker_stopped(dest));
+    }
+
+    /// The destination answered; true when it was down (its queue is now due at once).
+    pub(super) fn mark_up(&self, dest: &str) -> bool {
+        let now = self.now();
+        self.state.with(|sched| sched.mark_up(dest, now))
+    }
+
+    pub(super) fn mark_unreachable(&self, dest: &str, error: String) {
+        let now = self.now();
+        self.state
+            .with(|sched| sched.mark_unreachable(dest, error, now));
+    }
+
+    pub(super) fn mark_misconfigured(&self, dest: &str, reason: String) {
+        let now = self.now();
+        self.state
+            .with(|sched| sched.mark_misconfigured(dest, reason, now));
+    }
+
+    pub(super) fn probe_done(&self, dest: &str) {
+        self.state.with(|sched| sched.probe_done(dest));
+    }
+
+    /// The reply due mail gets while `dest` is down; `None` when it is not down.
+    pub(super) fn down_reply(&self, dest: &str) -> Option<String> {
+        self.state
+            .read(|sched| match sched.destination(dest).map(|d| &d.health) {
+                Some(Health::Unreachable { error, .. }) => {
+                    Some(format!("451 4.4.1 destination unreachable: {error}"))
+                }
+                Some(Health::Misconfigured { reason, .. }) => {
+                    Some(format!("451 4.4.4 destination misconfigured: {reason}"))
+                }
+                _ => None,
+            })
+    }
+
+    /// The next message a connection to `dest` may send (behind `prev` when pipelining), with a
+    /// copy of its state.
+    pub(super) fn claim(
+        &self,
+        dest: &str,
+        prev: Option<QueueId>,
+    ) -> Option<(Claim, StoredMessage)> {
+        let now = self.now();
+        self.state.with(|sched| {
+            let claim = match prev {
+                Some(prev) => sched.claim_after(dest, prev, now)?,
+                None => sched.claim(dest, now)?,
+            };
+            match sched.message(claim.id).cloned() {
+                Some(message) => Some((claim, message)),
+                None => {
+                    sched.unclaim(dest, claim.id);
+                    None
+                }
+            }
+        })
+    }
+
+    /// True when a message claimed behind another may now be sent (see `Scheduler::confirm_chained`).
+    pub(super) fn confirm_chained(&self, dest: &str, id: QueueId) -> bool {
+        self.state.with(|sched| sched.confirm_chained(dest, id))
+    }
+
+    /// Gives a claimed message back untried.
+    pub(super) fn unclaim(&self, dest: &str, id: QueueId) {
+        self.state.with(|sched| sched.unclaim(dest, id));
+    }
+
+    /// The scheduler's side of an attempt's end (in memory, immediate), recorded as an attempt on
+    /// `host` now, with `summary` as its result.
+    pub(super) fn finish_attempt(
+        &self,
+        dest: &str,
+        claim: &Claim,
+        results: &[(usize, RecipientResult)],
+        host: &str,
+        summary: String,
+    ) -> Consequences {
+        let now = self.now();
+        let attempt = Attempt {
+            at_ms: to_unix_ms(now),
+            host: host.to_string(),
+            result: summary,
+        };
+        self.state
+            .with(|sched| sched.finish(dest, claim, results, attempt, now))
+    }
+
+    /// Ends an attempt for every due message of `dest` with `reply`, without connecting (the
+    /// destination is down or refuses us). Returns what must be made durable.
+    pub(super) fn defer_all_due(
+        &self,
+        dest: &str,
+        reply: &str,
+    ) -> Vec<(StoredMessage, Consequences)> {
+        let now = self.now();
+        let at_ms = to_unix_ms(now);
+        let mut finished = Vec::new();
+        self.state.with(|sched| {
+            while let Some(claim) = sched.claim_for_deferral(dest, now) {
+                let Some(message) = sched.message(claim.id).cloned() else {
+                    continue;
+                };
+                let results: Vec<_> = claim
+                    .recipients
+                    .iter()
+                    .map(|i| (*i, RecipientResult::Deferred(reply.to_string())))
+                    .collect();
+                let attempt = Attempt {
+                    at_ms,
+                    host: "(not connected)".into(),
+                    result: reply.to_string(),
+                };
+                metrics::counter!("backupmx_deferred_total").increment(results.len() as u64);
+                let consequences = sched.finish(dest, &claim, &results, attempt, now);
+                finished.push((message, consequences));
+            }
+        });
+        finished
+    }
+
+    /// How long a message may stay queued before it bounces.
+    pub(super) fn max_lifetime(&self) -> Duration {
+        self.state.read(|sched| sched.policy().max_lifetime)
+    }
+
+    /// Reads the scheduler for a view (the admin API's lists and summaries).
+    pub(super) fn view<R>(&self, look: impl FnOnce(&Scheduler) -> R) -> R {
+        self.state.read(look)
+    }
+
+    pub(super) fn set_held(&self, id: QueueId, held: bool) -> Result<Update, AdminRefusal> {
+        let now = self.now();
+        self.state.with(|sched| sched.set_held(id, held, now))
+    }
+
+    pub(super) fn delete(&self, id: QueueId) -> Result<Update, AdminRefusal> {
+        self.state.with(|sched| sched.delete(id))
+    }
+
+    /// Fails every pending recipient of `id` now with `reply`; the message and what must follow.
+    pub(super) fn bounce_now(
+        &self,
+        id: QueueId,
+        reply: &str,
+    ) -> Result<(StoredMessage, Consequences), AdminRefusal> {
+        let now = self.now();
+        self.state.with(|sched| {
+            let message = sched.message(id).cloned().ok_or(AdminRefusal::UnknownId)?;
+            let consequences = sched.bounce_now(id, reply, now)?;
+            Ok((message, consequences))
+        })
+    }
+}
