@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a Debian machine that has only Rust: first installs, with apt-get, the
+# outside programs some tests drive (nothing is ever skipped, so a missing one would fail its test):
+#   - postfix      for /usr/sbin/smtp-sink (tests/e2e_postfix_sink.rs); pre-seeded "No configuration",
+#                  so no Postfix service is configured or started (the test starts smtp-sink itself);
+#   - chromium and chromium-driver   for the console's browser tests (tests/admin_ui_*browser*).
+# Then `cargo test --workspace --no-fail-fast` (extra arguments are passed to it).
+# As root it installs what is missing; otherwise it uses `sudo -n` when that works, and else names
+# the packages to install and exits 1. The full-disk fault test mounts a tmpfs and needs root.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# path of the program a test needs -> the Debian package that provides it
+declare -A NEEDED=(
+    [/usr/sbin/smtp-sink]=postfix
+    [/usr/bin/chromium]=chromium
+    [/usr/bin/chromedriver]=chromium-driver
+)
+
+missing_packages() {
+    local path
+    for path in "${!NEEDED[@]}"; do
+        [ -x "$path" ] || echo "${NEEDED[$path]}"
+    done | sort -u
+}
+
+# Runs a command as root: directly, or through passwordless sudo.
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    else
+        sudo -n "$@"
+    fi
+}
+
+install_packages() {
+    local packages=("$@")
+    echo "test.sh: installing ${packages[*]} with apt-get"
+    # Other apt runs (unattended upgrades, another build) may hold the lock for a while: wait for it.
+    local apt=(env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -q)
+    as_root "${apt[@]}" update
+    local package others=()
+    for package in "${packages[@]}"; do
+        if [ "$package" = postfix ]; then
+            echo "postfix postfix/main_mailer_type select No configuration" | as_root debconf-set-selections
+            as_root "${apt[@]}" install -y --no-install-recommends postfix
+        else
+            others+=("$package")
+        fi
+    done
+    if [ "${#others[@]}" -gt 0 ]; then
+        as_root "${apt[@]}" install -y "${others[@]}"
+    fi
+}
+
+mapfile -t missing < <(missing_packages)
+if [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$(id -u)" -eq 0 ] || sudo -n true 2>/dev/null; then
+        install_packages "${missing[@]}"
+    else
+        cat >&2 <<EOF
+test.sh: the test suite needs programs that are not installed, and this user can neither install
+them (not root) nor use sudo without a password. As root, run:
+
+    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+    DEBIAN_FRONTEND=noninteractive apt-get install -y ${missing[*]}
+
+then run ./test.sh again (or run ./test.sh as root, which does both).
+EOF
+        exit 1
+    fi
+fi
+mapfile -t still_missing < <(missing_packages)
+if [ "${#still_missing[@]}" -gt 0 ]; then
+    echo "test.sh: still missing after the install: ${still_missing[*]}" >&2
+    exit 1
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "test.sh: note: not root, so tests/e2e_full_disk.rs cannot mount its tmpfs and will fail" >&2
+fi
+cargo --version
+cargo test --workspace --no-fail-fast "$@"
