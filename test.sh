@@ -33,6 +33,22 @@ as_root() {
     fi
 }
 
+# Answers Postfix's install question ("No configuration"); debconf's database is locked while another
+# apt run configures packages, so wait for it (bounded: 10 minutes).
+preseed_postfix() {
+    local try
+    for try in $(seq 120); do
+        if echo "postfix postfix/main_mailer_type select No configuration" |
+            as_root debconf-set-selections 2>/dev/null; then
+            return 0
+        fi
+        [ "$try" -eq 1 ] && echo "test.sh: debconf is locked by another apt run; waiting"
+        sleep 5
+    done
+    echo "test.sh: debconf stayed locked for 10 minutes" >&2
+    return 1
+}
+
 install_packages() {
     local packages=("$@")
     echo "test.sh: installing ${packages[*]} with apt-get"
@@ -42,7 +58,7 @@ install_packages() {
     local package others=()
     for package in "${packages[@]}"; do
         if [ "$package" = postfix ]; then
-            echo "postfix postfix/main_mailer_type select No configuration" | as_root debconf-set-selections
+            preseed_postfix
             as_root "${apt[@]}" install -y --no-install-recommends postfix
         else
             others+=("$package")
