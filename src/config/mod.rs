@@ -2,6 +2,7 @@
 //! bounds. Nothing else in backupmx reads the config file or the environment.
 //! Entry points: [`Config::load`], [`Config::from_toml_str`], [`Config::embedded_default`]; every problem
 //! found comes back at once in [`ConfigErrors`] (file, line, key path, message). Reference: docs/config.md.
+//! [`locate`] picks the file the admin commands read (`--config`, `BACKUPMX_CONFIG`, /etc, default).
 
 mod admin;
 mod build;
@@ -15,6 +16,7 @@ mod error_tests;
 mod hardening_tests;
 pub mod limits;
 mod load;
+pub mod locate;
 mod outbound_tls;
 mod reader;
 mod recipients;
