@@ -21,12 +21,17 @@ pub struct Reserved {
 }
 
 /// Binds `addr` (with SO_REUSEADDR, as tokio's `TcpListener::bind` does, so a restart is not refused
-/// for connections still in TIME_WAIT).
+/// for connections still in TIME_WAIT; an IPv6 address with IPV6_V6ONLY).
 pub fn reserve(addr: SocketAddr, key: &'static str) -> Result<Reserved, StartError> {
     let error = |source| StartError::Bind { addr, key, source };
     let socket =
         Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(error)?;
     socket.set_reuse_address(true).map_err(error)?;
+    if addr.is_ipv6() {
+        // `[::]:25` means IPv6 only, so that it can be listed beside `0.0.0.0:25` (with the system's
+        // default dual-stack socket, the second bind would find the port taken).
+        socket.set_only_v6(true).map_err(error)?;
+    }
     socket.set_nonblocking(true).map_err(error)?;
     socket.bind(&addr.into()).map_err(error)?;
     Ok(Reserved { socket, addr, key })
@@ -53,6 +58,14 @@ mod tests {
             matches!(&err, StartError::Bind { source, .. } if source.kind() == std::io::ErrorKind::AddrInUse),
             "{err}"
         );
+    }
+
+    #[tokio::test]
+    async fn the_ipv4_and_ipv6_wildcards_can_both_be_listened_on() {
+        let v4 = listen(reserve("0.0.0.0:0".parse().unwrap(), "[smtp] listen").unwrap()).unwrap();
+        let port = v4.local_addr().unwrap().port();
+        let v6 = reserve(format!("[::]:{port}").parse().unwrap(), "[smtp] listen").and_then(listen);
+        assert!(v6.is_ok(), "{:?}", v6.err().map(|e| e.to_string()));
     }
 
     #[tokio::test]
