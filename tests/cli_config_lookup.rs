@@ -1,6 +1,6 @@
 //! The admin CLI finds the running server from any directory: run from `/`, it reads the server's
 //! config from `--config`, else from `BACKUPMX_CONFIG`; `--config` wins over the variable; a variable
-//! naming a missing file is an error that names it. (The `/etc/backupmx/backupmx.toml` step and the
+//! naming a missing file is an error that names it; a refused token says where it came from. (The `/etc/backupmx/backupmx.toml` step and the
 //! message listing everything tried are unit tests of the pure lookup, `config::locate`, and of the
 //! CLI's error text.)
 
@@ -111,4 +111,18 @@ async fn a_server_that_does_not_answer_is_named_with_the_config_it_came_from() {
         "{stderr}"
     );
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_token_says_where_it_came_from() {
+    let (server, _primary) = server().await;
+    let config = server.config_path();
+    let config = config.to_str().unwrap();
+    let out = cli_from_root(&["status", "--config", config, "--token", "wrong"], None);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("401 unauthorized") && stderr.contains("the token came from --token"),
+        "{stderr}"
+    );
 }

@@ -59,6 +59,8 @@ pub struct ApiClient {
     token: String,
     /// Where the URL and token came from, for the error when the server does not answer.
     source: String,
+    /// Where the token came from, for the error when the server refuses it.
+    token_from: String,
 }
 
 /// The server's admin URL from `[admin] listen` (an unspecified address means this host).
@@ -93,13 +95,16 @@ impl ApiClient {
             .unwrap_or_else(|| url_from_config(&config))
             .trim_end_matches('/')
             .to_string();
-        let token = match token.or_else(|| config.admin.api_token.clone()) {
-            Some(token) => token,
-            None => {
+        let (token, token_from) = match (token, config.admin.api_token.clone()) {
+            (Some(token), _) => (token, "--token".to_string()),
+            (None, Some(token)) => (token, format!("[admin] api_token of {source}")),
+            (None, None) => {
                 let dir = state_dir(&config);
-                stored_token(&dir)
+                let token = stored_token(&dir)
                     .map_err(|e| CliError::Usage(e.to_string()))?
-                    .ok_or_else(|| CliError::Usage(no_token(&source, &dir)))?
+                    .ok_or_else(|| CliError::Usage(no_token(&source, &dir)))?;
+                let file = dir.join(CREDENTIALS_FILE);
+                (token, format!("{}, by {source}", file.display()))
             }
         };
         let agent = ureq::Agent::config_builder()
@@ -112,6 +117,7 @@ impl ApiClient {
             base,
             token,
             source: source.to_string(),
+            token_from,
         })
     }
 
@@ -174,10 +180,19 @@ impl ApiClient {
                 .and_then(Value::as_str)
                 .map(String::from)
         };
+        let mut message =
+            field("message").unwrap_or_else(|| text.trim().chars().take(200).collect());
+        if status == 401 {
+            // Most often the token of another server's config (e.g. /etc's while trying the quick start).
+            message.push_str(&format!(
+                "; the token came from {}: give the config of the server at {} with --config FILE, or --token",
+                self.token_from, self.base
+            ));
+        }
         Err(CliError::Refused {
             status,
             code: field("code").unwrap_or_else(|| "http_error".into()),
-            message: field("message").unwrap_or_else(|| text.trim().chars().take(200).collect()),
+            message,
         })
     }
 }
