@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a Debian machine that has only Rust: first installs, with apt-get, the
 # outside programs some tests drive (nothing is ever skipped, so a missing one would fail its test):
-#   - postfix      for /usr/sbin/smtp-sink (tests/e2e_postfix_sink.rs); pre-seeded "No configuration",
+#   - postfix      for /usr/sbin/smtp-sink (the delivery test against Postfix's sink); pre-seeded "No configuration",
 #                  so no Postfix service is configured or started (the test starts smtp-sink itself);
-#   - chromium and chromium-driver   for the console's browser tests (tests/admin_ui_*browser*).
+#   - chromium and chromium-driver   for the console's browser tests (headless, through chromedriver).
 # Then `cargo test --workspace --no-fail-fast` (extra arguments are passed to it).
 # As root it installs what is missing; otherwise it uses `sudo -n` when that works, and else names
 # the packages to install and exits 1. The full-disk fault test mounts a tmpfs and needs root.
@@ -93,7 +93,7 @@ if [ "${#still_missing[@]}" -gt 0 ]; then
 fi
 
 if [ "$(id -u)" -ne 0 ]; then
-    echo "test.sh: note: not root, so tests/e2e_full_disk.rs cannot mount its tmpfs and will fail" >&2
+    echo "test.sh: note: not root, so the full-disk fault test cannot mount its tmpfs and will fail" >&2
 fi
 cargo --version
 cargo test --workspace --no-fail-fast "$@"
