@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a Debian machine that has only Rust: first installs, with apt-get, the
 # outside programs some tests drive (nothing is ever skipped, so a missing one would fail its test):
-#   - postfix      for /usr/sbin/smtp-sink (the delivery test against Postfix's sink); pre-seeded "No configuration",
-#                  so no Postfix service is configured or started (the test starts smtp-sink itself);
+#   - postfix      for /usr/sbin/smtp-sink (the delivery test against Postfix's sink); pre-seeded
+#                  "No configuration", so no Postfix service is configured or started (the test
+#                  starts smtp-sink itself);
 #   - chromium and chromium-driver   for the console's browser tests (headless, through chromedriver).
 # Then `cargo test --workspace --no-fail-fast` (extra arguments are passed to it).
 # As root it installs what is missing; otherwise it uses `sudo -n` when that works, and else names
