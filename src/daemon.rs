@@ -1,11 +1,10 @@
-//! The running server: opens the spool, binds the listeners, starts the queue and the SMTP server,
+//! The running server: binds the listeners, opens the spool, starts the queue and the SMTP server,
 //! reloads the TLS certificate on SIGHUP, and shuts them down in order on SIGTERM/SIGINT (stop
 //! accepting, finish sessions, let deliveries finish their message, close the spool).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::info;
 
@@ -19,14 +18,18 @@ use crate::queue::{self, QueueContext, QueueHandle, QueueParts, QueueState};
 use crate::recipients::RecipientService;
 use crate::spool::{Spool, SpoolError};
 
+mod sockets;
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("spool {dir}: {source}")]
     Spool { dir: String, source: SpoolError },
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr} ({key}): {source}")]
     Bind {
         addr: SocketAddr,
+        /// The config key that names the address.
+        key: &'static str,
         source: std::io::Error,
     },
     #[error("TLS: {0}")]
@@ -38,6 +41,41 @@ pub enum StartError {
          keep the listener on a trusted address (or behind a TLS proxy)"
     )]
     AdminTlsUnsupported,
+}
+
+impl StartError {
+    /// What the administrator can do about it, for the one line `serve` prints.
+    pub fn remedy(&self) -> String {
+        match self {
+            StartError::Spool {
+                source: SpoolError::Locked(_),
+                ..
+            } => "stop the other backupmx, or give this one its own [spool] dir".into(),
+            StartError::Spool { dir, .. } => format!(
+                "check that {dir} (or its parent) exists and is writable by this user, or change [spool] dir"
+            ),
+            StartError::Bind { addr, key, source } => match source.kind() {
+                std::io::ErrorKind::AddrInUse => format!(
+                    "another program (another backupmx?) listens on {addr}: stop it, or change {key}"
+                ),
+                std::io::ErrorKind::PermissionDenied if addr.port() < 1024 => format!(
+                    "port {} needs root or the CAP_NET_BIND_SERVICE capability (see docs/deploy.md)",
+                    addr.port()
+                ),
+                std::io::ErrorKind::AddrNotAvailable => {
+                    format!("{} is not an address of this host: fix {key}", addr.ip())
+                }
+                _ => format!("fix {key} in the config"),
+            },
+            StartError::Tls(_) => {
+                "check [smtp] tls_cert and tls_key (PEM files readable by this user)".into()
+            }
+            StartError::Delivery(_) => {
+                "check [dns] nameservers (or /etc/resolv.conf) and [delivery] tls_ca_file".into()
+            }
+            StartError::AdminTlsUnsupported => "remove [admin] tls_cert and tls_key".into(),
+        }
+    }
 }
 
 /// Runs the server until SIGTERM or SIGINT.
@@ -85,59 +123,24 @@ async fn wait_for_signal() {
     }
 }
 
-/// The `smtp.tls_listen` sockets (port-465 style; the config guarantees a certificate).
-async fn bind_implicit_tls(config: &Config) -> Result<Vec<inbound::Listener>, StartError> {
-    let mut listeners = Vec::new();
-    for addr in &config.smtp.tls_listen {
-        let socket = TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: *addr,
-                source,
-            })?;
-        info!(addr = %socket.local_addr().unwrap_or(*addr), "SMTP (implicit TLS) listening");
-        listeners.push(inbound::Listener {
-            socket,
-            implicit_tls: true,
-        });
-    }
-    Ok(listeners)
-}
-
 /// Runs the server until `shutdown` turns true.
 pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), StartError> {
     let config = Arc::new(config);
-    let dir = config.spool.dir.clone();
-    let (spool, recovered) = Spool::open(&dir).map_err(|source| StartError::Spool {
-        dir: dir.display().to_string(),
-        source,
-    })?;
-    let mut listeners = Vec::new();
+    // Everything that can fail for a wrong config (ports, certificates, resolver) is tried before the
+    // spool is opened, so a failed start leaves no spool directory behind.
+    let mut reserved = Vec::new();
     for addr in &config.smtp.listen {
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: *addr,
-                source,
-            })?;
-        info!(addr = %listener.local_addr().unwrap_or(*addr), "SMTP listening");
-        listeners.push(inbound::Listener {
-            socket: listener,
-            implicit_tls: false,
-        });
+        reserved.push((sockets::reserve(*addr, "[smtp] listen")?, false));
     }
-    listeners.extend(bind_implicit_tls(&config).await?);
+    // `smtp.tls_listen`: port-465 style; the config guarantees a certificate.
+    for addr in &config.smtp.tls_listen {
+        reserved.push((sockets::reserve(*addr, "[smtp] tls_listen")?, true));
+    }
     // Serving the console in clear text when TLS was asked for would expose the password: refuse.
     if config.admin.tls_cert.is_some() || config.admin.tls_key.is_some() {
         return Err(StartError::AdminTlsUnsupported);
     }
-    let admin_listener = TcpListener::bind(config.admin.listen)
-        .await
-        .map_err(|source| StartError::Bind {
-            addr: config.admin.listen,
-            source,
-        })?;
-    info!(addr = %admin_listener.local_addr().unwrap_or(config.admin.listen), "admin console listening");
+    let admin_reserved = sockets::reserve(config.admin.listen, "[admin] listen")?;
     let (tls, tls_reloader) = match (&config.smtp.tls_cert, &config.smtp.tls_key) {
         (Some(cert), Some(key)) => {
             let (acceptor, reloader) = inbound::load_reloadable_tls(cert, key)?;
@@ -147,6 +150,27 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
     };
     tokio::spawn(inbound::reload_on_sighup(tls_reloader, shutdown.clone()));
     let deliverer = Deliverer::new(&config)?;
+    let dir = config.spool.dir.clone();
+    let (spool, recovered) = Spool::open(&dir).map_err(|source| StartError::Spool {
+        dir: dir.display().to_string(),
+        source,
+    })?;
+    let mut listeners = Vec::new();
+    for (socket, implicit_tls) in reserved {
+        let socket = sockets::listen(socket)?;
+        let addr = socket
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        match implicit_tls {
+            false => info!(%addr, "SMTP listening"),
+            true => info!(%addr, "SMTP (implicit TLS) listening"),
+        }
+        listeners.push(inbound::Listener {
+            socket,
+            implicit_tls,
+        });
+    }
     // The live queue comes first: recipient validation asks it whether a primary is down, and the
     // queue's runtime tells recipient validation what the primary said at delivery.
     let queue_state = Arc::new(QueueState::new(&config));
@@ -167,6 +191,13 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
     let recipients_task = tokio::spawn(recipients.clone().run_persistence(shutdown.clone()));
     let admin_state = AdminState::new(config.clone(), QueueApi::new(queue_ctx.clone()))
         .with_recipients(recipients.clone());
+    // Listening only now: once the console accepts, its credentials are resolved (and announced).
+    let admin_listener = sockets::listen(admin_reserved)?;
+    let admin_addr = admin_listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    info!(addr = %admin_addr, "admin console listening");
     let admin_task = tokio::spawn(admin::serve(admin_listener, admin_state, shutdown.clone()));
     let queue_task = tokio::spawn(queue::run(queue_ctx, recovered, commands));
     let inbound_ctx = Arc::new(InboundContext {

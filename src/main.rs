@@ -7,11 +7,14 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use backupmx::config::Config;
+use backupmx::config::locate::locate;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 /// Exit status for an invalid or unreadable config file.
 const EXIT_BAD_CONFIG: u8 = 2;
+/// Exit status when the server cannot start (or another command fails at the edge).
+const EXIT_FAILED: u8 = 1;
 
 #[derive(Parser)]
 #[command(
@@ -44,7 +47,8 @@ enum Command {
         /// The backed-up domain.
         #[arg(value_name = "DOMAIN")]
         domain: String,
-        /// The TOML config file (default: the embedded default).
+        /// The TOML config file (default: $BACKUPMX_CONFIG, else /etc/backupmx/backupmx.toml, else the
+        /// embedded default).
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
@@ -79,39 +83,39 @@ enum Command {
     },
 }
 
-fn main() -> anyhow::Result<ExitCode> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let result = match cli.command {
         Command::Serve { config } => serve(config.as_deref()),
         Command::CheckConfig { file } => Ok(check_config(&file)),
-        Command::CheckDns { domain, config } => check_dns(&domain, config.as_deref()),
+        Command::CheckDns { domain, config } => check_dns(&domain, config),
         Command::Queue { command, target } => Ok(cli::queue(target, command)),
         Command::Status { json, target } => Ok(cli::status(target, json)),
         Command::Recipients { command, target } => Ok(cli::recipients(target, command)),
         Command::HashPassword => Ok(cli::hash_password()),
         Command::Db { command } => Ok(cli::db(command)),
-    }
+    };
+    // One line per error, however deep its causes: no "Caused by" list, no backtrace.
+    result.unwrap_or_else(|error| {
+        eprintln!("backupmx: {error:#}");
+        ExitCode::from(EXIT_FAILED)
+    })
 }
 
-fn load_or_default(config_file: Option<&Path>) -> Result<Config, ExitCode> {
-    match config_file {
-        None => Ok(Config::embedded_default()),
-        Some(file) => Config::load(file).map_err(|errors| {
-            eprintln!("{errors}");
-            ExitCode::from(EXIT_BAD_CONFIG)
-        }),
-    }
-}
-
-fn check_dns(domain: &str, config_file: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let config = match load_or_default(config_file) {
+fn check_dns(domain: &str, config_file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let source = locate(config_file);
+    let config = match source.load() {
         Ok(config) => config,
-        Err(code) => return Ok(code),
+        Err(errors) => {
+            eprintln!("{errors}");
+            return Ok(ExitCode::from(EXIT_BAD_CONFIG));
+        }
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the tokio runtime")?;
+    println!("Config: {source}");
     let report = runtime.block_on(backupmx::delivery::check_dns(&config, domain));
     print!("{report}");
     Ok(match report.verdict {
@@ -154,14 +158,13 @@ fn serve(config_file: Option<&Path>) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the tokio runtime")?;
-    runtime.block_on(run_serve(config))?;
+    if let Err(error) = runtime.block_on(backupmx::daemon::serve(config)) {
+        // Printed, not logged: it is the last word of a process that never ran, and belongs on one line
+        // with what to do about it.
+        eprintln!("backupmx: cannot start: {error}; {}", error.remedy());
+        return Ok(ExitCode::from(EXIT_FAILED));
+    }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Hands the validated config to the daemon.
-async fn run_serve(config: Config) -> anyhow::Result<()> {
-    backupmx::daemon::serve(config).await?;
-    Ok(())
 }
 
 /// Logs to stderr; `RUST_LOG` filters (default `info`).

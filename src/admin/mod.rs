@@ -103,8 +103,8 @@ impl AdminState {
     }
 }
 
-/// The credentials, announced in the log when just generated. Should the file be unusable, the
-/// listener still runs with throw-away credentials (shown in the log) rather than stopping the MX.
+/// The credentials, announced when just generated (see [`announce_password`]). Should the file be
+/// unusable, the listener still runs with throw-away credentials rather than stopping the MX.
 fn resolve_credentials(config: &Config, dir: &std::path::Path) -> Credentials {
     let url = format!("http://{}/", config.admin.listen);
     match Credentials::resolve(&config.admin, dir) {
@@ -115,10 +115,7 @@ fn resolve_credentials(config: &Config, dir: &std::path::Path) -> Credentials {
                     .as_ref()
                     .map(|f| f.display().to_string())
                     .unwrap_or_default();
-                tracing::info!(
-                    console = %url, user = %ADMIN_USER, password = %password, api_token_file = %file,
-                    "admin credentials generated (the password is shown only this once; delete the file and restart for new ones)"
-                );
+                announce_password(&url, password, &file, dir);
             } else if let Some(file) = &resolved.file {
                 tracing::info!(console = %url, user = %ADMIN_USER, credentials = %file.display(),
                     "admin credentials loaded (delete the file and restart to reset the password)");
@@ -128,14 +125,46 @@ fn resolve_credentials(config: &Config, dir: &std::path::Path) -> Credentials {
         Err(e) => {
             let password = format!("{:x}", rand::random::<u128>());
             let token = format!("{:x}{:x}", rand::random::<u128>(), rand::random::<u128>());
-            tracing::error!(error = %e, console = %url, user = %ADMIN_USER, password = %password, api_token = %token,
-                "cannot use the admin credentials file; using temporary credentials until restart");
+            // Neither secret goes to the log; only a terminal sees them.
+            if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                eprintln!(
+                    "\n  Temporary admin credentials until restart: {url}  user: {ADMIN_USER}  \
+                     password: {password}  API token: {token}\n"
+                );
+            }
+            tracing::error!(error = %e, console = %url,
+                "cannot use the admin credentials file; the console and API use temporary credentials \
+                 (shown only on a terminal) until the file is fixed or deleted and the server restarted");
             let hash = credentials::hash_password(&password).unwrap_or_default();
             Credentials {
                 api_token: token,
                 password_hash: hash,
             }
         }
+    }
+}
+
+/// Gives a just-generated console password to the administrator without logging it (the log of a
+/// service is the journal, readable by more people and kept for long): on the terminal when stderr is
+/// one, else in `<state_dir>/admin-password` (0600), whose path is logged.
+fn announce_password(url: &str, password: &str, credentials_file: &str, dir: &std::path::Path) {
+    use std::io::IsTerminal;
+    if std::io::stderr().is_terminal() {
+        eprintln!(
+            "\n  Admin console: {url}  user: {ADMIN_USER}  password: {password}\n  \
+             (shown only this once and never logged; delete {credentials_file} and restart for new ones)\n"
+        );
+        tracing::info!(console = %url, user = %ADMIN_USER, api_token_file = %credentials_file,
+            "admin credentials generated (the password was shown on the terminal, not logged)");
+        return;
+    }
+    match credentials::write_first_password(dir, password) {
+        Ok(path) => tracing::info!(
+            console = %url, user = %ADMIN_USER, password_file = %path.display(), api_token_file = %credentials_file,
+            "admin credentials generated; the console password is only in password_file (read it, then delete the file)"
+        ),
+        Err(e) => tracing::error!(error = %e, credentials = %credentials_file,
+            "admin credentials generated, but the password could not be saved: delete the credentials file and restart to generate new ones"),
     }
 }
 

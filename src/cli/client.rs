@@ -4,9 +4,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use backupmx::admin::credentials::stored_token;
+use backupmx::admin::credentials::{CREDENTIALS_FILE, stored_token};
 use backupmx::admin::state_dir;
 use backupmx::config::Config;
+use backupmx::config::locate::{ConfigSource, locate};
 use serde_json::Value;
 
 /// Exit codes.
@@ -22,8 +23,15 @@ pub enum CliError {
     #[error("{0}")]
     Usage(String),
     /// The server could not be reached (exit 3).
-    #[error("cannot reach the backupmx admin API at {url}: {message}")]
-    Unreachable { url: String, message: String },
+    #[error(
+        "cannot reach the backupmx admin API at {url} (config: {config_from}): {message}; is the server running? \
+         If it runs with another config, give --config FILE or set BACKUPMX_CONFIG"
+    )]
+    Unreachable {
+        url: String,
+        config_from: String,
+        message: String,
+    },
     /// The server answered with an error (exit 1).
     #[error("{status} {code}: {message}")]
     Refused {
@@ -49,6 +57,10 @@ pub struct ApiClient {
     /// e.g. `http://127.0.0.1:8025` (no trailing slash).
     base: String,
     token: String,
+    /// Where the URL and token came from, for the error when the server does not answer.
+    source: String,
+    /// Where the token came from, for the error when the server refuses it.
+    token_from: String,
 }
 
 /// The server's admin URL from `[admin] listen` (an unspecified address means this host).
@@ -65,32 +77,34 @@ pub fn url_from_config(config: &Config) -> String {
 }
 
 impl ApiClient {
-    /// From the flags, else the config (`--config`, else the embedded default) and its credentials file.
+    /// From the flags, else the config ([`locate`]: `--config`, `BACKUPMX_CONFIG`, /etc, the embedded
+    /// default) and its credentials file.
     pub fn new(
         config_file: Option<&Path>,
         url: Option<String>,
         token: Option<String>,
     ) -> Result<ApiClient, CliError> {
-        let config = match config_file {
-            None => Config::embedded_default(),
-            Some(file) => {
-                Config::load(file).map_err(|errors| CliError::Usage(errors.to_string()))?
-            }
-        };
+        let source = locate(config_file.map(Path::to_path_buf));
+        let config = source.load().map_err(|errors| {
+            CliError::Usage(format!(
+                "{errors}
+(config from {source})"
+            ))
+        })?;
         let base = url
             .unwrap_or_else(|| url_from_config(&config))
             .trim_end_matches('/')
             .to_string();
-        let token = match token.or_else(|| config.admin.api_token.clone()) {
-            Some(token) => token,
-            None => {
+        let (token, token_from) = match (token, config.admin.api_token.clone()) {
+            (Some(token), _) => (token, "--token".to_string()),
+            (None, Some(token)) => (token, format!("[admin] api_token of {source}")),
+            (None, None) => {
                 let dir = state_dir(&config);
-                stored_token(&dir).map_err(|e| CliError::Usage(e.to_string()))?.ok_or_else(|| {
-                    CliError::Usage(format!(
-                        "no API token: none in the config, no credentials file in {} yet; give --token",
-                        dir.display()
-                    ))
-                })?
+                let token = stored_token(&dir)
+                    .map_err(|e| CliError::Usage(e.to_string()))?
+                    .ok_or_else(|| CliError::Usage(no_token(&source, &dir)))?;
+                let file = dir.join(CREDENTIALS_FILE);
+                (token, format!("{}, by {source}", file.display()))
             }
         };
         let agent = ureq::Agent::config_builder()
@@ -98,7 +112,13 @@ impl ApiClient {
             .timeout_global(Some(TIMEOUT))
             .build()
             .new_agent();
-        Ok(ApiClient { agent, base, token })
+        Ok(ApiClient {
+            agent,
+            base,
+            token,
+            source: source.to_string(),
+            token_from,
+        })
     }
 
     pub fn get(&self, path: &str) -> Result<Value, CliError> {
@@ -139,6 +159,7 @@ impl ApiClient {
     ) -> Result<Value, CliError> {
         let unreachable = |e: ureq::Error| CliError::Unreachable {
             url: url.to_string(),
+            config_from: self.source.clone(),
             message: e.to_string(),
         };
         let mut response = response.map_err(unreachable)?;
@@ -159,10 +180,63 @@ impl ApiClient {
                 .and_then(Value::as_str)
                 .map(String::from)
         };
+        let mut message =
+            field("message").unwrap_or_else(|| text.trim().chars().take(200).collect());
+        if status == 401 {
+            // Most often the token of another server's config (e.g. /etc's while trying the quick start).
+            message.push_str(&format!(
+                "; the token came from {}: give the config of the server at {} with --config FILE, or --token",
+                self.token_from, self.base
+            ));
+        }
         Err(CliError::Refused {
             status,
             code: field("code").unwrap_or_else(|| "http_error".into()),
-            message: field("message").unwrap_or_else(|| text.trim().chars().take(200).collect()),
+            message,
         })
+    }
+}
+
+/// The error when neither the flags, the config nor its credentials file give a token: what was tried,
+/// and the flags that fix it.
+fn no_token(source: &ConfigSource, state_dir: &Path) -> String {
+    let file = state_dir.join(CREDENTIALS_FILE);
+    let fix = match source {
+        ConfigSource::EmbeddedDefault => {
+            "give --config FILE (the config the server runs with; or set BACKUPMX_CONFIG), run this \
+             where the server was started, or give --token TOKEN"
+        }
+        _ => "start the server once with this config (it creates the file), or give --token TOKEN",
+    };
+    format!(
+        "no API token: tried {}, which has no [admin] api_token, and {} does not exist; {fix}",
+        source.tried(),
+        file.display()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_missing_token_error_names_what_was_tried_and_the_flag() {
+        let text = no_token(
+            &ConfigSource::EmbeddedDefault,
+            Path::new("./backupmx-spool"),
+        );
+        assert!(text.contains("--config (not given), BACKUPMX_CONFIG (not set), /etc/backupmx/backupmx.toml (not found)"), "{text}");
+        assert!(
+            text.contains("./backupmx-spool/admin-credentials.toml does not exist"),
+            "{text}"
+        );
+        assert!(text.contains("give --config FILE"), "{text}");
+        assert!(!text.contains("yet"), "{text}");
+        let text = no_token(
+            &ConfigSource::Flag("/srv/a.toml".into()),
+            Path::new("/var/spool/x"),
+        );
+        assert!(text.contains("tried --config /srv/a.toml"), "{text}");
+        assert!(text.contains("--token TOKEN"), "{text}");
     }
 }

@@ -230,7 +230,8 @@ pub fn message_detail(m: &Value, now_ms: u64) -> String {
         ("body", text(m, "body_type")),
     ];
     for (name, value) in fields {
-        out.push_str(&format!("{:<13}{value}\n", format!("{name}:")));
+        // One space at least after the longest name ("next attempt:").
+        out.push_str(&format!("{:<14}{value}\n", format!("{name}:")));
     }
     let recipients: Vec<Vec<String>> = recipients_of(m)
         .iter()
@@ -339,7 +340,7 @@ mod tests {
     #[test]
     fn queue_listing_and_detail() {
         let m = json!({"id": "00000000000000AB", "sender": "", "size": 10, "status": "deferred", "attempts": 2,
-                       "received_at_ms": 0, "recipients": [{"address": "a@example.test", "status": "pending"},
+                       "received_at_ms": 0, "next_attempt_at_ms": 355_000, "recipients": [{"address": "a@example.test", "status": "pending"},
                        {"address": "b@example.test", "status": "pending"}], "last_error": "421 busy",
                        "history": [{"at_ms": 0, "host": "mx [127.0.0.1]", "result": "421 busy"}]});
         let out = queue_table(&json!({"total": 1, "messages": [m.clone()]}), 60_000);
@@ -352,9 +353,10 @@ mod tests {
         assert!(out.ends_with("1 of 1 messages\n"));
         let detail = message_detail(&m, 60_000);
         assert!(
-            detail.contains("sender:      <>") && detail.contains("b@example.test"),
+            detail.contains("sender:       <>") && detail.contains("b@example.test"),
             "{detail}"
         );
+        assert!(detail.contains("next attempt: in 4m55s\n"), "{detail}");
         assert!(
             detail.contains("1m ago  mx [127.0.0.1]  421 busy"),
             "{detail}"

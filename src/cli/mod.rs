@@ -23,7 +23,8 @@ use client::{ApiClient, CliError, EXIT_REFUSED};
 /// Where the server is; by default from the config file and its credentials file.
 #[derive(Args, Debug, Clone)]
 pub struct Target {
-    /// The server's config file (default: the embedded default and `<spool>/admin-credentials.toml`).
+    /// The server's config file (default: $BACKUPMX_CONFIG, else /etc/backupmx/backupmx.toml, else the
+    /// embedded default with its spool ./backupmx-spool in the current directory).
     #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
     /// The admin listener's URL, e.g. http://127.0.0.1:8025.

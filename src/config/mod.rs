@@ -4,6 +4,7 @@
 //! found comes back at once in [`ConfigErrors`] (file, line, key path, message). Reference: docs/config.md.
 //! The lowest module of the crate besides `envelope`: it owns the settings types others use (recipient
 //! policies) and the syntax of recipient list files (`recipient_list`), and imports no other module.
+//! [`locate`] picks the file the admin commands read (`--config`, `BACKUPMX_CONFIG`, /etc, default).
 
 mod admin;
 mod build;
@@ -17,6 +18,7 @@ mod error_tests;
 mod hardening_tests;
 pub mod limits;
 mod load;
+pub mod locate;
 mod outbound_tls;
 mod reader;
 pub mod recipient_list;

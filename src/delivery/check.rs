@@ -53,6 +53,8 @@ pub struct ProbeResult {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckDnsReport {
     pub domain: String,
+    /// The nameservers asked ([`crate::delivery::DnsResolver::description`]).
+    pub resolver: String,
     /// The domain is one of the configured `[[domains]]`.
     pub configured: bool,
     /// The MX list with addresses (empty for a static primary or when the look-up failed).
@@ -71,6 +73,7 @@ pub async fn check_dns(config: &Config, domain: &str) -> CheckDnsReport {
     let configured = config.domains.iter().find(|d| d.name == name).cloned();
     let mut report = CheckDnsReport {
         domain: name.clone(),
+        resolver: String::new(),
         configured: configured.is_some(),
         mx: Vec::new(),
         us: None,
@@ -85,6 +88,7 @@ pub async fn check_dns(config: &Config, domain: &str) -> CheckDnsReport {
             return report;
         }
     };
+    report.resolver = deliverer.resolver().description().to_owned();
     let domain_config = configured.unwrap_or(DomainConfig {
         name: name.clone(),
         subdomains: false,
@@ -121,15 +125,34 @@ async fn static_verdict(
             }
         }
         Err(RouteError::Misconfigured(reason)) => Verdict::Wrong(reason.to_string()),
-        Err(RouteError::Dns(e)) => Verdict::Unknown(e.to_string()),
+        Err(RouteError::Dns(e)) => no_answer(&report.resolver, &e),
+    }
+}
+
+/// The verdict when the resolver gave no usable answer (timeout, SERVFAIL, refused): nothing is
+/// known about the domain, and the resolver is named so the admin can check it.
+fn no_answer(resolver: &str, error: &crate::delivery::DnsError) -> Verdict {
+    Verdict::Unknown(format!(
+        "the resolver did not answer ({error}); resolver: {resolver}"
+    ))
+}
+
+/// A negative answer, with who gave it: a resolver that says NXDOMAIN for every name (a broken or
+/// filtering resolver) must not look like a verdict on the domain.
+fn wrong(resolver: &str, reason: &Misconfiguration) -> Verdict {
+    match reason {
+        Misconfiguration::NoSuchDomain | Misconfiguration::NoMx => {
+            Verdict::Wrong(format!("{reason}, says the resolver {resolver}"))
+        }
+        _ => Verdict::Wrong(reason.to_string()),
     }
 }
 
 async fn mx_verdict(deliverer: &Deliverer, port: u16, report: &mut CheckDnsReport) -> Verdict {
     let mx = match deliverer.lookup_targets(&report.domain).await {
         Ok(mx) => mx,
-        Err(RouteError::Misconfigured(reason)) => return Verdict::Wrong(reason.to_string()),
-        Err(RouteError::Dns(e)) => return Verdict::Unknown(e.to_string()),
+        Err(RouteError::Misconfigured(reason)) => return wrong(&report.resolver, &reason),
+        Err(RouteError::Dns(e)) => return no_answer(&report.resolver, &e),
     };
     report.us = route::find_self(&mx, deliverer.identity(), port);
     let decision = deliverer.plan(&mx);
@@ -174,6 +197,7 @@ async fn probe_all(deliverer: &Deliverer, targets: &[Host]) -> Vec<ProbeResult> 
 impl fmt::Display for CheckDnsReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "Domain: {}", self.domain)?;
+        writeln!(f, "Resolver: {}", self.resolver)?;
         if !self.configured {
             writeln!(
                 f,

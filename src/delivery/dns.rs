@@ -10,6 +10,7 @@ use hickory_resolver::net::NetError;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{Name, RData};
+use hickory_resolver::system_conf::read_system_conf;
 
 use crate::config::DnsConfig;
 
@@ -60,6 +61,8 @@ impl DnsError {
 #[derive(Clone)]
 pub struct DnsResolver {
     inner: TokioResolver,
+    /// Which nameservers it asks, for messages (`check-dns`).
+    description: String,
 }
 
 impl DnsResolver {
@@ -67,20 +70,32 @@ impl DnsResolver {
     /// list is empty.
     pub fn new(config: &DnsConfig) -> Result<DnsResolver, DnsError> {
         let nameservers = &config.nameservers;
-        let mut builder = if nameservers.is_empty() {
-            TokioResolver::builder_tokio().map_err(|e| DnsError::Setup(e.to_string()))?
+        let (mut builder, description) = if nameservers.is_empty() {
+            let (system, options) =
+                read_system_conf().map_err(|e| DnsError::Setup(e.to_string()))?;
+            let description = describe_system(&system);
+            let mut builder =
+                TokioResolver::builder_with_config(system, TokioRuntimeProvider::default());
+            *builder.options_mut() = options;
+            (builder, description)
         } else {
             let servers = nameservers.iter().map(|addr| name_server(*addr)).collect();
-            TokioResolver::builder_with_config(
+            let builder = TokioResolver::builder_with_config(
                 ResolverConfig::from_name_servers(servers),
                 TokioRuntimeProvider::default(),
-            )
+            );
+            (builder, describe_configured(nameservers))
         };
         tune(builder.options_mut());
         let inner = builder
             .build()
             .map_err(|e| DnsError::Setup(e.to_string()))?;
-        Ok(DnsResolver { inner })
+        Ok(DnsResolver { inner, description })
+    }
+
+    /// Which nameservers this resolver asks, e.g. `127.0.0.1:5353 (from [dns] nameservers)`.
+    pub fn description(&self) -> &str {
+        &self.description
     }
 
     /// The MX records of `domain`, most preferred first (ties in the order received).
@@ -131,6 +146,41 @@ impl DnsResolver {
             });
         }
         Ok(ips)
+    }
+}
+
+/// `ip` or `ip:port` (port 53 left out), for messages.
+fn show_server(ip: IpAddr, port: u16) -> String {
+    match (port, ip) {
+        (53, ip) => ip.to_string(),
+        (port, ip) => SocketAddr::new(ip, port).to_string(),
+    }
+}
+
+fn describe_configured(nameservers: &[SocketAddr]) -> String {
+    let list: Vec<String> = nameservers
+        .iter()
+        .map(|a| show_server(a.ip(), a.port()))
+        .collect();
+    format!("{} (from [dns] nameservers)", list.join(", "))
+}
+
+fn describe_system(system: &ResolverConfig) -> String {
+    let mut list: Vec<String> = Vec::new();
+    for server in system.name_servers() {
+        let port = server.connections.first().map_or(53, |c| c.port);
+        let shown = show_server(server.ip, port);
+        if !list.contains(&shown) {
+            list.push(shown);
+        }
+    }
+    if list.is_empty() {
+        "no nameserver (the system resolver, /etc/resolv.conf, lists none)".into()
+    } else {
+        format!(
+            "{} (the system resolver, /etc/resolv.conf)",
+            list.join(", ")
+        )
     }
 }
 
@@ -207,6 +257,32 @@ mod tests {
         assert_eq!(fqdn("a.test").unwrap().to_ascii(), "a.test.");
         assert_eq!(fqdn("a.test.").unwrap().to_ascii(), "a.test.");
         assert!(fqdn("a..b").is_err());
+    }
+
+    #[test]
+    fn configured_nameservers_are_described_with_their_port_unless_53() {
+        let servers = [
+            "127.0.0.1:5353".parse().unwrap(),
+            "[2001:db8::53]:53".parse().unwrap(),
+        ];
+        assert_eq!(
+            describe_configured(&servers),
+            "127.0.0.1:5353, 2001:db8::53 (from [dns] nameservers)"
+        );
+    }
+
+    #[test]
+    fn the_system_resolver_is_described_by_its_nameservers() {
+        let system = ResolverConfig::from_name_servers(vec![
+            NameServerConfig::udp_and_tcp("10.0.0.53".parse().unwrap()),
+            name_server("127.0.0.1:5353".parse().unwrap()),
+        ]);
+        assert_eq!(
+            describe_system(&system),
+            "10.0.0.53, 127.0.0.1:5353 (the system resolver, /etc/resolv.conf)"
+        );
+        let none = ResolverConfig::from_name_servers(vec![]);
+        assert!(describe_system(&none).starts_with("no nameserver"));
     }
 
     #[test]

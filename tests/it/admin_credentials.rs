@@ -1,6 +1,7 @@
 //! Generated admin credentials against the real binary: with no token or password hash configured, the
-//! first start creates `<spool>/admin-credentials.toml` (0600, the password only hashed), announces the
-//! console URL, user and password once, and later starts reuse the file.
+//! first start creates `<spool>/admin-credentials.toml` (0600, the password only hashed), keeps the
+//! password only in `<spool>/admin-password` (0600; stderr is not a terminal here) and logs where it is,
+//! never the password itself; later starts reuse the file.
 
 use crate::support;
 
@@ -31,15 +32,27 @@ async fn generated_credentials_are_kept_beside_the_spool_and_announced_once() {
         "{log}"
     );
     assert!(log.contains(&format!("http://{admin_addr}/")), "{log}");
-    let password = log
-        .split("password=")
-        .nth(1)
+    // Not a terminal: the password is not logged, only kept in <spool>/admin-password (0600).
+    let password_file = server.spool_dir().join("admin-password");
+    assert!(
+        log.contains(&format!("password_file={}", password_file.display())),
+        "{log}"
+    );
+    let mode = std::fs::metadata(&password_file)
         .unwrap()
-        .split_whitespace()
-        .next()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    let password = std::fs::read_to_string(&password_file)
         .unwrap()
+        .trim()
         .to_string();
-    assert_eq!(password.len(), 20, "{log}");
+    assert_eq!(password.len(), 20, "{password}");
+    assert!(
+        !log.contains(&password),
+        "the password is not logged: {log}"
+    );
     assert!(!std::fs::read_to_string(&file).unwrap().contains(&password));
     let token = token_from_file(&file);
     let local = IpAddr::from([127, 0, 0, 1]);

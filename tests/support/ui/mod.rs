@@ -13,8 +13,9 @@ use crate::support::config::Settings;
 use crate::support::e2e::client::Client;
 use crate::support::server::Server;
 
-/// The console password the server generated at its first start (it logs it once, for the quick
-/// start). Waits for that log line.
+/// The console password the server generated at its first start. Its stderr is not a terminal, so
+/// the password is not logged but kept in the file the log line's `password_file=` names. Waits for
+/// that log line.
 pub async fn admin_password(server: &mut crate::support::server::Server) -> String {
     let needle = "admin credentials generated";
     server
@@ -25,13 +26,17 @@ pub async fn admin_password(server: &mut crate::support::server::Server) -> Stri
         .lines()
         .find(|l| l.contains(needle))
         .expect("the credentials line");
-    let value = line.split(" password=").nth(1).expect("a password= field");
-    value
+    let file = line
+        .split(" password_file=")
+        .nth(1)
+        .expect("a password_file= field")
         .split_whitespace()
         .next()
         .unwrap_or_default()
-        .trim_matches('"')
-        .to_string()
+        .trim_matches('"');
+    let text = std::fs::read_to_string(file)
+        .unwrap_or_else(|e| panic!("cannot read the password file {file}: {e}"));
+    text.trim().to_string()
 }
 
 /// A server verifying recipients against `sink`, after one callout learnt two good addresses and
