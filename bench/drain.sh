@@ -112,10 +112,7 @@ for PRIM in $PRIMARIES; do
   for K in $MAILBOXES; do
     SCEN="$PRIM/$K"
     for ROUND in $(seq "$ROUNDS"); do
-      for KIND in backupmx postfix; do
-        echo "== $SCEN round $ROUND: $KIND" >&2
-        one_drain
-      done
+      each_kind "$SCEN round $ROUND" one_drain
     done
   done
 done

@@ -187,16 +187,10 @@ machine() {
 
 machine | tee "$OUT/machine.txt"
 for ROUND in $(seq "$ROUNDS"); do
-  for KIND in backupmx postfix; do
-    echo "== round $ROUND: $KIND" >&2
-    one_round
-  done
+  each_kind "round $ROUND" one_round
 done
 ROUND=x
-for KIND in backupmx postfix; do
-  echo "== extras: $KIND" >&2
-  extras
-done
+each_kind extras extras
 KIND=
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt"
 python3 "$LIB/stats.py" "$RES" | tee "$OUT/figures.txt"

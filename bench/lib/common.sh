@@ -26,3 +26,10 @@ wait_at_least() { # FIELD COUNT SECONDS: until "$(FIELD 1)" reaches COUNT; retur
     sleep 0.1
   done
 }
+
+each_kind() { # LABEL FUNC: FUNC with KIND=backupmx, then KIND=postfix (the A B order), each announced
+  for KIND in backupmx postfix; do
+    echo "== $1: $KIND" >&2
+    "$2"
+  done
+}
