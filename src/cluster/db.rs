@@ -2,7 +2,8 @@
 //! kept out of it (a file or the environment), so the URL can be logged and the password never is.
 
 use tokio_postgres::tls::NoTlsStream;
-use tokio_postgres::{Client, Connection, NoTls, Socket};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Connection, GenericClient, NoTls, Row, Socket};
 use tracing::warn;
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +72,16 @@ pub async fn connect(url: &str, password: Option<&str>) -> Result<Client, DbErro
         }
     });
     Ok(client)
+}
+
+/// Runs `sql` with `params` and maps every row it returns: the shape of the listing queries.
+pub async fn query_map<C: GenericClient, T>(
+    client: &C,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+    map: impl Fn(&Row) -> T,
+) -> Result<Vec<T>, tokio_postgres::Error> {
+    Ok(client.query(sql, params).await?.iter().map(map).collect())
 }
 
 #[cfg(test)]
