@@ -117,17 +117,23 @@ async fn send(conn: &mut Connection, to: &str) -> u16 {
     }
 }
 
+/// A connection to a fresh strict server, and the server's counts.
+async fn strict_connection(pipelining: bool) -> (Connection, Arc<Counts>) {
+    let (addr, counts) = strict_server(pipelining).await;
+    let conn = Connection::open(
+        addr,
+        "strict.test",
+        &client_config(TlsPolicy::Opportunistic),
+    )
+    .await
+    .unwrap();
+    (conn, counts)
+}
+
 #[tokio::test]
 async fn completed_messages_need_no_reset() {
     for pipelining in [true, false] {
-        let (addr, counts) = strict_server(pipelining).await;
-        let mut conn = Connection::open(
-            addr,
-            "strict.test",
-            &client_config(TlsPolicy::Opportunistic),
-        )
-        .await
-        .unwrap();
+        let (mut conn, counts) = strict_connection(pipelining).await;
         for _ in 0..3 {
             assert_eq!(send(&mut conn, "bob@example.test").await, 250);
         }
@@ -145,14 +151,7 @@ async fn completed_messages_need_no_reset() {
 #[tokio::test]
 async fn a_transaction_left_open_is_reset_before_the_next() {
     for pipelining in [true, false] {
-        let (addr, counts) = strict_server(pipelining).await;
-        let mut conn = Connection::open(
-            addr,
-            "strict.test",
-            &client_config(TlsPolicy::Opportunistic),
-        )
-        .await
-        .unwrap();
+        let (mut conn, counts) = strict_connection(pipelining).await;
         assert_eq!(send(&mut conn, "bad@example.test").await, 550);
         assert_eq!(send(&mut conn, "bob@example.test").await, 250);
         assert_eq!(send(&mut conn, "bob@example.test").await, 250);
