@@ -23,10 +23,8 @@ CAPTURE=${CAPTURE:-0} DRAIN_CAP=${DRAIN_CAP:-300} BMX_QUEUE=${BMX_QUEUE:-}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 LIB="$ROOT/bench/lib"
 source "$LIB/servers.sh"
-if [ -z "${BIN:-}" ]; then
-  BIN="$ROOT/target/release/backupmx"
-  (cd "$ROOT" && cargo build --release --quiet)
-fi
+source "$LIB/common.sh"
+bench_bin
 if ! [ -x /usr/sbin/postfix ] || ! [ -x /usr/sbin/smtp-sink ]; then
   echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
   DEBIAN_FRONTEND=noninteractive apt-get install -y postfix >&2
@@ -35,11 +33,7 @@ if [ "$CAPTURE" = 1 ] && ! command -v tcpdump >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y tcpdump >&2
 fi
 
-KEEP_OUT=${OUT:+1}
-OUT=${OUT:-$(mktemp -d)}
-mkdir -p "$OUT"
-RES="$OUT/results.tsv"
-: > "$RES"
+bench_out
 W= SRV_PID= PRIM_PID= RELAY_PID= CAP_PID=
 stop_pid() { [ -n "$1" ] || return 0; kill -TERM "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 primary_stop() { stop_pid "$RELAY_PID"; RELAY_PID=; stop_pid "$PRIM_PID"; PRIM_PID=; stop_pid "$CAP_PID"; CAP_PID=; }
@@ -53,8 +47,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-now() { date +%s.%N; }
-calc() { python3 -c "print($1)"; }
 record() { printf '%s\t%s\t%s\t%s\t%s\n' "$SCEN" "$KIND" "$ROUND" "$1" "$2" >> "$RES"; echo "  $SCEN $KIND r$ROUND $1 = $2" >&2; }
 field() { awk -v f="$1" '{print $f}' "$W/primary.state" 2>/dev/null || echo 0; }  # 1 count 2 first 3 last 4 disorder 5 sessions 6 max concurrent
 
@@ -74,13 +66,7 @@ primary_start() { # KIND PORT: the primary on PORT (behind the relay when DELAY_
   fi
 }
 
-wait_count() { # COUNT SECONDS
-  local end; end=$(calc "$(now) + $2")
-  while [ "$(field 1)" -lt "$1" ]; do
-    python3 -c "import sys; sys.exit(0 if $(now) < $end else 1)" || return 1
-    sleep 0.1
-  done
-}
+wait_count() { wait_at_least field "$@"; } # COUNT SECONDS
 
 one_drain() { # primary kind in $PRIM, mailboxes in $K
   W=$(mktemp -d) PORT=$(python3 "$LIB/proc.py" freeport) SINKPORT=$(python3 "$LIB/proc.py" freeport)
@@ -126,10 +112,7 @@ for PRIM in $PRIMARIES; do
   for K in $MAILBOXES; do
     SCEN="$PRIM/$K"
     for ROUND in $(seq "$ROUNDS"); do
-      for KIND in backupmx postfix; do
-        echo "== $SCEN round $ROUND: $KIND" >&2
-        one_drain
-      done
+      each_kind "$SCEN round $ROUND" one_drain
     done
   done
 done

@@ -16,6 +16,7 @@ BIG_BYTES=${BIG_BYTES:-50000000} LAG_CAP=${LAG_CAP:-60}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 LIB="$ROOT/bench/lib"
 source "$LIB/servers.sh"
+source "$LIB/common.sh"
 
 install_postfix() {
   [ -x /usr/sbin/smtp-source ] && [ -x /usr/sbin/smtp-sink ] && [ -x /usr/sbin/postfix ] && return 0
@@ -24,16 +25,9 @@ install_postfix() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y postfix >&2
 }
 install_postfix
-if [ -z "${BIN:-}" ]; then  # BIN=PATH: measure that binary instead of building this tree's
-  BIN="$ROOT/target/release/backupmx"
-  (cd "$ROOT" && cargo build --release --quiet)
-fi
+bench_bin  # BIN=PATH: measure that binary instead of building this tree's
 
-KEEP_OUT=${OUT:+1}
-OUT=${OUT:-$(mktemp -d)}
-mkdir -p "$OUT"
-RES="$OUT/results.tsv"
-: > "$RES"
+bench_out
 W= SRV_PID= SINK_PID= IDLE_PID= SAMPLER_PID=
 cleanup() {
   set +e
@@ -47,8 +41,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-now() { date +%s.%N; }
-calc() { python3 -c "print($1)"; }
 record() { printf '%s\t%s\t%s\t%s\n' "$KIND" "$ROUND" "$1" "$2" >> "$RES"; echo "  $KIND r$ROUND $1 = $2" >&2; }
 cpu() { python3 "$LIB/proc.py" cpu "$SRV_PID"; }
 pss_mib() { python3 "$LIB/proc.py" mem "$SRV_PID" | awk '{printf "%.1f", $2/1024}'; }
@@ -61,13 +53,7 @@ record_mem() { # KEY: PSS as KEY, summed RSS as KEY_rss
 sink_start() { SINK_STATE="$W/sink.state"; python3 "$LIB/sink.py" "$SINKPORT" "$SINK_STATE" & SINK_PID=$!; wait_port "$SINKPORT" 10; }
 sink_stop() { [ -n "${SINK_PID:-}" ] && { kill -TERM "$SINK_PID" 2>/dev/null; wait "$SINK_PID" 2>/dev/null; }; SINK_PID=; return 0; }
 sink_field() { awk -v f="$1" '{print $f}' "$SINK_STATE"; }  # 1 count, 2 first, 3 last
-wait_sink() { # COUNT SECONDS: until the sink has COUNT messages; returns 1 on timeout
-  local end; end=$(calc "$(now) + $2")
-  while [ "$(sink_field 1)" -lt "$1" ]; do
-    python3 -c "import sys; sys.exit(0 if $(now) < $end else 1)" || return 1
-    sleep 0.1
-  done
-}
+wait_sink() { wait_at_least sink_field "$@"; } # COUNT SECONDS: until the sink has COUNT messages; returns 1 on timeout
 sampler_start() { rm -f "$W/stop"; python3 "$LIB/proc.py" sample "$SRV_PID" "$W/stop" > "$W/sample" & SAMPLER_PID=$!; }
 sampler_stop() { # sets SAMPLE_MIB (not a $(...) function: wait needs the sampler to be our child)
   touch "$W/stop"; wait "$SAMPLER_PID" || true; SAMPLER_PID=
@@ -201,16 +187,10 @@ machine() {
 
 machine | tee "$OUT/machine.txt"
 for ROUND in $(seq "$ROUNDS"); do
-  for KIND in backupmx postfix; do
-    echo "== round $ROUND: $KIND" >&2
-    one_round
-  done
+  each_kind "round $ROUND" one_round
 done
 ROUND=x
-for KIND in backupmx postfix; do
-  echo "== extras: $KIND" >&2
-  extras
-done
+each_kind extras extras
 KIND=
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt"
 python3 "$LIB/stats.py" "$RES" | tee "$OUT/figures.txt"

@@ -108,3 +108,39 @@ pub struct Attempt {
     /// The primary's reply or the network/DNS error, one line.
     pub result: String,
 }
+
+/// Envelopes for the unit tests of the modules that store or send them.
+#[cfg(test)]
+pub(crate) mod samples {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use super::*;
+
+    /// A pending recipient relayed to `example.test`.
+    pub(crate) fn recipient(address: &str) -> Recipient {
+        Recipient {
+            address: address.to_owned(),
+            route: Route::Relay {
+                domain: "example.test".into(),
+            },
+            notify: None,
+            orcpt: None,
+            status: RecipientStatus::Pending,
+        }
+    }
+
+    /// A 7-bit envelope from alice@sender.test to `to`, received at `received_at_ms`.
+    pub(crate) fn envelope(to: &str, received_at_ms: u64) -> Envelope {
+        Envelope {
+            sender: "alice@sender.test".into(),
+            recipients: vec![recipient(to)],
+            body_type: BodyType::SevenBit,
+            smtputf8: false,
+            ret: None,
+            envid: None,
+            client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            helo: "client.test".into(),
+            received_at_ms,
+        }
+    }
+}

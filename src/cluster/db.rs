@@ -1,7 +1,9 @@
 //! Connecting to the shared queue's PostgreSQL: a URL (`postgres://user@host:port/db`) plus a password
 //! kept out of it (a file or the environment), so the URL can be logged and the password never is.
 
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::tls::NoTlsStream;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Connection, GenericClient, NoTls, Row, Socket};
 use tracing::warn;
 
 #[derive(Debug, thiserror::Error)]
@@ -40,27 +42,46 @@ pub fn redacted(url: &str) -> String {
     }
 }
 
-/// One connection (its driver runs on its own task until the client is dropped).
-pub async fn connect(url: &str, password: Option<&str>) -> Result<Client, DbError> {
+/// A client and its connection, not yet driven: `connect` spawns the driver as is, the arrivals
+/// listener polls it itself for notifications.
+pub async fn open(
+    url: &str,
+    password: Option<&str>,
+) -> Result<(Client, Connection<Socket, NoTlsStream>), DbError> {
     let mut config: tokio_postgres::Config = url
         .parse()
         .map_err(|e: tokio_postgres::Error| DbError::Url(e.to_string()))?;
     if let Some(password) = password {
         config.password(password);
     }
-    let (client, connection) = config
+    config
         .connect(NoTls)
         .await
         .map_err(|source| DbError::Connect {
             target: redacted(url),
             source,
-        })?;
+        })
+}
+
+/// One connection (its driver runs on its own task until the client is dropped).
+pub async fn connect(url: &str, password: Option<&str>) -> Result<Client, DbError> {
+    let (client, connection) = open(url, password).await?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             warn!(error = %e, "PostgreSQL connection ended");
         }
     });
     Ok(client)
+}
+
+/// Runs `sql` with `params` and maps every row it returns: the shape of the listing queries.
+pub async fn query_map<C: GenericClient, T>(
+    client: &C,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+    map: impl Fn(&Row) -> T,
+) -> Result<Vec<T>, tokio_postgres::Error> {
+    Ok(client.query(sql, params).await?.iter().map(map).collect())
 }
 
 #[cfg(test)]

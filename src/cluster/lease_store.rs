@@ -4,13 +4,20 @@
 
 use std::time::Duration;
 
-use tokio_postgres::GenericClient;
+use tokio_postgres::{GenericClient, Row};
+
+use super::db::query_map;
 
 use super::lease::Candidate;
 
 /// Interval literal for a lease, in whole milliseconds.
 fn millis(lease: Duration) -> i64 {
     i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A `RETURNING destination, epoch` row: a lease held and the epoch its writes carry.
+fn held_lease(row: &Row) -> (String, u64) {
+    (row.get(0), row.get::<_, i64>(1) as u64)
 }
 
 /// Takes each of `destinations` that is free, expired or already ours; returns those granted, with the
@@ -24,9 +31,9 @@ pub async fn acquire<C: GenericClient>(
     if destinations.is_empty() {
         return Ok(Vec::new());
     }
-    let rows = client
-        .query(
-            "INSERT INTO leases (destination, shard, node, epoch, expires_at)
+    query_map(
+        client,
+        "INSERT INTO leases (destination, shard, node, epoch, expires_at)
              SELECT d, 0, $2, 1, now() + $3 * interval '1 millisecond' FROM unnest($1::text[]) AS d
              ON CONFLICT (destination, shard) DO UPDATE
                 SET node = EXCLUDED.node,
@@ -35,13 +42,10 @@ pub async fn acquire<C: GenericClient>(
                     expires_at = EXCLUDED.expires_at
                 WHERE leases.expires_at < now() OR leases.node = EXCLUDED.node
              RETURNING destination, epoch",
-            &[&destinations, &node, &(millis(lease) as f64)],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| (r.get(0), r.get::<_, i64>(1) as u64))
-        .collect())
+        &[&destinations, &node, &(millis(lease) as f64)],
+        held_lease,
+    )
+    .await
 }
 
 /// What a renewal answered.
@@ -63,17 +67,14 @@ pub async fn renew<C: GenericClient>(
     node: &str,
     lease: Duration,
 ) -> Result<Renewal, tokio_postgres::Error> {
-    let rows = client
-        .query(
-            "UPDATE leases SET expires_at = now() + $2 * interval '1 millisecond'
+    let held = query_map(
+        client,
+        "UPDATE leases SET expires_at = now() + $2 * interval '1 millisecond'
              WHERE node = $1 AND expires_at >= now() RETURNING destination, epoch",
-            &[&node, &(millis(lease) as f64)],
-        )
-        .await?;
-    let held = rows
-        .iter()
-        .map(|r| (r.get(0), r.get::<_, i64>(1) as u64))
-        .collect();
+        &[&node, &(millis(lease) as f64)],
+        held_lease,
+    )
+    .await?;
     let next: Option<f64> = client
         .query_one(
             "SELECT (extract(epoch FROM min(expires_at) - now()) * 1000)::float8
@@ -108,24 +109,21 @@ pub async fn release<C: GenericClient>(
 pub async fn candidates<C: GenericClient>(
     client: &C,
 ) -> Result<Vec<Candidate>, tokio_postgres::Error> {
-    let rows = client
-        .query(
-            "SELECT r.destination, l.node, min(m.arrival)
+    query_map(
+        client,
+        "SELECT r.destination, l.node, min(m.arrival)
              FROM recipients r
              JOIN messages m ON m.id = r.message_id
              LEFT JOIN leases l ON l.destination = r.destination AND l.shard = 0 AND l.expires_at >= now()
              WHERE r.status = 0
              GROUP BY r.destination, l.node
              ORDER BY min(m.arrival)",
-            &[],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| Candidate {
+        &[],
+        |r| Candidate {
             destination: r.get(0),
             owner: r.get(1),
             oldest_arrival: r.get::<_, i64>(2) as u64,
-        })
-        .collect())
+        },
+    )
+    .await
 }

@@ -5,11 +5,11 @@
 use std::collections::HashMap;
 
 use tokio::sync::mpsc;
-use tokio_postgres::{AsyncMessage, Client, GenericClient, NoTls};
+use tokio_postgres::{AsyncMessage, Client, GenericClient};
 use tracing::warn;
 
 use super::commit::ARRIVALS_CHANNEL;
-use super::db::{DbError, redacted};
+use super::db::{DbError, open, redacted};
 
 /// One recipient as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,20 +113,7 @@ pub async fn listen_arrivals(
     url: &str,
     password: Option<&str>,
 ) -> Result<(Client, mpsc::Receiver<()>), DbError> {
-    let mut config: tokio_postgres::Config = url
-        .parse()
-        .map_err(|e: tokio_postgres::Error| DbError::Url(e.to_string()))?;
-    if let Some(password) = password {
-        config.password(password);
-    }
-    let (client, mut connection) =
-        config
-            .connect(NoTls)
-            .await
-            .map_err(|source| DbError::Connect {
-                target: redacted(url),
-                source,
-            })?;
+    let (client, mut connection) = open(url, password).await?;
     let (tx, rx) = mpsc::channel(1);
     tokio::spawn(async move {
         loop {

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use tokio_postgres::GenericClient;
 
+use super::db::query_map;
+
 /// Slots give each live node its own range of queue ids (`ms << 16 | slot << 10 | counter`).
 pub const SLOTS: i16 = 64;
 
@@ -87,23 +89,20 @@ pub async fn heartbeat<C: GenericClient>(
 
 /// Every node, with whether its heartbeat is within its lease and how many leases it holds.
 pub async fn list<C: GenericClient>(client: &C) -> Result<Vec<NodeView>, tokio_postgres::Error> {
-    let rows = client
-        .query(
-            "SELECT n.name,
+    query_map(
+        client,
+        "SELECT n.name,
                     extract(epoch FROM now() - n.heartbeat_at)::float8,
                     n.heartbeat_at >= now() - n.lease_ms * interval '1 millisecond',
                     (SELECT count(*) FROM leases l WHERE l.node = n.name AND l.expires_at >= now())
              FROM nodes n ORDER BY n.name",
-            &[],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| NodeView {
+        &[],
+        |r| NodeView {
             name: r.get(0),
             heartbeat_age_s: r.get(1),
             alive: r.get(2),
             claims: r.get(3),
-        })
-        .collect())
+        },
+    )
+    .await
 }

@@ -1,35 +1,15 @@
 //! Spool tests against a real directory: durability across reopen, group commit, spill files, crash
 //! leftovers, torn and damaged journals.
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::Ordering;
 
 use tokio::io::AsyncReadExt;
 
 use super::*;
-use crate::envelope::{BodyType, Recipient, Route};
 
 /// A one-recipient envelope for `to`; shared with the damage tests.
 pub(super) fn envelope(to: &str) -> Envelope {
-    Envelope {
-        sender: "alice@sender.test".into(),
-        recipients: vec![Recipient {
-            address: to.into(),
-            route: Route::Relay {
-                domain: "example.test".into(),
-            },
-            notify: None,
-            orcpt: None,
-            status: RecipientStatus::Pending,
-        }],
-        body_type: BodyType::SevenBit,
-        smtputf8: false,
-        ret: None,
-        envid: None,
-        client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        helo: "client.test".into(),
-        received_at_ms: 1,
-    }
+    crate::envelope::samples::envelope(to, 1)
 }
 
 async fn store(spool: &Spool, body: &[u8]) -> StoredMessage {

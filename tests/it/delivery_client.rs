@@ -2,31 +2,20 @@
 //! pipelining or not, connection reuse, unreachable hosts and probes.
 
 use crate::support;
+use support::client_config;
 
-use std::time::Duration;
-
-use backupmx::config::DeliveryConfig;
-use backupmx::delivery::client::{
-    ClientConfig, Connection, Message, RecipientOutcome, TlsPolicy, probe,
-};
+use backupmx::delivery::client::{Connection, Message, RecipientOutcome, TlsPolicy, probe};
 use backupmx::envelope::{BodyType, Envelope, Notify};
 use support::{SinkOptions, SmtpSink, WAIT, closed_port, envelope};
 
-fn client() -> ClientConfig {
-    let delivery = DeliveryConfig {
-        port: 25,
-        connect_timeout: Duration::from_secs(2),
-        command_timeout: Duration::from_secs(5),
-        data_timeout: Duration::from_secs(5),
-        tls_ca_file: None,
-    };
-    ClientConfig::new("backup.example.test", &delivery, TlsPolicy::Opportunistic).unwrap()
-}
-
 async fn open(sink: &SmtpSink) -> Connection {
-    Connection::open(sink.addr(), "sink.test", &client())
-        .await
-        .expect("connect to the sink")
+    Connection::open(
+        sink.addr(),
+        "sink.test",
+        &client_config(TlsPolicy::Opportunistic),
+    )
+    .await
+    .expect("connect to the sink")
 }
 
 fn all(env: &Envelope) -> Vec<usize> {
@@ -319,7 +308,7 @@ async fn size_and_smtputf8_limits_fail_before_sending() {
 #[tokio::test]
 async fn refused_connection_is_unreachable() {
     let addr = closed_port().await;
-    let error = Connection::open(addr, "down.test", &client())
+    let error = Connection::open(addr, "down.test", &client_config(TlsPolicy::Opportunistic))
         .await
         .err()
         .expect("refused");
@@ -333,10 +322,14 @@ async fn a_421_greeting_is_unreachable() {
         ..SinkOptions::default()
     };
     let sink = SmtpSink::start_with(options).await;
-    let error = Connection::open(sink.addr(), "sink.test", &client())
-        .await
-        .err()
-        .expect("421");
+    let error = Connection::open(
+        sink.addr(),
+        "sink.test",
+        &client_config(TlsPolicy::Opportunistic),
+    )
+    .await
+    .err()
+    .expect("421");
     assert!(error.is_unreachable(), "{error}");
     assert_eq!(error.to_reply().code, 421);
 }
@@ -344,11 +337,17 @@ async fn a_421_greeting_is_unreachable() {
 #[tokio::test]
 async fn probe_follows_the_sink_down_and_up() {
     let mut sink = SmtpSink::start().await;
-    probe(sink.addr(), &client()).await.expect("up");
+    probe(sink.addr(), &client_config(TlsPolicy::Opportunistic))
+        .await
+        .expect("up");
     sink.stop().await;
-    let error = probe(sink.addr(), &client()).await.expect_err("down");
+    let error = probe(sink.addr(), &client_config(TlsPolicy::Opportunistic))
+        .await
+        .expect_err("down");
     assert!(error.is_unreachable(), "{error}");
     sink.restart().await;
-    probe(sink.addr(), &client()).await.expect("up again");
+    probe(sink.addr(), &client_config(TlsPolicy::Opportunistic))
+        .await
+        .expect("up again");
     assert!(sink.messages().is_empty());
 }

@@ -4,14 +4,13 @@
 //! that refuses a nested MAIL, counts RSETs and handles pipelined commands.
 
 use crate::support;
+use support::client_config;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
-use backupmx::config::DeliveryConfig;
-use backupmx::delivery::client::{ClientConfig, Connection, Message, RecipientOutcome, TlsPolicy};
+use backupmx::delivery::client::{Connection, Message, RecipientOutcome, TlsPolicy};
 use support::envelope;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::OwnedWriteHalf;
@@ -103,17 +102,6 @@ async fn say(write: &mut OwnedWriteHalf, text: &str) -> std::io::Result<()> {
     write.write_all(format!("{text}\r\n").as_bytes()).await
 }
 
-fn client() -> ClientConfig {
-    let delivery = DeliveryConfig {
-        port: 25,
-        connect_timeout: Duration::from_secs(2),
-        command_timeout: Duration::from_secs(5),
-        data_timeout: Duration::from_secs(5),
-        tls_ca_file: None,
-    };
-    ClientConfig::new("backup.example.test", &delivery, TlsPolicy::Opportunistic).unwrap()
-}
-
 async fn send(conn: &mut Connection, to: &str) -> u16 {
     let env = envelope("a@sender.test", &[to]);
     let message = Message {
@@ -129,13 +117,23 @@ async fn send(conn: &mut Connection, to: &str) -> u16 {
     }
 }
 
+/// A connection to a fresh strict server, and the server's counts.
+async fn strict_connection(pipelining: bool) -> (Connection, Arc<Counts>) {
+    let (addr, counts) = strict_server(pipelining).await;
+    let conn = Connection::open(
+        addr,
+        "strict.test",
+        &client_config(TlsPolicy::Opportunistic),
+    )
+    .await
+    .unwrap();
+    (conn, counts)
+}
+
 #[tokio::test]
 async fn completed_messages_need_no_reset() {
     for pipelining in [true, false] {
-        let (addr, counts) = strict_server(pipelining).await;
-        let mut conn = Connection::open(addr, "strict.test", &client())
-            .await
-            .unwrap();
+        let (mut conn, counts) = strict_connection(pipelining).await;
         for _ in 0..3 {
             assert_eq!(send(&mut conn, "bob@example.test").await, 250);
         }
@@ -153,10 +151,7 @@ async fn completed_messages_need_no_reset() {
 #[tokio::test]
 async fn a_transaction_left_open_is_reset_before_the_next() {
     for pipelining in [true, false] {
-        let (addr, counts) = strict_server(pipelining).await;
-        let mut conn = Connection::open(addr, "strict.test", &client())
-            .await
-            .unwrap();
+        let (mut conn, counts) = strict_connection(pipelining).await;
         assert_eq!(send(&mut conn, "bad@example.test").await, 550);
         assert_eq!(send(&mut conn, "bob@example.test").await, 250);
         assert_eq!(send(&mut conn, "bob@example.test").await, 250);

@@ -3,14 +3,12 @@
 //! breaks (the deliverer falls back to clear text), and against a server without STARTTLS.
 
 use crate::support;
+use support::client_config;
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use backupmx::config::{DeliveryConfig, DnsConfig};
-use backupmx::delivery::client::{
-    ClientConfig, ClientError, Connection, Message, RecipientOutcome, TlsPolicy,
-};
+use backupmx::config::DnsConfig;
+use backupmx::delivery::client::{ClientError, Connection, Message, RecipientOutcome, TlsPolicy};
 use backupmx::delivery::{Deliverer, DnsResolver, Host, SelfIdentity};
 use backupmx::envelope::Envelope;
 use backupmx::inbound::{ServeOptions, load_tls};
@@ -20,17 +18,6 @@ use support::{SmtpSink, WAIT, envelope};
 
 const BODY: &[u8] =
     b"From: <alice@sender.test>\r\nSubject: over TLS\r\n\r\n.leading dot\r\nsecret\r\n";
-
-fn client(tls: TlsPolicy) -> ClientConfig {
-    let delivery = DeliveryConfig {
-        port: 25,
-        connect_timeout: Duration::from_secs(2),
-        command_timeout: Duration::from_secs(5),
-        data_timeout: Duration::from_secs(5),
-        tls_ca_file: None,
-    };
-    ClientConfig::new("backup.example.test", &delivery, tls).unwrap()
-}
 
 /// backupmx's inbound server with STARTTLS from a fresh self-signed certificate (files in a tempdir
 /// that only needs to live until `load_tls` has read them).
@@ -74,7 +61,7 @@ fn deliverer(tls: TlsPolicy) -> Deliverer {
         DnsResolver::new(&unused_dns).unwrap(),
         identity,
         25,
-        client(tls),
+        client_config(tls),
     )
 }
 
@@ -92,9 +79,10 @@ async fn starttls_is_used_when_offered_and_the_bytes_arrive_identical() {
     let mut server = tls_server().await;
     // `Require` also verifies the certificate (self-signed here): see tests/delivery_tls_policy.rs.
     for policy in [TlsPolicy::Opportunistic] {
-        let mut conn = Connection::open(server.addr, "primary.example.test", &client(policy))
-            .await
-            .expect("TLS session with the inbound server");
+        let mut conn =
+            Connection::open(server.addr, "primary.example.test", &client_config(policy))
+                .await
+                .expect("TLS session with the inbound server");
         assert!(conn.is_tls(), "{policy:?}");
         assert!(
             !conn.extensions().starttls,
@@ -117,7 +105,7 @@ async fn starttls_is_used_when_offered_and_the_bytes_arrive_identical() {
 #[tokio::test]
 async fn require_without_starttls_is_refused_before_any_mail() {
     let sink = SmtpSink::start().await;
-    let error = Connection::open(sink.addr(), "sink.test", &client(TlsPolicy::Require))
+    let error = Connection::open(sink.addr(), "sink.test", &client_config(TlsPolicy::Require))
         .await
         .err()
         .expect("no STARTTLS offered");
@@ -141,9 +129,13 @@ async fn require_without_starttls_is_refused_before_any_mail() {
 #[tokio::test]
 async fn opportunistic_without_starttls_delivers_in_clear() {
     let sink = SmtpSink::start().await;
-    let mut conn = Connection::open(sink.addr(), "sink.test", &client(TlsPolicy::Opportunistic))
-        .await
-        .unwrap();
+    let mut conn = Connection::open(
+        sink.addr(),
+        "sink.test",
+        &client_config(TlsPolicy::Opportunistic),
+    )
+    .await
+    .unwrap();
     assert!(!conn.is_tls());
     // The sink's scripted replies can be taken back (another test suite relies on it).
     sink.reject("bob@example.test", "550 5.1.1 no such user");
@@ -161,7 +153,7 @@ async fn a_broken_handshake_falls_back_to_clear_text_when_opportunistic() {
         let error = Connection::open(
             front.addr(),
             "primary.example.test",
-            &client(TlsPolicy::Opportunistic),
+            &client_config(TlsPolicy::Opportunistic),
         )
         .await
         .err()

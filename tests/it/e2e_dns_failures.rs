@@ -5,11 +5,11 @@
 
 use crate::support;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use support::admin::{eventually, http};
-use support::config::{Settings, free_port};
+use support::admin::{api_get, eventually};
+use support::config::Settings;
 use support::dns::TestRecord;
 use support::e2e::client::send_one;
 use support::e2e::mail::{message, strip_first_received};
@@ -39,22 +39,11 @@ async fn start(nameserver: SocketAddr, sink: &SmtpSink, domain: &str) -> Server 
     settings.nameservers = vec![nameserver];
     settings.delivery_port = sink.addr().port();
     settings.domains[0].name = domain.into();
-    let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    Server::with_admin(settings, admin, &format!("api_token = \"{TOKEN}\"\n")).await
+    Server::with_api_token(settings, TOKEN).await
 }
 
 async fn api(server: &Server, path: &str) -> serde_json::Value {
-    let localhost = IpAddr::from([127, 0, 0, 1]);
-    http(
-        localhost,
-        server.admin_addr(),
-        "GET",
-        path,
-        Some(TOKEN),
-        None,
-    )
-    .await
-    .json()
+    api_get(server.admin_addr(), TOKEN, path).await
 }
 
 /// The console's state and detail for the only domain.

@@ -13,23 +13,16 @@ use support::SmtpSink;
 use support::config::Settings;
 use support::e2e::client::Client;
 use support::e2e::mail::{dot_stuff, strip_first_received};
+use support::inbound::SMUGGLING;
 use support::server::Server;
 
 const WAIT: Duration = Duration::from_secs(20);
 
 /// The variants tests/inbound_data.rs refuses on the way in, and a few more.
-const FAKE_ENDS: [&[u8]; 10] = [
-    b"\n.\n",
-    b"\r.\r",
-    b"\r\n.\n",
-    b"\n.\r\n",
-    b"\r.\r\n",
-    b"\r\n.\r",
-    b"\r\n\n.\r\n",
-    b"\n..\n",
-    b"\r\n.\x00\r\n",
-    b"\r\n.\r\r\n",
-];
+fn fake_ends() -> impl Iterator<Item = &'static [u8]> {
+    const MORE: [&[u8]; 3] = [b"\n..\n", b"\r\n.\x00\r\n", b"\r\n.\r\r\n"];
+    SMUGGLING.into_iter().chain(MORE)
+}
 
 const SMUGGLED: &[u8] = b"MAIL FROM:<evil@sender.test>\r\nRCPT TO:<victim@example.test>\r\n\
     DATA\r\nSubject: smuggled\r\n\r\nx\r\n.\r\n";
@@ -61,7 +54,7 @@ async fn one_message_in_exactly_one_message_out_byte_identical() {
     let mut expected: Vec<Vec<u8>> = Vec::new();
     let mut client = Client::connect(server.smtp_addr()).await;
 
-    for (i, fake_end) in FAKE_ENDS.iter().enumerate() {
+    for (i, fake_end) in fake_ends().enumerate() {
         let mut content = format!("Subject: variant {i}\r\n\r\nhello").into_bytes();
         content.extend_from_slice(fake_end);
         content.extend_from_slice(SMUGGLED);
@@ -121,7 +114,7 @@ fn lenient_end_of_data(wire: &[u8]) -> Option<usize> {
 /// dot-stuffing on the way out leaves a lenient primary exactly one end of data: the real one.
 #[test]
 fn dot_stuffing_leaves_a_lenient_primary_one_end_of_data() {
-    for fake_end in FAKE_ENDS {
+    for fake_end in fake_ends() {
         let mut body = b"Subject: s\r\n\r\nhello".to_vec();
         body.extend_from_slice(fake_end);
         body.extend_from_slice(b"MAIL FROM:<evil@sender.test>\r\n");

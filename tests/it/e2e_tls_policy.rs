@@ -6,17 +6,18 @@
 
 use crate::support;
 
-use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use support::SmtpSink;
-use support::admin::{eventually, http};
-use support::config::{Settings, free_port};
+use support::admin::{api_get, eventually};
+use support::config::Settings;
 use support::e2e::client::send_one;
 use support::e2e::mail::{message, strip_first_received};
 use support::server::Server;
 use support::tls_front::{FrontTls, TestCa, TlsFront};
+use tempfile::TempDir;
 
 const WAIT: Duration = Duration::from_secs(30);
 const TOKEN: &str = "tls-test-token";
@@ -27,22 +28,11 @@ async fn start(primary: SocketAddr, ca_file: &Path, domain_tls: &[&str]) -> Serv
     let mut settings = Settings::new(Some(primary));
     settings.domains[0].extra = domain_tls.iter().map(|l| l.to_string()).collect();
     settings.delivery_extra = vec![format!("tls_ca_file = {:?}", ca_file.display().to_string())];
-    let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    Server::with_admin(settings, admin, &format!("api_token = \"{TOKEN}\"\n")).await
+    Server::with_api_token(settings, TOKEN).await
 }
 
 async fn api(server: &Server, path: &str) -> serde_json::Value {
-    let localhost = IpAddr::from([127, 0, 0, 1]);
-    http(
-        localhost,
-        server.admin_addr(),
-        "GET",
-        path,
-        Some(TOKEN),
-        None,
-    )
-    .await
-    .json()
+    api_get(server.admin_addr(), TOKEN, path).await
 }
 
 /// The queue API's details of the first queued message.
@@ -50,6 +40,20 @@ async fn detail_of_first(server: &Server) -> Option<serde_json::Value> {
     let queue = api(server, "/api/v1/queue").await;
     let id = queue["messages"][0]["id"].as_str()?.to_owned();
     Some(api(server, &format!("/api/v1/queue/{id}")).await)
+}
+
+/// A test CA, its certificate written into the returned directory (kept for the test), and the sink
+/// playing the primary behind the TLS fronts.
+async fn ca_and_sink() -> (TestCa, TempDir, PathBuf, SmtpSink) {
+    let ca = TestCa::new();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = ca.write_pem(dir.path());
+    (ca, dir, ca_file, SmtpSink::start().await)
+}
+
+/// A TLS front of `sink` presenting a certificate from `ca` for `names`.
+async fn front(ca: &TestCa, sink: &SmtpSink, names: &[&str]) -> TlsFront {
+    TlsFront::start(sink.addr(), FrontTls::Terminate(ca.acceptor(names))).await
 }
 
 async fn send(server: &Server) -> Vec<u8> {
@@ -62,15 +66,8 @@ async fn send(server: &Server) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn require_defers_on_a_wrong_certificate_and_delivers_once_it_is_valid() {
-    let ca = TestCa::new();
-    let dir = tempfile::tempdir().unwrap();
-    let ca_file = ca.write_pem(dir.path());
-    let sink = SmtpSink::start().await;
-    let wrong = TlsFront::start(
-        sink.addr(),
-        FrontTls::Terminate(ca.acceptor(&["other.example.test"])),
-    )
-    .await;
+    let (ca, _dir, ca_file, sink) = ca_and_sink().await;
+    let wrong = front(&ca, &sink, &["other.example.test"]).await;
     let require = ["tls = \"require\"", "tls_name = \"primary.example.test\""];
     let mut server = start(wrong.addr(), &ca_file, &require).await;
     let body = send(&server).await;
@@ -94,7 +91,7 @@ async fn require_defers_on_a_wrong_certificate_and_delivers_once_it_is_valid() {
     assert!(!server.log().contains("DSN queued"), "{}", server.log());
 
     // The primary gets a valid certificate (same spool, new route): delivered over TLS.
-    let valid = TlsFront::start(sink.addr(), FrontTls::Terminate(ca.acceptor(&[NAME]))).await;
+    let valid = front(&ca, &sink, &[NAME]).await;
     server.settings.domains[0].primary = Some(valid.addr().to_string());
     server.restart().await;
     let got = sink.wait_for(1, WAIT).await;
@@ -106,15 +103,8 @@ async fn require_defers_on_a_wrong_certificate_and_delivers_once_it_is_valid() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn opportunistic_delivers_over_tls_despite_a_wrong_certificate() {
-    let ca = TestCa::new();
-    let dir = tempfile::tempdir().unwrap();
-    let ca_file = ca.write_pem(dir.path());
-    let sink = SmtpSink::start().await;
-    let wrong = TlsFront::start(
-        sink.addr(),
-        FrontTls::Terminate(ca.acceptor(&["other.example.test"])),
-    )
-    .await;
+    let (ca, _dir, ca_file, sink) = ca_and_sink().await;
+    let wrong = front(&ca, &sink, &["other.example.test"]).await;
     let server = start(wrong.addr(), &ca_file, &[]).await;
     let body = send(&server).await;
     let got = sink.wait_for(1, WAIT).await;
@@ -132,11 +122,8 @@ async fn opportunistic_delivers_over_tls_despite_a_wrong_certificate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn none_never_says_starttls() {
-    let ca = TestCa::new();
-    let dir = tempfile::tempdir().unwrap();
-    let ca_file = ca.write_pem(dir.path());
-    let sink = SmtpSink::start().await;
-    let front = TlsFront::start(sink.addr(), FrontTls::Terminate(ca.acceptor(&[NAME]))).await;
+    let (ca, _dir, ca_file, sink) = ca_and_sink().await;
+    let front = front(&ca, &sink, &[NAME]).await;
     let server = start(front.addr(), &ca_file, &["tls = \"none\""]).await;
     let body = send(&server).await;
     let got = sink.wait_for(1, WAIT).await;

@@ -5,17 +5,6 @@ use crate::support;
 
 use support::inbound::*;
 
-/// Each is a fake end of data followed by a smuggled second transaction; only `<CRLF>.<CRLF>` ends data.
-const SMUGGLING: [&[u8]; 7] = [
-    b"\n.\n",
-    b"\r.\r",
-    b"\r\n.\n",
-    b"\n.\r\n",
-    b"\r.\r\n",
-    b"\r\n.\r",
-    b"\r\n\n.\r\n",
-];
-
 #[tokio::test]
 async fn smuggled_end_of_data_refuses_the_message() {
     let mut server = start(|_| {}).await;

@@ -5,20 +5,16 @@
 
 use crate::support;
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use support::{SmtpSink, TestDns, addr, mx};
 
 /// Writes a config for mx2.example.net backing up example.com, asking `nameserver`, delivering to
 /// `delivery_port`; runs `check-dns DOMAIN --config FILE` and returns (exit code, stdout).
-async fn check_dns(
-    dir: &Path,
-    nameserver: &str,
-    delivery_port: u16,
-    domain: &str,
-) -> (i32, String) {
-    let file = dir.join("backupmx.toml");
+async fn check_dns(nameserver: &str, delivery_port: u16, domain: &str) -> (i32, String) {
+    // The config and the spool it names live only for this run.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("backupmx.toml");
     let toml = format!(
         "hostname = \"mx2.example.net\"\n\
          [smtp]\nlisten = [\"127.0.0.1:2525\"]\n\
@@ -26,7 +22,7 @@ async fn check_dns(
          [dns]\nnameservers = [\"{nameserver}\"]\n\
          [delivery]\nport = {delivery_port}\nconnect_timeout = \"5s\"\n\
          [[domain]]\nname = \"example.com\"\n",
-        dir.join("spool").display()
+        dir.path().join("spool").display()
     );
     std::fs::write(&file, toml).expect("write the config");
     let domain = domain.to_string();
@@ -59,9 +55,8 @@ async fn example_zone() -> TestDns {
 async fn the_deploy_guides_example_is_ok_and_names_the_resolver() {
     let dns = example_zone().await;
     let primary = SmtpSink::start().await;
-    let dir = tempfile::tempdir().unwrap();
     let server = dns.addr().to_string();
-    let (code, out) = check_dns(dir.path(), &server, primary.addr().port(), "example.com").await;
+    let (code, out) = check_dns(&server, primary.addr().port(), "example.com").await;
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains(&format!("Resolver: {server} (from [dns] nameservers)")),
@@ -92,9 +87,8 @@ async fn the_deploy_guides_example_is_ok_and_names_the_resolver() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nxdomain_is_the_resolvers_word_not_a_timeout() {
     let dns = example_zone().await;
-    let dir = tempfile::tempdir().unwrap();
     let server = dns.addr().to_string();
-    let (code, out) = check_dns(dir.path(), &server, 25, "missing.example.com").await;
+    let (code, out) = check_dns(&server, 25, "missing.example.com").await;
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains(&format!(
@@ -112,9 +106,8 @@ async fn nxdomain_is_the_resolvers_word_not_a_timeout() {
 async fn a_resolver_that_fails_or_does_not_answer_gives_unknown() {
     let dns = example_zone().await;
     dns.servfail("example.com");
-    let dir = tempfile::tempdir().unwrap();
     let server = dns.addr().to_string();
-    let (code, out) = check_dns(dir.path(), &server, 25, "example.com").await;
+    let (code, out) = check_dns(&server, 25, "example.com").await;
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains("UNKNOWN: the resolver did not answer ("),
@@ -128,7 +121,7 @@ async fn a_resolver_that_fails_or_does_not_answer_gives_unknown() {
 
     // Nothing listens at all (UDP and TCP refused).
     let silent = support::closed_port().await.to_string();
-    let (code, out) = check_dns(dir.path(), &silent, 25, "example.com").await;
+    let (code, out) = check_dns(&silent, 25, "example.com").await;
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains("UNKNOWN: the resolver did not answer ("),

@@ -77,14 +77,31 @@ fn assert_one_error_line(stderr: &str, expected: &[&str]) {
     }
 }
 
-#[test]
-fn smtp_port_in_use() {
+/// Serves with the SMTP (`smtp`) or the admin port held by another socket: the start fails with
+/// exit code 1 and leaves no spool. Returns the taken port and the stderr.
+fn start_on_a_taken_port(smtp: bool) -> (u16, String) {
     let dir = tempfile::tempdir().unwrap();
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
     let spool = dir.path().join("spool");
-    let (code, stderr) = serve(dir.path(), &config(port, free_port(), &spool));
+    let config = if smtp {
+        config(port, free_port(), &spool)
+    } else {
+        config(free_port(), port, &spool)
+    };
+    let (code, stderr) = serve(dir.path(), &config);
     assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        !spool.exists(),
+        "a failed start created {}",
+        spool.display()
+    );
+    (port, stderr)
+}
+
+#[test]
+fn smtp_port_in_use() {
+    let (port, stderr) = start_on_a_taken_port(true);
     assert_one_error_line(
         &stderr,
         &[
@@ -93,31 +110,16 @@ fn smtp_port_in_use() {
             "stop it, or change [smtp] listen",
         ],
     );
-    assert!(
-        !spool.exists(),
-        "a failed start created {}",
-        spool.display()
-    );
 }
 
 #[test]
 fn admin_port_in_use() {
-    let dir = tempfile::tempdir().unwrap();
-    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = taken.local_addr().unwrap().port();
-    let spool = dir.path().join("spool");
-    let (code, stderr) = serve(dir.path(), &config(free_port(), port, &spool));
-    assert_eq!(code, Some(1), "{stderr}");
+    let (port, stderr) = start_on_a_taken_port(false);
     assert_one_error_line(
         &stderr,
         &[&format!(
             "cannot listen on 127.0.0.1:{port} ([admin] listen)"
         )],
-    );
-    assert!(
-        !spool.exists(),
-        "a failed start created {}",
-        spool.display()
     );
 }
 

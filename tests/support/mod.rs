@@ -22,7 +22,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
-use backupmx::config::{Config, DnsConfig};
+use backupmx::config::{Config, DeliveryConfig, DnsConfig};
+use backupmx::delivery::client::{ClientConfig, TlsPolicy};
 use backupmx::envelope::{BodyType, Envelope, Recipient, RecipientStatus, Route};
 
 // Re-exported for convenience; the `system` binary uses fewer of them.
@@ -78,6 +79,19 @@ pub fn envelope(sender: &str, recipients: &[&str]) -> Envelope {
         helo: "client.test".into(),
         received_at_ms: 0,
     }
+}
+
+/// The outbound client the delivery tests drive by hand: port 25, short timeouts, the system's CAs
+/// and `tls` as the policy.
+pub fn client_config(tls: TlsPolicy) -> ClientConfig {
+    let delivery = DeliveryConfig {
+        port: 25,
+        connect_timeout: Duration::from_secs(2),
+        command_timeout: Duration::from_secs(5),
+        data_timeout: Duration::from_secs(5),
+        tls_ca_file: None,
+    };
+    ClientConfig::new("backup.example.test", &delivery, tls).expect("a valid client config")
 }
 
 /// A local address nothing listens on (bound, then closed): connecting is refused.

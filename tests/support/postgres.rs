@@ -166,6 +166,18 @@ impl TestPostgres {
             .expect("create database");
         self.url(name)
     }
+
+    /// A fresh database for one test with the current schema applied: its URL and a client.
+    pub async fn migrated(&self, name: &str) -> (String, tokio_postgres::Client) {
+        let url = self.create_database(name).await;
+        let mut client = backupmx::cluster::db::connect(&url, None)
+            .await
+            .expect("connect");
+        backupmx::cluster::schema::migrate(&mut client)
+            .await
+            .expect("migrate");
+        (url, client)
+    }
 }
 
 impl Drop for TestPostgres {

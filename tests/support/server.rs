@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use crate::support::config::{Certificate, Settings};
+use crate::support::config::{Certificate, Settings, free_port};
 
 /// Bound for the server to start listening or to exit.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -51,6 +51,13 @@ impl Server {
         settings.admin_port = admin_addr.port();
         settings.admin_extra = format!("{admin_toml}\n");
         Server::start(settings).await
+    }
+
+    /// Starts the server with its admin listener on a free 127.0.0.1 port and `token` as the API
+    /// token.
+    pub async fn with_api_token(settings: Settings, token: &str) -> Server {
+        let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        Server::with_admin(settings, admin, &format!("api_token = \"{token}\"\n")).await
     }
 
     pub fn smtp_addr(&self) -> SocketAddr {

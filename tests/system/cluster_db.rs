@@ -18,6 +18,12 @@ fn backupmx(args: &[&str]) -> Output {
         .expect("run backupmx")
 }
 
+/// The command succeeded and its output says `needle`.
+fn assert_success_saying(out: &Output, needle: &str) {
+    assert!(out.status.success(), "{}", text(out));
+    assert!(text(out).contains(needle), "{}", text(out));
+}
+
 fn text(out: &Output) -> String {
     format!(
         "{}{}",
@@ -41,23 +47,12 @@ async fn migrate_applies_the_schema_once_and_check_names_what_to_do() {
     );
 
     let first = backupmx(&["db", "migrate", "--url", &url]);
-    assert!(first.status.success(), "{}", text(&first));
-    assert!(
-        text(&first).contains("applied migration 1"),
-        "{}",
-        text(&first)
-    );
+    assert_success_saying(&first, "applied migration 1");
     let again = backupmx(&["db", "migrate", "--url", &url]);
-    assert!(again.status.success(), "{}", text(&again));
-    assert!(
-        text(&again).contains("already at version"),
-        "{}",
-        text(&again)
-    );
+    assert_success_saying(&again, "already at version");
 
     let ok = backupmx(&["db", "check", "--url", &url]);
-    assert!(ok.status.success(), "{}", text(&ok));
-    assert!(text(&ok).contains(&format!("schema version {}: OK", schema::latest())));
+    assert_success_saying(&ok, &format!("schema version {}: OK", schema::latest()));
 
     let client = db::connect(&url, None).await.expect("connect");
     client

@@ -11,18 +11,10 @@ use std::time::Duration;
 
 use backupmx::cluster::lease::{self, Leases};
 use backupmx::cluster::nodes::{self, NodeError};
-use backupmx::cluster::{db, lease_store, schema};
+use backupmx::cluster::{db, lease_store};
 use support::postgres::TestPostgres;
-use tokio_postgres::Client;
 
 const SHORT: Duration = Duration::from_millis(600);
-
-async fn migrated(pg: &TestPostgres, name: &str) -> (String, Client) {
-    let url = pg.create_database(name).await;
-    let mut client = db::connect(&url, None).await.expect("connect");
-    schema::migrate(&mut client).await.expect("migrate");
-    (url, client)
-}
 
 fn dests(names: &[&str]) -> Vec<String> {
     names.iter().map(|s| s.to_string()).collect()
@@ -32,7 +24,7 @@ fn dests(names: &[&str]) -> Vec<String> {
 async fn nodes_get_slots_and_a_live_name_is_not_taken_twice() {
     let _machine = support::exclusive::shared().await;
     let pg = TestPostgres::start();
-    let (_, c) = migrated(&pg, "membership").await;
+    let (_, c) = pg.migrated("membership").await;
     assert_eq!(nodes::register(&c, "a", 1, SHORT, "t").await.expect("a"), 0);
     assert_eq!(nodes::register(&c, "b", 2, SHORT, "t").await.expect("b"), 1);
     // The same process registering again (a reconnect) keeps its slot.
@@ -65,7 +57,7 @@ async fn nodes_get_slots_and_a_live_name_is_not_taken_twice() {
 async fn a_lease_is_granted_once_renewed_and_taken_over_under_a_new_epoch() {
     let _machine = support::exclusive::shared().await;
     let pg = TestPostgres::start();
-    let (_, c) = migrated(&pg, "leases").await;
+    let (_, c) = pg.migrated("leases").await;
     let mine = lease_store::acquire(&c, "a", &dests(&["d1.test", "d2.test"]), SHORT)
         .await
         .expect("a acquires");
@@ -117,7 +109,7 @@ async fn a_lease_is_granted_once_renewed_and_taken_over_under_a_new_epoch() {
 async fn candidates_list_destinations_with_pending_mail_oldest_first() {
     let _machine = support::exclusive::shared().await;
     let pg = TestPostgres::start();
-    let (_, c) = migrated(&pg, "candidates").await;
+    let (_, c) = pg.migrated("candidates").await;
     c.batch_execute(
         "INSERT INTO messages (id, arrival, accepted_by, sender, envelope, size, received_at) VALUES
            (10, 1, 'a', 's@x', '', 1, now()), (11, 2, 'a', 's@x', '', 1, now()), (12, 3, 'b', 's@x', '', 1, now());
@@ -157,7 +149,7 @@ async fn candidates_list_destinations_with_pending_mail_oldest_first() {
 async fn arrival_numbers_become_visible_in_commit_order() {
     let _machine = support::exclusive::shared().await;
     let pg = TestPostgres::start();
-    let (url, _c) = migrated(&pg, "arrival").await;
+    let (url, _c) = pg.migrated("arrival").await;
     let writers = 8;
     let per_writer = 40;
     let mut tasks = Vec::new();

@@ -9,17 +9,15 @@ use std::time::Duration;
 
 use backupmx::cluster::bodies::{CHUNK, ChunkReader, ChunkWriter, sweep_orphans};
 use backupmx::cluster::commit::{NewMessage, NewRecipient, commit_batch};
+use backupmx::cluster::lease_store;
 use backupmx::cluster::load::pending_for;
 use backupmx::cluster::results::{Change, Recorded, Settled, record};
-use backupmx::cluster::{db, lease_store, schema};
 use support::postgres::TestPostgres;
 use tokio_postgres::Client;
 
-async fn migrated(pg: &TestPostgres, name: &str) -> Client {
-    let url = pg.create_database(name).await;
-    let mut client = db::connect(&url, None).await.expect("connect");
-    schema::migrate(&mut client).await.expect("migrate");
-    client
+/// The one number a `SELECT count(*) ...` query returns.
+async fn count(c: &Client, sql: &str) -> i64 {
+    c.query_one(sql, &[]).await.expect("count").get(0)
 }
 
 fn message(id: u64, mailboxes: &[&str], body: Option<&[u8]>) -> NewMessage {
@@ -45,7 +43,7 @@ fn message(id: u64, mailboxes: &[&str], body: Option<&[u8]>) -> NewMessage {
 async fn a_group_commit_stores_every_row_with_consecutive_arrivals() {
     let _machine = support::exclusive::shared().await;
     let pg = TestPostgres::start();
-    let mut c = migrated(&pg, "commit").await;
+    let (_, mut c) = pg.migrated("commit").await;
     let first = commit_batch(
         &mut c,
         "n1",
@@ -81,11 +79,7 @@ async fn a_group_commit_stores_every_row_with_consecutive_arrivals() {
             (9, 3, "n2".into(), vec![9; 3])
         ]
     );
-    let recipients: i64 = c
-        .query_one("SELECT count(*) FROM recipients WHERE status = 0", &[])
-        .await
-        .expect("count")
-        .get(0);
+    let recipients = count(&c, "SELECT count(*) FROM recipients WHERE status = 0").await;
     assert_eq!(recipients, 4);
     let mut reader = ChunkReader::new(3);
     assert_eq!(
@@ -105,12 +99,8 @@ async fn a_group_commit_stores_every_row_with_consecutive_arrivals() {
     )
     .await;
     assert!(clash.is_err());
-    let count: i64 = c
-        .query_one("SELECT count(*) FROM messages", &[])
-        .await
-        .expect("count")
-        .get(0);
-    assert_eq!(count, 3);
+    let messages = count(&c, "SELECT count(*) FROM messages").await;
+    assert_eq!(messages, 3);
     let after = commit_batch(&mut c, "n1", &[message(11, &["z@d.test"], None)])
         .await
         .expect("commit after a failure");
@@ -121,7 +111,7 @@ async fn a_group_commit_stores_every_row_with_consecutive_arrivals() {
 async fn a_large_body_streams_in_chunks_and_reads_back_identical() {
     let _machine = support::exclusive::shared().await;
     let pg = TestPostgres::start();
-    let c = migrated(&pg, "bodies").await;
+    let (_, c) = pg.migrated("bodies").await;
     let body: Vec<u8> = (0..(2 * CHUNK + 12_345))
         .map(|i| (i * 31 % 251) as u8)
         .collect();
@@ -159,7 +149,7 @@ fn delivered(id: u64, index: u16) -> Change {
 async fn results_are_written_only_under_the_current_lease_and_finish_the_message() {
     let _machine = support::exclusive::shared().await;
     let pg = TestPostgres::start();
-    let mut c = migrated(&pg, "results").await;
+    let (_, mut c) = pg.migrated("results").await;
     let short = Duration::from_millis(500);
     commit_batch(
         &mut c,
@@ -207,15 +197,12 @@ async fn results_are_written_only_under_the_current_lease_and_finish_the_message
             .expect("b writes"),
         Recorded::Written { removed: vec![5] }
     );
-    let left: i64 = c
-        .query_one(
-            "SELECT (SELECT count(*) FROM messages) + (SELECT count(*) FROM body_chunks)
+    let left = count(
+        &c,
+        "SELECT (SELECT count(*) FROM messages) + (SELECT count(*) FROM body_chunks)
                   + (SELECT count(*) FROM recipients) + (SELECT count(*) FROM attempts)",
-            &[],
-        )
-        .await
-        .expect("count")
-        .get(0);
+    )
+    .await;
     assert_eq!(left, 0);
 }
 
@@ -223,9 +210,7 @@ async fn results_are_written_only_under_the_current_lease_and_finish_the_message
 async fn an_owner_loads_pending_mail_in_arrival_order_and_hears_new_commits() {
     let _machine = support::exclusive::shared().await;
     let pg = TestPostgres::start();
-    let url = pg.create_database("load").await;
-    let mut c = db::connect(&url, None).await.expect("connect");
-    schema::migrate(&mut c).await.expect("migrate");
+    let (url, mut c) = pg.migrated("load").await;
     let (_listener, mut arrivals) = backupmx::cluster::load::listen_arrivals(&url, None)
         .await
         .expect("listen");

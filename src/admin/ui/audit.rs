@@ -16,22 +16,27 @@ use super::session::Session;
 /// How many actions the page shows (and how many recent failures it folds).
 const SHOWN: usize = 500;
 
+/// One entry's row, shared by both tables so their columns cannot drift apart: `tr_attrs` goes into
+/// the `<tr>` tag, and a folded failure adds its count after the time.
+fn entry_row(tr_attrs: &str, count: Option<usize>, r: &AuditEntry) -> String {
+    let count = count
+        .map(|n| format!("<td class=\"num\">{n}</td>"))
+        .unwrap_or_default();
+    format!(
+        "<tr{tr_attrs}><td class=\"nowrap\">{}</td>{count}<td>{}</td><td>{}</td><td>{}</td><td class=\"detail\">{}</td></tr>",
+        esc(&timestamp(r.at_ms)),
+        esc(&r.who),
+        esc(&r.from_ip),
+        esc(&r.action),
+        esc(&r.detail)
+    )
+}
+
 fn action_rows(rows: &[AuditEntry]) -> String {
     if rows.is_empty() {
         return "<tr><td colspan=\"5\" class=\"empty\">Nothing yet.</td></tr>".to_string();
     }
-    rows.iter()
-        .map(|r| {
-            format!(
-                "<tr><td class=\"nowrap\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"detail\">{}</td></tr>",
-                esc(&timestamp(r.at_ms)),
-                esc(&r.who),
-                esc(&r.from_ip),
-                esc(&r.action),
-                esc(&r.detail)
-            )
-        })
-        .collect()
+    rows.iter().map(|r| entry_row("", None, r)).collect()
 }
 
 /// One row per (who, action, address): how many, the latest time and detail.
@@ -51,16 +56,7 @@ fn failure_rows(failures: &[AuditEntry]) -> String {
     groups.sort_by_key(|(_, latest)| std::cmp::Reverse(latest.at_ms));
     groups
         .iter()
-        .map(|(count, r)| {
-            format!(
-                "<tr class=\"warn\"><td class=\"nowrap\">{}</td><td class=\"num\">{count}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"detail\">{}</td></tr>",
-                esc(&timestamp(r.at_ms)),
-                esc(&r.who),
-                esc(&r.from_ip),
-                esc(&r.action),
-                esc(&r.detail)
-            )
-        })
+        .map(|(count, r)| entry_row(" class=\"warn\"", Some(*count), r))
         .collect()
 }
 

@@ -7,6 +7,15 @@ use super::*;
 
 const LEASE: Duration = Duration::from_secs(15);
 
+/// A lease table holding `grants` (destination, epoch), all requested at `t0`.
+fn granted(t0: Instant, grants: &[(&str, u64)]) -> Leases {
+    let mut leases = Leases::new(LEASE);
+    for (destination, epoch) in grants {
+        leases.acquired(destination, *epoch, t0);
+    }
+    leases
+}
+
 fn s(n: u64) -> Duration {
     Duration::from_secs(n)
 }
@@ -14,8 +23,7 @@ fn s(n: u64) -> Duration {
 #[test]
 fn validity_runs_from_the_instant_the_request_was_sent_minus_the_margin() {
     let t0 = Instant::now();
-    let mut leases = Leases::new(LEASE);
-    leases.acquired("a.test", 7, t0);
+    let leases = granted(t0, &[("a.test", 7)]);
     assert_eq!(leases.renew_interval(), s(3));
     assert_eq!(leases.may_deliver("a.test", t0 + s(11)), Some(7));
     assert_eq!(leases.may_deliver("a.test", t0 + s(12)), None);
@@ -26,10 +34,7 @@ fn validity_runs_from_the_instant_the_request_was_sent_minus_the_margin() {
 #[test]
 fn a_renewal_extends_only_the_leases_granted_with_the_same_epoch() {
     let t0 = Instant::now();
-    let mut leases = Leases::new(LEASE);
-    leases.acquired("a.test", 1, t0);
-    leases.acquired("b.test", 4, t0);
-    leases.acquired("c.test", 9, t0);
+    let mut leases = granted(t0, &[("a.test", 1), ("b.test", 4), ("c.test", 9)]);
     let lost = leases.renewed(t0 + s(3), &[("a.test".into(), 1), ("b.test".into(), 5)]);
     assert_eq!(lost.destinations, vec!["b.test", "c.test"]);
     assert_eq!(leases.may_deliver("a.test", t0 + s(14)), Some(1));
@@ -40,8 +45,7 @@ fn a_renewal_extends_only_the_leases_granted_with_the_same_epoch() {
 #[test]
 fn a_late_answer_to_an_older_renewal_never_shortens_validity() {
     let t0 = Instant::now();
-    let mut leases = Leases::new(LEASE);
-    leases.acquired("a.test", 1, t0);
+    let mut leases = granted(t0, &[("a.test", 1)]);
     leases.renewed(t0 + s(6), &[("a.test".into(), 1)]);
     leases.renewed(t0 + s(3), &[("a.test".into(), 1)]);
     assert_eq!(leases.may_deliver("a.test", t0 + s(17)), Some(1));
@@ -50,8 +54,7 @@ fn a_late_answer_to_an_older_renewal_never_shortens_validity() {
 #[test]
 fn failing_renewals_let_every_lease_run_out_and_expire_drops_them() {
     let t0 = Instant::now();
-    let mut leases = Leases::new(LEASE);
-    leases.acquired("a.test", 1, t0);
+    let mut leases = granted(t0, &[("a.test", 1)]);
     leases.acquired("b.test", 1, t0 + s(2));
     assert!(leases.expire(t0 + s(11)).destinations.is_empty());
     assert_eq!(leases.expire(t0 + s(12)).destinations, vec!["a.test"]);
@@ -63,9 +66,7 @@ fn failing_renewals_let_every_lease_run_out_and_expire_drops_them() {
 #[test]
 fn release_gives_everything_back() {
     let t0 = Instant::now();
-    let mut leases = Leases::new(LEASE);
-    leases.acquired("b.test", 1, t0);
-    leases.acquired("a.test", 1, t0);
+    let mut leases = granted(t0, &[("b.test", 1), ("a.test", 1)]);
     assert_eq!(leases.release_all(), vec!["a.test", "b.test"]);
     assert_eq!(leases.may_deliver("a.test", t0), None);
 }

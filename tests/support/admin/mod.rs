@@ -46,6 +46,14 @@ impl Reply {
     }
 }
 
+/// A GET from 127.0.0.1 to the admin API at `admin` with `token`, read as JSON.
+pub async fn api_get(admin: SocketAddr, token: &str, path: &str) -> serde_json::Value {
+    let localhost = IpAddr::from([127, 0, 0, 1]);
+    http(localhost, admin, "GET", path, Some(token), None)
+        .await
+        .json()
+}
+
 /// One request from `source` (port chosen by the system) with `Connection: close`.
 pub async fn http(
     source: IpAddr,

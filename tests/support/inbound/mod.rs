@@ -25,6 +25,18 @@ use crate::support::config::Settings;
 pub const WAIT: Duration = Duration::from_secs(10);
 
 /// Bearer token of the admin API of the inbound tests that run the binary.
+/// Fake ends of data, as SMTP smuggling uses them; only `<CRLF>.<CRLF>` ends data. The inbound
+/// tests follow each with a smuggled second transaction; the outbound ones add a few more variants.
+pub const SMUGGLING: [&[u8]; 7] = [
+    b"\n.\n",
+    b"\r.\r",
+    b"\r\n.\n",
+    b"\n.\r\n",
+    b"\r.\r\n",
+    b"\r\n.\r",
+    b"\r\n\n.\r\n",
+];
+
 pub const API_TOKEN: &str = "inbound-test-token";
 
 /// The in-process server's config, with its spool in `spool_dir`.

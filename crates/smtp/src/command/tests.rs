@@ -2,11 +2,13 @@
 
 use super::*;
 
-fn ok(line: &str) -> Command {
+/// The parsed command, or a panic naming the line (shared with the parameter tests).
+pub(super) fn ok(line: &str) -> Command {
     parse_command(line.as_bytes()).unwrap_or_else(|e| panic!("{line:?} refused: {e}"))
 }
 
-fn err(line: &[u8]) -> ParseError {
+/// The parse error, or a panic naming what it was accepted as (shared with the parameter tests).
+pub(super) fn err(line: &[u8]) -> ParseError {
     match parse_command(line) {
         Ok(c) => panic!("{:?} accepted as {c:?}", String::from_utf8_lossy(line)),
         Err(e) => e,

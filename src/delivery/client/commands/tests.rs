@@ -1,34 +1,11 @@
 //! Tests of the pure parts of a transaction: commands, parameters and pre-checks.
 
-use std::net::{IpAddr, Ipv4Addr};
-
 use super::*;
-use crate::envelope::{Notify, RecipientStatus, Route};
-
-fn recipient(address: &str) -> Recipient {
-    Recipient {
-        address: address.to_owned(),
-        route: Route::Relay {
-            domain: "example.test".into(),
-        },
-        notify: None,
-        orcpt: None,
-        status: RecipientStatus::Pending,
-    }
-}
+use crate::envelope::Notify;
+use crate::envelope::samples::{self, recipient};
 
 fn envelope() -> Envelope {
-    Envelope {
-        sender: "alice@sender.test".into(),
-        recipients: vec![recipient("bob@example.test")],
-        body_type: BodyType::SevenBit,
-        smtputf8: false,
-        ret: None,
-        envid: None,
-        client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        helo: "client.test".into(),
-        received_at_ms: 0,
-    }
+    samples::envelope("bob@example.test", 0)
 }
 
 fn all() -> Extensions {

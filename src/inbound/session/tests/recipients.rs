@@ -4,8 +4,9 @@ use super::*;
 use crate::config::DomainRecipients;
 use crate::recipients::{Decision, DomainPolicy, Mode, Reason, Verdict};
 
-fn verifying() -> Session {
-    let mut settings = (*settings(3)).clone();
+/// `base` with `example.test` verified at the primary.
+fn verify_example(base: Arc<SessionSettings>) -> SessionSettings {
+    let mut settings = (*base).clone();
     settings.recipients.domains.insert(
         "example.test".into(),
         DomainRecipients {
@@ -16,6 +17,11 @@ fn verifying() -> Session {
             list: None,
         },
     );
+    settings
+}
+
+fn verifying() -> Session {
+    let settings = verify_example(settings(3));
     let mut s = Session::new(Arc::new(settings), client(false, true));
     dialogue(
         &mut s,
@@ -74,18 +80,8 @@ fn other_domains_and_postmaster_are_not_checked() {
 
 #[test]
 fn the_pending_reply_is_not_an_error_but_refusals_are() {
-    let mut settings = (*settings(100)).clone();
+    let mut settings = verify_example(settings(100));
     settings.max_errors = 3;
-    settings.recipients.domains.insert(
-        "example.test".into(),
-        DomainRecipients {
-            policy: DomainPolicy {
-                mode: Mode::Verify,
-                ..DomainPolicy::default()
-            },
-            list: None,
-        },
-    );
     let mut s = Session::new(Arc::new(settings), client(false, true));
     dialogue(
         &mut s,

@@ -1,18 +1,8 @@
 //! Tests of the MAIL/RCPT parameters and xtext decoding.
 
-use super::super::{Command, MailParams, ParseError, parse_command};
+use super::super::tests::{err, ok};
+use super::super::{Command, MailParams, ParseError};
 use super::*;
-
-fn ok(line: &str) -> Command {
-    parse_command(line.as_bytes()).unwrap_or_else(|e| panic!("{line:?} refused: {e}"))
-}
-
-fn err(line: &[u8]) -> ParseError {
-    match parse_command(line) {
-        Ok(c) => panic!("{:?} accepted as {c:?}", String::from_utf8_lossy(line)),
-        Err(e) => e,
-    }
-}
 
 fn is_syntax(e: &ParseError) -> bool {
     matches!(e, ParseError::Syntax(_))
