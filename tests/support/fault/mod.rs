@@ -2,7 +2,7 @@
 //! what happened instead of panicking (the server may die under it), a tmpfs mount guard, and
 //! small polling helpers.
 //!
-//! Use from a test file with `mod fault_support;` (next to `mod e2e_support;` and `mod support;`).
+//! Use from a test file as `support::fault` (after `use crate::support;`).
 
 pub mod mount;
 
@@ -127,7 +127,7 @@ impl Session {
 }
 
 /// A message of about `size` bytes with `Message-ID: <id@e2e.test>`: the headers of
-/// `e2e_support::mail::message` and filler lines that name `id` (so a mixed-up body shows).
+/// `support::e2e::mail::message` and filler lines that name `id` (so a mixed-up body shows).
 pub fn sized_message(id: &str, to: &str, size: usize) -> Vec<u8> {
     let mut message = crate::support::e2e::mail::message(id, to);
     let line = format!("{id} filler line that makes the body bigger 0123456789\r\n");

@@ -1,7 +1,7 @@
 //! Helpers for the console tests: a WebDriver client for headless Chromium ([`webdriver`]) and a
 //! small HTTP client that logs in to the console and keeps its session cookie ([`console`]).
 //!
-//! Use from a test file with `mod admin_ui_support;` (next to `mod support;` and `mod e2e_support;`).
+//! Use from a test file as `support::ui` (after `use crate::support;`).
 
 pub mod console;
 pub mod webdriver;
