@@ -15,6 +15,7 @@ use crate::delivery::{Deliverer, SetupError};
 use crate::inbound::{self, InboundContext, TlsError};
 use crate::queue::api::QueueApi;
 use crate::queue::{self, QueueContext, QueueHandle, QueueParts, QueueState};
+use crate::readiness::{Gatherer, ReadinessService};
 use crate::recipients::RecipientService;
 use crate::spool::{Spool, SpoolError};
 
@@ -36,6 +37,8 @@ pub enum StartError {
     Tls(#[from] TlsError),
     #[error("delivery set-up: {0}")]
     Delivery(#[from] SetupError),
+    #[error("readiness check set-up: {0}")]
+    Readiness(String),
     #[error(
         "[admin] tls_cert/tls_key: TLS on the admin listener is not implemented yet; remove them and \
          keep the listener on a trusted address (or behind a TLS proxy)"
@@ -74,6 +77,7 @@ impl StartError {
                 "check [dns] nameservers (or /etc/resolv.conf) and [delivery] tls_ca_file".into()
             }
             StartError::AdminTlsUnsupported => "remove [admin] tls_cert and tls_key".into(),
+            StartError::Readiness(_) => "check [delivery] tls_ca_file (PEM CA certificates)".into(),
         }
     }
 }
@@ -148,8 +152,12 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
         }
         _ => (None, None),
     };
-    tokio::spawn(inbound::reload_on_sighup(tls_reloader, shutdown.clone()));
     let deliverer = Deliverer::new(&config)?;
+    let readiness = Arc::new(ReadinessService::new(
+        Gatherer::new(&config, deliverer.clone()).map_err(StartError::Readiness)?,
+        tls_reloader.clone(),
+    ));
+    tokio::spawn(inbound::reload_on_sighup(tls_reloader, shutdown.clone()));
     let dir = config.spool.dir.clone();
     let (spool, recovered) = Spool::open(&dir).map_err(|source| StartError::Spool {
         dir: dir.display().to_string(),
@@ -190,7 +198,9 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
     }));
     let recipients_task = tokio::spawn(recipients.clone().run_persistence(shutdown.clone()));
     let admin_state = AdminState::new(config.clone(), QueueApi::new(queue_ctx.clone()))
-        .with_recipients(recipients.clone());
+        .with_recipients(recipients.clone())
+        .with_readiness(readiness.clone());
+    tokio::spawn(readiness.run(shutdown.clone()));
     // Listening only now: once the console accepts, its credentials are resolved (and announced).
     let admin_listener = sockets::listen(admin_reserved)?;
     let admin_addr = admin_listener

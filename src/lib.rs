@@ -13,5 +13,6 @@ pub mod envelope;
 pub mod inbound;
 pub mod policy;
 pub mod queue;
+pub mod readiness;
 pub mod recipients;
 pub mod spool;

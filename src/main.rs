@@ -41,12 +41,16 @@ enum Command {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
-    /// Diagnose a domain's MX records: which entry is us, where we would deliver, and a verdict
-    /// (exit 0 for OK, 1 for WRONG or unknown, 2 for a bad config).
+    /// Diagnose a domain's MX records (which entry is us, where we would deliver, a verdict) and
+    /// its readiness: mx, address, fcrdns, certificate, mta_sts and dane checks (exit 0 when the
+    /// routing is OK, 1 for WRONG or unknown, 2 for a bad config).
     CheckDns {
         /// The backed-up domain.
         #[arg(value_name = "DOMAIN")]
         domain: String,
+        /// Print only the readiness as JSON: {"domain", "verdict", "checks": [{"name", "status", "detail"}]}.
+        #[arg(long)]
+        json: bool,
         /// The TOML config file (default: $BACKUPMX_CONFIG, else /etc/backupmx/backupmx.toml, else the
         /// embedded default).
         #[arg(long, value_name = "FILE")]
@@ -88,7 +92,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve { config } => serve(config.as_deref()),
         Command::CheckConfig { file } => Ok(check_config(&file)),
-        Command::CheckDns { domain, config } => check_dns(&domain, config),
+        Command::CheckDns {
+            domain,
+            json,
+            config,
+        } => check_dns(&domain, json, config),
         Command::Queue { command, target } => Ok(cli::queue(target, command)),
         Command::Status { json, target } => Ok(cli::status(target, json)),
         Command::Recipients { command, target } => Ok(cli::recipients(target, command)),
@@ -102,7 +110,7 @@ fn main() -> ExitCode {
     })
 }
 
-fn check_dns(domain: &str, config_file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+fn check_dns(domain: &str, json: bool, config_file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let source = locate(config_file);
     let config = match source.load() {
         Ok(config) => config,
@@ -115,15 +123,42 @@ fn check_dns(domain: &str, config_file: Option<PathBuf>) -> anyhow::Result<ExitC
         .enable_all()
         .build()
         .context("cannot start the tokio runtime")?;
-    println!("Config: {source}");
     let report = runtime.block_on(backupmx::delivery::check_dns(&config, domain));
-    print!("{report}");
+    let readiness = runtime.block_on(readiness(&config, domain))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&readiness)?);
+    } else {
+        println!("Config: {source}");
+        print!("{report}");
+        println!();
+        print!("{readiness}");
+    }
     Ok(match report.verdict {
         backupmx::delivery::Verdict::Ok { .. } | backupmx::delivery::Verdict::Static { .. } => {
             ExitCode::SUCCESS
         }
         _ => ExitCode::from(1),
     })
+}
+
+/// The readiness of `domain` as this config's server would see it (its certificate file).
+async fn readiness(
+    config: &Config,
+    domain: &str,
+) -> anyhow::Result<backupmx::readiness::Readiness> {
+    let deliverer = backupmx::delivery::Deliverer::new(config).context("delivery set-up")?;
+    let gatherer = backupmx::readiness::Gatherer::new(config, deliverer)
+        .map_err(anyhow::Error::msg)
+        .context("[delivery] tls_ca_file")?;
+    let certificate = match &config.smtp.tls_cert {
+        Some(file) => Some(
+            backupmx::readiness::certificate_from_files(file)
+                .map_err(anyhow::Error::msg)
+                .context("[smtp] tls_cert")?,
+        ),
+        None => None,
+    };
+    Ok(gatherer.assess(domain, certificate).await)
 }
 
 fn check_config(file: &Path) -> ExitCode {

@@ -7,6 +7,7 @@
 pub mod access;
 mod actions;
 pub mod api;
+mod api_readiness;
 mod api_recipients;
 pub mod audit;
 pub mod credentials;
@@ -59,6 +60,8 @@ pub struct AdminState {
     pub metrics: Option<PrometheusHandle>,
     /// Recipient validation (issue 7); `None` until [`AdminState::with_recipients`].
     pub recipients: Option<Arc<crate::recipients::RecipientService>>,
+    /// Per-domain readiness (issue 17); `None` until [`AdminState::with_readiness`].
+    pub readiness: Option<Arc<crate::readiness::ReadinessService>>,
 }
 
 /// Where generated credentials and the audit log are kept: `[admin] state_dir`, else the spool.
@@ -93,12 +96,18 @@ impl AdminState {
             config,
             queue,
             recipients: None,
+            readiness: None,
         }
     }
 
     /// Shows and manages the recipient cache through the console, the API and the CLI.
     pub fn with_recipients(mut self, recipients: Arc<crate::recipients::RecipientService>) -> Self {
         self.recipients = Some(recipients);
+        self
+    }
+
+    pub fn with_readiness(mut self, readiness: Arc<crate::readiness::ReadinessService>) -> Self {
+        self.readiness = Some(readiness);
         self
     }
 }

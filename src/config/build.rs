@@ -48,6 +48,7 @@ const DELIVERY_KEYS: &[&str] = &[
     "command_timeout",
     "data_timeout",
     "tls_ca_file",
+    "mta_sts_port",
 ];
 const QUEUE_KEYS: &[&str] = &[
     "retry",
@@ -258,6 +259,7 @@ fn build_delivery(section: &Section, c: &mut Collector) -> DeliveryConfig {
             DELIVERY_DATA_TIMEOUT_BOUNDS,
         ),
         tls_ca_file: super::outbound_tls::build_ca_file(section, c),
+        mta_sts_port: super::outbound_tls::build_mta_sts_port(section, c),
     }
 }
 

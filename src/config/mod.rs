@@ -30,7 +30,7 @@ mod tests;
 pub use duration::{format_duration, parse_duration};
 pub use error::{ConfigError, ConfigErrors};
 pub use load::EMBEDDED_DEFAULT_TOML;
-pub use outbound_tls::{DomainTls, TlsMode};
+pub use outbound_tls::{DEFAULT_MTA_STS_PORT, DomainTls, TlsMode};
 pub use recipients::{DomainPolicy, DomainRecipients, Mode, RecipientsConfig, UnknownWhenDown};
 
 use std::net::SocketAddr;
@@ -119,8 +119,11 @@ pub struct DeliveryConfig {
     pub command_timeout: Duration,
     /// Time allowed for the reply to the final dot of DATA.
     pub data_timeout: Duration,
-    /// Extra trust roots (PEM) for `tls = "require"`, besides the built-in ones.
+    /// Extra trust roots (PEM) for `tls = "require"`, MTA-STS policy fetches and the readiness
+    /// check's certificate verification, besides the built-in ones.
     pub tls_ca_file: Option<PathBuf>,
+    /// The HTTPS port MTA-STS policies are fetched from (443; another only in tests).
+    pub mta_sts_port: u16,
 }
 
 #[derive(Debug, Clone, PartialEq)]

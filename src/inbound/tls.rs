@@ -85,6 +85,18 @@ impl TlsReloader {
     }
 }
 
+impl TlsReloader {
+    /// The certificate chain new handshakes get now (leaf first).
+    pub fn current_chain(&self) -> Vec<CertificateDer<'static>> {
+        let current = self
+            .resolver
+            .0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        current.cert.clone()
+    }
+}
+
 /// The certificate and key every new handshake gets.
 #[derive(Debug)]
 struct CurrentCert(RwLock<Arc<CertifiedKey>>);

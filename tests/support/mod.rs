@@ -11,6 +11,7 @@ pub mod e2e;
 pub mod exclusive;
 pub mod fault;
 pub mod inbound;
+pub mod mta_sts;
 pub mod postgres;
 pub mod rogue;
 pub mod server;
@@ -90,6 +91,7 @@ pub fn client_config(tls: TlsPolicy) -> ClientConfig {
         command_timeout: Duration::from_secs(5),
         data_timeout: Duration::from_secs(5),
         tls_ca_file: None,
+        mta_sts_port: 443,
     };
     ClientConfig::new("backup.example.test", &delivery, tls).expect("a valid client config")
 }

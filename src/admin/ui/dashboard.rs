@@ -28,6 +28,12 @@ pub struct DomainRow {
     pub detail: String,
     pub next_attempt: String,
     pub histogram: Vec<usize>,
+    /// `ready`, `warning`, `broken`, or `unchecked` (issue 17's readiness).
+    pub readiness: &'static str,
+    /// The badge's text: the verdict and the checks that fail (or warn), e.g. `broken: mta_sts`.
+    pub readiness_text: String,
+    /// Those checks' details, for the badge's tooltip.
+    pub readiness_detail: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -79,6 +85,9 @@ pub fn view(domains: &[DomainSummary], now_ms: u64) -> DashboardView {
                     .map(|t| due_in(now_ms, t))
                     .unwrap_or_else(|| "–".into()),
                 histogram: d.age_histogram.iter().map(|b| b.count).collect(),
+                readiness: "unchecked",
+                readiness_text: "not checked yet".into(),
+                readiness_detail: String::new(),
             }
         })
         .collect();
@@ -155,7 +164,8 @@ fn domain_rows(view: &DashboardView, csrf: &str) -> String {
     for d in &view.domains {
         let queue_link = format!("/queue?domain={}", url_component(&d.domain));
         rows.push_str(&format!(
-            "<tr data-domain=\"{domain}\"><th scope=\"row\"><a href=\"{link}\">{domain}</a></th>\
+            "<tr data-domain=\"{domain}\"><th scope=\"row\"><a href=\"{link}\">{domain}</a> \
+             <span class=\"badge readiness-{readiness}\" data-field=\"readiness_text\" title=\"{readiness_detail}\">{readiness_text}</span></th>\
              <td class=\"num\" data-field=\"messages\">{messages}</td><td class=\"num\" data-field=\"bytes\">{bytes}</td>\
              <td class=\"num\" data-field=\"oldest\">{oldest}</td>\
              <td><span class=\"badge state-{state}\" data-field=\"state\">{state}</span> \
@@ -171,6 +181,9 @@ fn domain_rows(view: &DashboardView, csrf: &str) -> String {
             detail = esc(&d.detail),
             next = esc(&d.next_attempt),
             flush = flush_form(csrf, Some(&d.domain)),
+            readiness = esc(d.readiness),
+            readiness_text = esc(&d.readiness_text),
+            readiness_detail = esc(&d.readiness_detail),
         ));
     }
     rows
@@ -244,7 +257,32 @@ fn current_view(state: &UiState) -> DashboardView {
     let now_ms = to_unix_ms(state.admin.queue.now());
     let mut view = view(&state.admin.queue.domains(), now_ms);
     view.quarantined = state.admin.queue.quarantined();
+    if let Some(readiness) = &state.admin.readiness {
+        for row in &mut view.domains {
+            if let Some(latest) = readiness.latest(&row.domain) {
+                set_readiness(row, &latest);
+            }
+        }
+    }
     view
+}
+
+/// The row's readiness badge: the verdict, and the checks that make it so.
+pub fn set_readiness(row: &mut DomainRow, latest: &crate::readiness::Readiness) {
+    let worst = latest.worst_checks();
+    row.readiness = latest.verdict.as_str();
+    row.readiness_text = if worst.is_empty() {
+        latest.verdict.as_str().to_owned()
+    } else {
+        format!("{}: {}", latest.verdict.as_str(), worst.join(", "))
+    };
+    row.readiness_detail = latest
+        .checks
+        .iter()
+        .filter(|c| worst.contains(&c.name))
+        .map(|c| format!("{}: {}", c.name, c.detail))
+        .collect::<Vec<_>>()
+        .join("\n");
 }
 
 pub async fn show(
