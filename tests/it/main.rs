@@ -29,6 +29,7 @@ mod delivery_tls_policy;
 mod e2e_bounce;
 mod e2e_delivery;
 mod e2e_dns_failures;
+mod e2e_mta_sts;
 mod e2e_nagle_primary;
 mod e2e_pipelined_drain;
 mod e2e_postmaster;

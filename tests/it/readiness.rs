@@ -448,3 +448,73 @@ async fn check_dns_json_prints_the_readiness() {
     );
     assert!(stdout.contains("BROKEN: example.com (mta_sts)"), "{stdout}");
 }
+
+/// The running server: `GET /api/v1/domains/{name}/readiness` (computed at start, again with
+/// `?refresh=true`), 404 for a domain it does not back up, and the metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_serves_readiness_in_the_api_and_the_metrics() {
+    let world = World::new().await;
+    let dns = signed(&world.records()).await;
+    world.policy.set(&enforce(&[PRIMARY]));
+    let mut settings = support::config::Settings::new(None);
+    settings.hostname = US.into();
+    settings.smtp_port = world.listen.port();
+    settings.certificate = Some(world.ours.certificate());
+    settings.nameservers = vec![dns.addr()];
+    settings.domains = vec![support::config::Domain::by_mx("example.com")];
+    settings.delivery_extra = vec![
+        format!("tls_ca_file = {:?}", world.ca_file.display().to_string()),
+        format!("mta_sts_port = {}", world.policy.addr().port()),
+    ];
+    let token = "readiness-token";
+    let server = support::server::Server::with_api_token(settings, token).await;
+    let path = "/api/v1/domains/example.com/readiness";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let json = loop {
+        let json = support::admin::api_get(server.admin_addr(), token, path).await;
+        if json["verdict"].is_string() || std::time::Instant::now() > deadline {
+            break json;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(json["domain"], "example.com");
+    assert_eq!(json["verdict"], "broken", "{json:#}");
+    let failing: Vec<&str> = json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "fail")
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(failing, ["mta_sts"], "{json:#}");
+    let metrics = server.metrics(token);
+    assert!(
+        metrics.contains("backupmx_domain_readiness{domain=\"example.com\"} 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "backupmx_readiness_check_failing{domain=\"example.com\",check=\"mta_sts\"} 1"
+        ),
+        "{metrics}"
+    );
+
+    // Fixed policy, checked on demand.
+    world.policy.set(&enforce(&[PRIMARY, "*.example.net"]));
+    let json =
+        support::admin::api_get(server.admin_addr(), token, &format!("{path}?refresh=true")).await;
+    assert_eq!(json["verdict"], "ready", "{json:#}");
+    let metrics = server.metrics(token);
+    assert!(
+        metrics.contains("backupmx_domain_readiness{domain=\"example.com\"} 1"),
+        "{metrics}"
+    );
+
+    let unknown = support::admin::api_get(
+        server.admin_addr(),
+        token,
+        "/api/v1/domains/other.org/readiness",
+    )
+    .await;
+    assert_eq!(unknown["error"]["code"], "unknown_domain", "{unknown}");
+}
