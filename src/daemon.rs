@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tracing::info;
 
+use crate::acme::{Acme, AcmeError};
 use crate::admin::{self, AdminState};
 use crate::clock::SystemClock;
 use crate::config::Config;
@@ -39,6 +40,8 @@ pub enum StartError {
     Delivery(#[from] SetupError),
     #[error("readiness check set-up: {0}")]
     Readiness(String),
+    #[error("{0}")]
+    Acme(#[from] AcmeError),
     #[error(
         "[admin] tls_cert/tls_key: TLS on the admin listener is not implemented yet; remove them and \
          keep the listener on a trusted address (or behind a TLS proxy)"
@@ -78,6 +81,7 @@ impl StartError {
             }
             StartError::AdminTlsUnsupported => "remove [admin] tls_cert and tls_key".into(),
             StartError::Readiness(_) => "check [delivery] tls_ca_file (PEM CA certificates)".into(),
+            StartError::Acme(_) => "check [acme] directory and names (each name must resolve to this host, and [acme] http_listen must be reachable on port 80 from the CA)".into(),
         }
     }
 }
@@ -127,6 +131,33 @@ async fn wait_for_signal() {
     }
 }
 
+/// With `[acme]`: answers HTTP-01 challenges from now on, and obtains the first certificate before
+/// the listeners start when none is stored (bounded by `acme::ORDER_TIMEOUT`).
+async fn start_acme(
+    config: &Config,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<Option<Acme>, StartError> {
+    let Some(settings) = &config.acme else {
+        return Ok(None);
+    };
+    let acme = Acme::new(settings, &admin::state_dir(config));
+    let listener = sockets::listen(sockets::reserve(
+        settings.http_listen,
+        "[acme] http_listen",
+    )?)?;
+    info!(addr = %settings.http_listen, "ACME http-01 responder listening");
+    tokio::spawn(crate::acme::http01::serve(
+        listener,
+        acme.challenges(),
+        shutdown.clone(),
+    ));
+    if !acme.has_certificate() {
+        info!(names = %settings.names.join(","), "ACME: no stored certificate; ordering one before start");
+        acme.obtain().await?;
+    }
+    Ok(Some(acme))
+}
+
 /// Runs the server until `shutdown` turns true.
 pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), StartError> {
     let config = Arc::new(config);
@@ -145,13 +176,22 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
         return Err(StartError::AdminTlsUnsupported);
     }
     let admin_reserved = sockets::reserve(config.admin.listen, "[admin] listen")?;
-    let (tls, tls_reloader) = match (&config.smtp.tls_cert, &config.smtp.tls_key) {
-        (Some(cert), Some(key)) => {
-            let (acceptor, reloader) = inbound::load_reloadable_tls(cert, key)?;
+    let acme = start_acme(&config, &shutdown).await?;
+    let files = match (&acme, &config.smtp.tls_cert, &config.smtp.tls_key) {
+        (Some(acme), _, _) => Some((acme.store().cert_path(), acme.store().key_path())),
+        (None, Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+        _ => None,
+    };
+    let (tls, tls_reloader) = match files {
+        Some((cert, key)) => {
+            let (acceptor, reloader) = inbound::load_reloadable_tls(&cert, &key)?;
             (Some(acceptor), Some(reloader))
         }
-        _ => (None, None),
+        None => (None, None),
     };
+    if let (Some(acme), Some(reloader)) = (acme, &tls_reloader) {
+        tokio::spawn(acme.run(reloader.clone(), shutdown.clone()));
+    }
     let deliverer = Deliverer::new(&config)?;
     let readiness = Arc::new(ReadinessService::new(
         Gatherer::new(&config, deliverer.clone()).map_err(StartError::Readiness)?,

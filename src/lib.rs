@@ -1,6 +1,7 @@
 //! backupmx: a backup MX server. This library holds every module; `main.rs` is the thin CLI edge.
 //! See ARCHITECTURE.md for the map and the invariants.
 
+pub mod acme;
 pub mod admin;
 pub mod bounce;
 pub mod clock;

@@ -150,11 +150,15 @@ async fn readiness(
     let gatherer = backupmx::readiness::Gatherer::new(config, deliverer)
         .map_err(anyhow::Error::msg)
         .context("[delivery] tls_ca_file")?;
-    let certificate = match &config.smtp.tls_cert {
+    let acme_cert = config
+        .acme
+        .as_ref()
+        .map(|_| backupmx::acme::Store::new(&backupmx::admin::state_dir(config)).cert_path());
+    let certificate = match acme_cert.as_ref().or(config.smtp.tls_cert.as_ref()) {
         Some(file) => Some(
             backupmx::readiness::certificate_from_files(file)
                 .map_err(anyhow::Error::msg)
-                .context("[smtp] tls_cert")?,
+                .context("the inbound certificate")?,
         ),
         None => None,
     };

@@ -25,6 +25,7 @@ const TOP_KEYS: &[&str] = &[
     "admin",
     "limits",
     "recipients",
+    "acme",
 ];
 const SMTP_KEYS: &[&str] = &[
     "listen",
@@ -63,7 +64,7 @@ pub(super) fn build_config(root: &Section, c: &mut Collector) -> Config {
     root.check_keys(c, TOP_KEYS);
     let hostname = root.get(c, "hostname", parsed(normalise_domain));
     let extra_names = root.list(c, "extra_names", parsed(normalise_domain));
-    let smtp = build_smtp(&root.table(c, "smtp"), c);
+    let smtp = build_smtp(&root.table(c, "smtp"), c, root.has("acme"));
     let spool = build_spool(&root.table(c, "spool"), c);
     let dns = build_dns(&root.table(c, "dns"), c);
     let delivery = build_delivery(&root.table(c, "delivery"), c);
@@ -74,8 +75,11 @@ pub(super) fn build_config(root: &Section, c: &mut Collector) -> Config {
     let limits = super::client_limits::build_limits(&root.table(c, "limits"), c);
     let recipients_section = root.table(c, "recipients");
     let recipients = super::recipients::build_recipients(&recipients_section, c, domain_recipients);
+    let hostname = hostname.map_or_else(|| DEFAULT_HOSTNAME.to_string(), |f| f.value);
+    let acme = super::acme::build_acme(root, c, &hostname, smtp.tls_cert.is_some());
     Config {
-        hostname: hostname.map_or_else(|| DEFAULT_HOSTNAME.to_string(), |f| f.value),
+        hostname,
+        acme,
         extra_names: extra_names.map_or_else(Vec::new, |f| f.value),
         smtp,
         spool,
@@ -89,12 +93,17 @@ pub(super) fn build_config(root: &Section, c: &mut Collector) -> Config {
     }
 }
 
-fn build_smtp(section: &Section, c: &mut Collector) -> SmtpConfig {
+/// `acme`: an `[acme]` section provides the certificate (so `tls_listen` needs no files).
+fn build_smtp(section: &Section, c: &mut Collector, acme: bool) -> SmtpConfig {
     section.check_keys(c, SMTP_KEYS);
     let listen = section.list(c, "listen", parsed(parse_socket_addr));
     let listen = non_empty(c, listen);
     let (tls_cert, tls_key) = tls_pair(section, c);
-    let tls_listen = implicit_tls_listen(section, c, tls_cert.is_some() && tls_key.is_some());
+    let tls_listen = implicit_tls_listen(
+        section,
+        c,
+        acme || (tls_cert.is_some() && tls_key.is_some()),
+    );
     SmtpConfig {
         listen: listen.unwrap_or_else(|| vec![DEFAULT_SMTP_LISTEN]),
         max_message_size: count(

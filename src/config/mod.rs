@@ -6,6 +6,7 @@
 //! policies) and the syntax of recipient list files (`recipient_list`), and imports no other module.
 //! [`locate`] picks the file the admin commands read (`--config`, `BACKUPMX_CONFIG`, /etc, default).
 
+mod acme;
 mod admin;
 mod build;
 mod client_limits;
@@ -27,6 +28,7 @@ mod syntax;
 #[cfg(test)]
 mod tests;
 
+pub use acme::{AcmeConfig, DEFAULT_ACME_HTTP_LISTEN};
 pub use duration::{format_duration, parse_duration};
 pub use error::{ConfigError, ConfigErrors};
 pub use load::EMBEDDED_DEFAULT_TOML;
@@ -57,6 +59,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Recipient validation (issue 7): `[recipients]` and the per-domain policies.
     pub recipients: RecipientsConfig,
+    /// Certificates by ACME (issue 17); `None` without an `[acme]` section.
+    pub acme: Option<AcmeConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -25,9 +25,11 @@ pub enum HostTls {
     Refused(String),
 }
 
-/// RFC 7672 §2.2 and RFC 8461 §2 (DANE first, then MTA-STS). `tlsa` is the host's TLSA answer;
-/// a failed look-up leaves the host unusable, since a validating resolver's SERVFAIL may hide
-/// records an attacker stripped.
+/// RFC 7672 §2.2 and RFC 8461 §2 (DANE first, then MTA-STS). `tlsa` is the host's TLSA answer.
+/// A failed TLSA look-up counts as no DANE (and is logged by the caller): RFC 7672 §2.2.1 would
+/// make the host unusable, but only for an MX answer that was itself DNSSEC-validated, which
+/// backupmx cannot tell (hickory's resolver hides the AD bit of the MX answer), and a resolver that
+/// fails unknown record types would otherwise stop all mail.
 pub fn host_tls(
     host: &str,
     tlsa: &Result<TlsaAnswer, DnsError>,
@@ -48,14 +50,7 @@ pub fn host_tls(
             // Validated but none usable: RFC 7672 §2.2 says encrypt without authentication.
             return HostTls::Opportunistic;
         }
-        Ok(_) => {}
-        Err(e) if e.is_temporary() => {
-            return HostTls::Refused(format!(
-                "DANE: the TLSA look-up for {} failed ({e}); not delivering without it",
-                dane::tlsa_name(host)
-            ));
-        }
-        Err(_) => {}
+        Ok(_) | Err(_) => {}
     }
     match policy {
         Some(policy) if policy.mode == Mode::Enforce => {
@@ -83,6 +78,9 @@ impl Deliverer {
         let mut attempts = Vec::new();
         for host in hosts {
             let tlsa = dane::lookup_tlsa(self.resolver(), &host.name).await;
+            if let Err(error) = &tlsa {
+                tracing::warn!(%domain, host = %host.name, %error, "TLSA look-up failed; DANE not applied");
+            }
             let client = match host_tls(&host.name, &tlsa, policy.as_ref()) {
                 HostTls::Dane(records) => match self.client_config().with_dane(records) {
                     Ok(client) => client,
@@ -197,15 +195,20 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_tlsa_look_up_refuses_the_host_but_nxdomain_does_not() {
+    fn a_failed_tlsa_look_up_means_no_dane() {
         let servfail = Err(DnsError::Temporary {
             name: "_25._tcp.mail.example.com".into(),
             reason: "SERVFAIL".into(),
         });
-        assert!(matches!(
+        assert_eq!(
             host_tls("mail.example.com", &servfail, None),
-            HostTls::Refused(_)
-        ));
+            HostTls::Opportunistic
+        );
+        let enforce = policy(Mode::Enforce);
+        assert_eq!(
+            host_tls("mail.example.com", &servfail, Some(&enforce)),
+            HostTls::Verified
+        );
         let nx = Err(DnsError::NxDomain {
             name: "_25._tcp.mail.example.com".into(),
         });
