@@ -5,6 +5,8 @@
 #                  "No configuration", so no Postfix service is configured or started (the test
 #                  starts smtp-sink itself);
 #   - chromium and chromium-driver   for the console's browser tests (headless, through chromedriver);
+#   - pebble       Let's Encrypt's ACME test server, for the ACME test (a throwaway process on
+#                  loopback with its own config, stopped by PID);
 #   - postgresql   for the cluster tests, which start a throwaway server (initdb + pg_ctl on a private
 #                  data directory and port, as the `postgres` user) and stop it by PID; the package's
 #                  own cluster is not used.
@@ -19,6 +21,7 @@ declare -A NEEDED=(
     [/usr/sbin/smtp-sink]=postfix
     [/usr/bin/chromium]=chromium
     [/usr/bin/chromedriver]=chromium-driver
+    [/usr/bin/pebble]=pebble
 )
 
 missing_packages() {

@@ -9,6 +9,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod acme_pebble;
 mod admin_ui_browser;
 mod admin_ui_recipients;
 mod cluster_db;
