@@ -105,6 +105,42 @@ fn dashboard_flush_banner_counts_down() {
 }
 
 #[test]
+fn dashboard_badges_name_the_failing_readiness_checks() {
+    use crate::readiness::{Check, Readiness, Status};
+    let mut view = dashboard::view(
+        &[
+            domain("example.test", "up", 0),
+            domain("other.test", "up", 0),
+        ],
+        NOW,
+    );
+    let broken = Readiness::new(
+        "example.test",
+        vec![
+            Check::new("mx", Status::Ok, "fine"),
+            Check::new("certificate", Status::Warn, "expires soon"),
+            Check::new(
+                "mta_sts",
+                Status::Fail,
+                "mode enforce: <mx2> matches no mx line",
+            ),
+        ],
+    );
+    dashboard::set_readiness(&mut view.domains[0], &broken);
+    let html = dashboard::render(&view, "tok", &FlushQuery::default());
+    assert!(
+        html.contains("<span class=\"badge readiness-broken\" data-field=\"readiness_text\" \
+                       title=\"mta_sts: mode enforce: &lt;mx2&gt; matches no mx line\">broken: mta_sts</span>"),
+        "{html}"
+    );
+    assert!(html.contains("badge readiness-unchecked"), "{html}");
+    let json = serde_json::to_value(&view).unwrap();
+    assert_eq!(json["domains"][0]["readiness"], "broken");
+    assert_eq!(json["domains"][0]["readiness_text"], "broken: mta_sts");
+    assert_eq!(json["domains"][1]["readiness_text"], "not checked yet");
+}
+
+#[test]
 fn dashboard_json_carries_the_same_figures() {
     let view = dashboard::view(&[domain("example.test", "misconfigured", 1)], NOW);
     let json = serde_json::to_value(&view).unwrap();
