@@ -518,3 +518,49 @@ async fn the_server_serves_readiness_in_the_api_and_the_metrics() {
     .await;
     assert_eq!(unknown["error"]["code"], "unknown_domain", "{unknown}");
 }
+
+/// The `certificate` check reads what the server serves now: after the certificate files are
+/// replaced and reloaded (SIGHUP, the same swap an ACME renewal makes), the next check sees the new
+/// certificate without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_certificate_check_sees_a_swapped_certificate() {
+    let world = World::new().await;
+    let dns = signed(&world.records()).await;
+    let expiring = world.ca.issue_valid(&[US], -86_400, 5 * 86_400);
+    let mut settings = support::config::Settings::new(None);
+    settings.hostname = US.into();
+    settings.smtp_port = world.listen.port();
+    settings.certificate = Some(expiring.certificate());
+    settings.nameservers = vec![dns.addr()];
+    settings.domains = vec![support::config::Domain::by_mx("example.com")];
+    settings.delivery_extra = vec![
+        format!("tls_ca_file = {:?}", world.ca_file.display().to_string()),
+        format!("mta_sts_port = {}", world.policy.addr().port()),
+    ];
+    let token = "readiness-token";
+    let server = support::server::Server::with_api_token(settings, token).await;
+    let path = "/api/v1/domains/example.com/readiness?refresh=true";
+    let certificate = |json: &serde_json::Value| {
+        json["checks"]
+            .as_array()
+            .and_then(|checks| checks.iter().find(|c| c["name"] == "certificate").cloned())
+            .unwrap_or_default()
+    };
+    let before = support::admin::api_get(server.admin_addr(), token, path).await;
+    assert_eq!(certificate(&before)["status"], "warn", "{before:#}");
+    // The TLSA record is for `ours`: DANE fails with the expiring certificate.
+    assert_eq!(before["verdict"], "broken", "{before:#}");
+
+    server.write_certificate(&world.ours.certificate());
+    server.hangup();
+    server
+        .wait_log(
+            "TLS certificate and key reloaded",
+            std::time::Duration::from_secs(10),
+        )
+        .await;
+    let after = support::admin::api_get(server.admin_addr(), token, path).await;
+    assert_eq!(certificate(&after)["status"], "ok", "{after:#}");
+    // And DANE now passes too.
+    assert_eq!(after["verdict"], "ready", "{after:#}");
+}
