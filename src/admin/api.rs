@@ -44,6 +44,7 @@ pub fn routes() -> Router<AdminState> {
         .route("/audit", get(audit))
         .route("/quarantine", get(quarantine))
         .merge(super::api_recipients::routes())
+        .merge(super::api_reload::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
 }
 

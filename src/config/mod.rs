@@ -9,6 +9,7 @@
 mod admin;
 mod build;
 mod client_limits;
+mod domain_limits;
 mod domains;
 mod duration;
 mod error;
@@ -23,6 +24,7 @@ mod outbound_tls;
 mod reader;
 pub mod recipient_list;
 mod recipients;
+pub mod reload;
 mod syntax;
 #[cfg(test)]
 mod tests;
@@ -144,6 +146,19 @@ pub struct DomainConfig {
     pub primary: Option<Primary>,
     /// Outbound TLS policy (`tls`, `tls_name`).
     pub tls: DomainTls,
+    /// Its own retention and quotas (`max_lifetime`, `max_messages`, `max_bytes`).
+    pub limits: DomainLimits,
+}
+
+/// A domain's own retention and quotas; `None`: the server-wide rule (no quota).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DomainLimits {
+    /// Overrides `[queue] max_lifetime` for this domain's mail.
+    pub max_lifetime: Option<Duration>,
+    /// Messages waiting for the domain at most; new mail beyond gets 452 4.2.2.
+    pub max_messages: Option<u64>,
+    /// Bytes waiting for the domain at most; new mail beyond gets 452 4.2.2.
+    pub max_bytes: Option<u64>,
 }
 
 /// `host:port` of a static primary; `host` is a name or an IP address.

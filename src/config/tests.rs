@@ -89,6 +89,7 @@ fn defaults_fill_every_missing_key() {
             subdomains: false,
             primary: None,
             tls: Default::default(),
+            limits: Default::default(),
         }]
     );
     assert_eq!(config.admin.listen, DEFAULT_ADMIN_LISTEN);

@@ -11,6 +11,7 @@ pub mod e2e;
 pub mod exclusive;
 pub mod fault;
 pub mod inbound;
+pub mod package;
 pub mod postgres;
 pub mod rogue;
 pub mod server;
