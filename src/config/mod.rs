@@ -179,6 +179,8 @@ pub struct AdminConfig {
     /// TLS for the admin listener (both or neither).
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// Serve the console without TLS on a non-loopback address (a trusted network, a TLS proxy).
+    pub allow_plaintext: bool,
     /// Where generated credentials are kept; `None`: the spool directory.
     pub state_dir: Option<PathBuf>,
     /// Resource bounds of the admin listener: timeouts, connection caps, login locks, audit log size.

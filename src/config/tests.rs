@@ -143,6 +143,9 @@ fn example_file_loads_with_every_key() {
         "primary",
         "allow",
         "api_token",
+        "allow_plaintext",
+        "max_messages",
+        "max_bytes",
     ];
     for key in keys {
         assert!(text.contains(&format!("{key} = ")), "example lacks {key}");
