@@ -91,6 +91,30 @@ fn dashboard_shows_state_ages_histogram_and_escapes() {
 }
 
 #[test]
+fn dashboard_shows_a_removed_domain_draining_and_usage_against_its_quota() {
+    let mut removed = domain("gone.test", "down", 3);
+    removed.removed = true;
+    let mut limited = domain("quota.test", "up", 3);
+    limited.max_messages = Some(500);
+    limited.max_bytes = Some(10 * 1024 * 1024);
+    let view = dashboard::view(&[removed, limited], NOW);
+    assert!(
+        view.domains[0]
+            .state_text
+            .starts_with("removed, draining; since "),
+        "{}",
+        view.domains[0].state_text
+    );
+    assert_eq!(view.domains[0].quota, "");
+    assert_eq!(
+        view.domains[1].quota,
+        "3 of 500 messages; 3.0 KiB of 10.0 MiB"
+    );
+    let html = dashboard::render(&view, "tok", &FlushQuery::default());
+    assert!(html.contains("data-field=\"quota\">3 of 500 messages; 3.0 KiB of 10.0 MiB</div>"));
+}
+
+#[test]
 fn dashboard_flush_banner_counts_down() {
     let view = dashboard::view(&[domain("example.test", "up", 2)], NOW);
     let query = FlushQuery {
