@@ -188,14 +188,17 @@ async fn the_packaged_server_runs_under_the_units_restrictions() {
         watchdog_usec: 1_000_000,
     };
     let log = package.scratch("log").join("stderr");
-    let mut child = sandbox
-        .command(&["serve", "--config", "/etc/backupmx/backupmx.toml"], &log)
-        .spawn()
-        .expect("unshare");
+    let mut guard = KillOnDrop(
+        sandbox
+            .command(&["serve", "--config", "/etc/backupmx/backupmx.toml"], &log)
+            .spawn()
+            .expect("unshare"),
+    );
+    let child = &mut guard.0;
     let pid = child.id();
     let show_log = || std::fs::read_to_string(&log).unwrap_or_default();
 
-    let ready = wait_for_datagram(&notify, |d| d.contains("READY=1"), &mut child, &show_log);
+    let ready = wait_for_datagram(&notify, |d| d.contains("READY=1"), child, &show_log);
     println!("notify: {ready}");
     // READY=1 means the listener accepts now.
     let smtp = std::net::SocketAddr::from(([127, 0, 0, 1], smtp_port));
@@ -239,7 +242,7 @@ async fn the_packaged_server_runs_under_the_units_restrictions() {
     assert_eq!(delivered.len(), 1, "{}", show_log());
 
     // The journal got the events, with the message id and the domain as fields.
-    let queued = wait_for_entry(&journal, "message queued", &mut child, &show_log);
+    let queued = wait_for_entry(&journal, "message queued", child, &show_log);
     println!("journal: {queued:?}");
     let id = queued.get("ID").cloned().unwrap_or_default();
     assert_eq!(id.len(), 16, "no queue id in {queued:?}");
@@ -251,17 +254,17 @@ async fn the_packaged_server_runs_under_the_units_restrictions() {
         queued.get("SYSLOG_IDENTIFIER").map(String::as_str),
         Some("backupmx")
     );
-    let delivered = wait_for_entry(&journal, "delivered", &mut child, &show_log);
+    let delivered = wait_for_entry(&journal, "delivered", child, &show_log);
     assert_eq!(delivered.get("ID"), Some(&id), "{delivered:?}");
     assert_eq!(
         delivered.get("DOMAIN").map(String::as_str),
         Some("example.test")
     );
     // The watchdog is pinged (every 0.5 s for WatchdogSec=1s).
-    wait_for_datagram(&notify, |d| d.contains("WATCHDOG=1"), &mut child, &show_log);
+    wait_for_datagram(&notify, |d| d.contains("WATCHDOG=1"), child, &show_log);
 
     run(Command::new("kill").args(["-TERM", &pid.to_string()]));
-    wait_for_datagram(&notify, |d| d.contains("STOPPING=1"), &mut child, &show_log);
+    wait_for_datagram(&notify, |d| d.contains("STOPPING=1"), child, &show_log);
     let deadline = Instant::now() + Duration::from_secs(20);
     let exit = loop {
         if let Some(status) = child.try_wait().expect("wait") {
@@ -275,6 +278,16 @@ async fn the_packaged_server_runs_under_the_units_restrictions() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(exit.success(), "{exit}\n{}", show_log());
+}
+
+/// The sandboxed server, killed (by its PID) when a failing test unwinds.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// The package's conffile with the test's ports and a domain whose primary is the sink: the edits an
