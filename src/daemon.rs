@@ -3,6 +3,7 @@
 //! accepting, finish sessions, let deliveries finish their message, close the spool).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::sync::watch;
@@ -14,12 +15,15 @@ use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::delivery::{Deliverer, SetupError};
 use crate::inbound::{self, InboundContext, TlsError};
+use crate::live::Live;
 use crate::queue::api::QueueApi;
 use crate::queue::{self, QueueContext, QueueHandle, QueueParts, QueueState};
 use crate::readiness::{Gatherer, ReadinessService};
 use crate::recipients::RecipientService;
 use crate::spool::{Spool, SpoolError};
 
+mod notify;
+mod reload;
 mod sockets;
 
 /// Why the server could not start.
@@ -86,16 +90,22 @@ impl StartError {
     }
 }
 
-/// Runs the server until SIGTERM or SIGINT.
+/// Runs the server until SIGTERM or SIGINT, on a config that cannot be reloaded (the embedded default).
 pub async fn serve(config: Config) -> Result<(), StartError> {
+    serve_file(config, None).await
+}
+
+/// Runs the server until SIGTERM or SIGINT; `file` is read again on SIGHUP and `backupmx reload`.
+pub async fn serve_file(config: Config, file: Option<PathBuf>) -> Result<(), StartError> {
     raise_open_files_limit(&config);
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;
         info!("shutdown requested");
+        notify::stopping();
         let _ = stop.send(true);
     });
-    run(config, stopped).await
+    run_file(config, file, stopped).await
 }
 
 /// Raises the soft open-files limit to the hard one: each SMTP connection holds a socket (and a spill
@@ -160,7 +170,18 @@ async fn start_acme(
 
 /// Runs the server until `shutdown` turns true.
 pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), StartError> {
+    run_file(config, None, shutdown).await
+}
+
+/// Runs the server until `shutdown` turns true; `file` is what a reload reads.
+pub async fn run_file(
+    config: Config,
+    file: Option<PathBuf>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), StartError> {
     let config = Arc::new(config);
+    // The config in force: replaced whole by a reload, read by new connections and the admin layer.
+    let live = Live::from_arc(Arc::clone(&config));
     // Everything that can fail for a wrong config (ports, certificates, resolver) is tried before the
     // spool is opened, so a failed start leaves no spool directory behind.
     let mut reserved = Vec::new();
@@ -197,7 +218,6 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
         Gatherer::new(&config, deliverer.clone()).map_err(StartError::Readiness)?,
         tls_reloader.clone(),
     ));
-    tokio::spawn(inbound::reload_on_sighup(tls_reloader, shutdown.clone()));
     let dir = config.spool.dir.clone();
     let (spool, recovered) = Spool::open(&dir).map_err(|source| StartError::Spool {
         dir: dir.display().to_string(),
@@ -224,7 +244,8 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
     let queue_state = Arc::new(QueueState::new(&config));
     let recipients = Arc::new(
         RecipientService::new(&config, Arc::new(SystemClock), Some(deliverer.clone()))
-            .with_primary_health(queue_state.clone()),
+            .with_primary_health(queue_state.clone())
+            .with_usage(queue_state.clone()),
     );
     let (queue, commands) = QueueHandle::new();
     let queue_ctx = Arc::new(QueueContext::new(QueueParts {
@@ -237,9 +258,20 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
         recipients: recipients.clone(),
     }));
     let recipients_task = tokio::spawn(recipients.clone().run_persistence(shutdown.clone()));
+    let (reload_requests, reload_inbox) = tokio::sync::mpsc::channel(4);
+    let reloader = reload::Reloader {
+        file,
+        live: live.clone(),
+        recipients: recipients.clone(),
+        queue: queue_ctx.clone(),
+        tls: tls_reloader,
+    };
+    tokio::spawn(reload::run(reloader, reload_inbox, shutdown.clone()));
     let admin_state = AdminState::new(config.clone(), QueueApi::new(queue_ctx.clone()))
         .with_recipients(recipients.clone())
-        .with_readiness(readiness.clone());
+        .with_readiness(readiness.clone())
+        .with_live_config(live.clone())
+        .with_reload(reload_requests);
     tokio::spawn(readiness.run(shutdown.clone()));
     // Listening only now: once the console accepts, its credentials are resolved (and announced).
     let admin_listener = sockets::listen(admin_reserved)?;
@@ -251,13 +283,17 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
     let admin_task = tokio::spawn(admin::serve(admin_listener, admin_state, shutdown.clone()));
     let queue_task = tokio::spawn(queue::run(queue_ctx, recovered, commands));
     let inbound_ctx = Arc::new(InboundContext {
-        config: config.clone(),
+        config: live,
         spool: spool.clone(),
         queue,
         tls,
         recipients,
     });
     info!(hostname = %config.hostname, spool = %dir.display(), "backupmx running");
+    // The spool was recovered by `Spool::open` and every listener accepts (the kernel queues
+    // connections until the accept loops below take them): tell systemd.
+    notify::ready("accepting mail");
+    notify::spawn_watchdog(shutdown.clone());
     let options = inbound::ServeOptions::default();
     inbound::serve_listeners(listeners, inbound_ctx, shutdown, options).await;
     let _ = queue_task.await;

@@ -87,6 +87,22 @@ impl Envelope {
     pub fn is_null_sender(&self) -> bool {
         self.sender.is_empty()
     }
+    /// The backed-up domains its recipients are relayed to, each once, comma-separated (for logs:
+    /// the journal's `DOMAIN` field); "postmaster" for the local mailbox.
+    pub fn domains_text(&self) -> String {
+        let mut names: Vec<&str> = Vec::new();
+        for recipient in &self.recipients {
+            let name = match &recipient.route {
+                Route::Relay { domain } => domain.as_str(),
+                Route::Postmaster => "postmaster",
+            };
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        names.join(",")
+    }
+
     pub fn pending(&self) -> impl Iterator<Item = (usize, &Recipient)> {
         self.recipients
             .iter()

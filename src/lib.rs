@@ -12,6 +12,8 @@ pub mod delivery;
 pub mod durable;
 pub mod envelope;
 pub mod inbound;
+pub mod journal;
+pub mod live;
 pub mod policy;
 pub mod queue;
 pub mod readiness;

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use backupmx::config::Config;
 use backupmx::config::locate::locate;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 /// Exit status for an invalid or unreadable config file.
@@ -71,6 +71,12 @@ enum Command {
         #[command(flatten)]
         target: cli::Target,
     },
+    /// Make the running server read its config file again (as SIGHUP does): prints what changed, or
+    /// every FILE:LINE: KEY error of a refused file (exit 1; the running config stays).
+    Reload {
+        #[command(flatten)]
+        target: cli::Target,
+    },
     /// Look up, purge or import recipient-cache entries of the running server (through its JSON API).
     Recipients {
         #[command(subcommand)]
@@ -84,6 +90,13 @@ enum Command {
     Db {
         #[command(subcommand)]
         command: cli::DbCommand,
+    },
+    /// Print the man page or a shell completion script generated from this CLI (for packaging:
+    /// debian/build-deb.sh).
+    #[command(hide = true)]
+    Generate {
+        #[command(subcommand)]
+        what: cli::Generated,
     },
 }
 
@@ -99,9 +112,11 @@ fn main() -> ExitCode {
         } => check_dns(&domain, json, config),
         Command::Queue { command, target } => Ok(cli::queue(target, command)),
         Command::Status { json, target } => Ok(cli::status(target, json)),
+        Command::Reload { target } => Ok(cli::reload(target)),
         Command::Recipients { command, target } => Ok(cli::recipients(target, command)),
         Command::HashPassword => Ok(cli::hash_password()),
         Command::Db { command } => Ok(cli::db(command)),
+        Command::Generate { what } => Ok(cli::generate(what, Cli::command())),
     };
     // One line per error, however deep its causes: no "Caused by" list, no backtrace.
     result.unwrap_or_else(|error| {
@@ -197,7 +212,10 @@ fn serve(config_file: Option<&Path>) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the tokio runtime")?;
-    if let Err(error) = runtime.block_on(backupmx::daemon::serve(config)) {
+    if let Err(error) = runtime.block_on(backupmx::daemon::serve_file(
+        config,
+        config_file.map(Path::to_path_buf),
+    )) {
         // Printed, not logged: it is the last word of a process that never ran, and belongs on one line
         // with what to do about it.
         eprintln!("backupmx: cannot start: {error}; {}", error.remedy());
@@ -206,9 +224,19 @@ fn serve(config_file: Option<&Path>) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Logs to stderr; `RUST_LOG` filters (default `info`).
+/// Logs to the journal with structured fields when stderr is the journal (under systemd), else one
+/// line per event to stderr; `RUST_LOG` filters (default `info`).
 fn init_tracing() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    if let Some(journal) = backupmx::journal::layer_if_stderr_is_journal() {
+        tracing_subscriber::registry()
+            .with(filter)
+            .with(journal)
+            .init();
+        return;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -45,6 +45,7 @@ pub fn routes() -> Router<AdminState> {
         .route("/quarantine", get(quarantine))
         .merge(super::api_recipients::routes())
         .merge(super::api_readiness::routes())
+        .merge(super::api_reload::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
 }
 

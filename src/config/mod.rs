@@ -10,6 +10,7 @@ mod acme;
 mod admin;
 mod build;
 mod client_limits;
+mod domain_limits;
 mod domains;
 mod duration;
 mod error;
@@ -24,6 +25,7 @@ mod outbound_tls;
 mod reader;
 pub mod recipient_list;
 mod recipients;
+pub mod reload;
 mod syntax;
 #[cfg(test)]
 mod tests;
@@ -151,6 +153,19 @@ pub struct DomainConfig {
     pub primary: Option<Primary>,
     /// Outbound TLS policy (`tls`, `tls_name`).
     pub tls: DomainTls,
+    /// Its own retention and quotas (`max_lifetime`, `max_messages`, `max_bytes`).
+    pub limits: DomainLimits,
+}
+
+/// A domain's own retention and quotas; `None`: the server-wide rule (no quota).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DomainLimits {
+    /// Overrides `[queue] max_lifetime` for this domain's mail.
+    pub max_lifetime: Option<Duration>,
+    /// Messages waiting for the domain at most; new mail beyond gets 452 4.2.2.
+    pub max_messages: Option<u64>,
+    /// Bytes waiting for the domain at most; new mail beyond gets 452 4.2.2.
+    pub max_bytes: Option<u64>,
 }
 
 /// `host:port` of a static primary; `host` is a name or an IP address.
@@ -171,6 +186,8 @@ pub struct AdminConfig {
     /// TLS for the admin listener (both or neither).
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// Serve the console without TLS on a non-loopback address (a trusted network, a TLS proxy).
+    pub allow_plaintext: bool,
     /// Where generated credentials are kept; `None`: the spool directory.
     pub state_dir: Option<PathBuf>,
     /// Resource bounds of the admin listener: timeouts, connection caps, login locks, audit log size.

@@ -74,7 +74,12 @@ pub struct TlsReloader {
 impl TlsReloader {
     /// Loads the files; on success new handshakes use them. On error the current pair stays.
     pub fn reload(&self) -> Result<(), TlsError> {
-        let pair = read_pair(&self.cert, &self.key, &self.provider)?;
+        self.reload_from(&self.cert, &self.key)
+    }
+
+    /// Like [`TlsReloader::reload`], from the files a reloaded config names (they may have moved).
+    pub fn reload_from(&self, cert: &Path, key: &Path) -> Result<(), TlsError> {
+        let pair = read_pair(cert, key, &self.provider)?;
         let mut current = self
             .resolver
             .0

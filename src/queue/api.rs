@@ -189,11 +189,8 @@ impl QueueApi {
     /// Per destination (every configured domain, plus any other with mail waiting).
     pub fn domains(&self) -> Vec<DomainSummary> {
         let now_ms = to_unix_ms(self.ctx.now());
-        let mut names: Vec<String> = self
-            .ctx
-            .configured_domains()
-            .map(|d| d.name.clone())
-            .collect();
+        let table = self.ctx.domain_table();
+        let mut names: Vec<String> = table.active.iter().map(|d| d.name.clone()).collect();
         self.ctx.view(|sched| {
             for (name, _) in sched.destinations() {
                 if !names.contains(name) {
@@ -202,7 +199,19 @@ impl QueueApi {
             }
             names
                 .into_iter()
-                .map(|name| domain_summary(sched, name, now_ms))
+                .map(|name| {
+                    let removed = table.is_draining(&name);
+                    let limits = table
+                        .find(&name)
+                        .map(|d| d.limits.clone())
+                        .unwrap_or_default();
+                    DomainSummary {
+                        removed,
+                        max_messages: limits.max_messages,
+                        max_bytes: limits.max_bytes,
+                        ..domain_summary(sched, name, now_ms)
+                    }
+                })
                 .collect()
         })
     }
@@ -299,6 +308,9 @@ fn domain_summary(sched: &Scheduler, name: String, now_ms: u64) -> DomainSummary
         bytes: 0,
         oldest_received_at_ms: None,
         state: "unknown",
+        removed: false,
+        max_messages: None,
+        max_bytes: None,
         since_ms: None,
         detail: None,
         next_attempt_at_ms: None,

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{Notify, watch};
 
 use super::FlushScope;
+use super::domains::DomainTable;
 use super::order::Claim;
 use super::scheduler::{AdminRefusal, Consequences, Health, RecipientResult, Scheduler};
 use super::state::QueueState;
@@ -17,6 +18,7 @@ use crate::clock::{Clock, to_unix_ms};
 use crate::config::{Config, DomainConfig};
 use crate::delivery::Deliverer;
 use crate::envelope::{Attempt, Envelope, QueueId};
+use crate::live::Live;
 use crate::recipients::{DeliveryAnswer, RecipientService};
 use crate::spool::{Spool, StoredMessage, Update};
 
@@ -36,6 +38,8 @@ pub struct QueueParts {
 /// What workers, probes, the run loop and the admin API share.
 pub struct QueueContext {
     config: Arc<Config>,
+    /// The domains delivered for: configured, and removed by a reload but still draining.
+    domains: Live<DomainTable>,
     store: QueueStore,
     deliverer: Deliverer,
     clock: Arc<dyn Clock>,
@@ -57,6 +61,7 @@ pub(super) struct DueWork {
 impl QueueContext {
     pub fn new(parts: QueueParts) -> QueueContext {
         QueueContext {
+            domains: Live::new(DomainTable::new(&parts.config)),
             config: parts.config,
             store: QueueStore::new(parts.spool),
             deliverer: parts.deliverer,
@@ -102,23 +107,41 @@ impl QueueContext {
         &self.config.hostname
     }
 
-    pub(super) fn configured_domains(&self) -> impl Iterator<Item = &DomainConfig> {
-        self.config.domains.iter()
+    /// The configured domains, and those a reload removed that still drain.
+    pub(super) fn domain_table(&self) -> Arc<DomainTable> {
+        self.domains.get()
     }
 
-    /// The domain settings for a destination: the configured domain, or a plain MX route (DSNs to
-    /// senders).
+    /// A reload put `config` in force and removed `removed` (their queues keep draining): new
+    /// domains are shown (and filed) at once.
+    pub fn reconfigure(&self, config: &Config, removed: &[DomainConfig]) {
+        let table = self.domains.get().after_reload(config, removed);
+        self.state.with(|sched| {
+            for domain in &table.active {
+                sched.pin(&domain.name);
+            }
+            // A draining domain keeps its lifetime: its mail expires as it would have.
+            sched.set_lifetimes(super::state::lifetimes(
+                table.active.iter().chain(&table.draining),
+            ));
+        });
+        self.domains.set(Arc::new(table));
+        self.wake();
+    }
+
+    /// The domain settings for a destination: the configured (or draining) domain, or a plain MX
+    /// route (DSNs to senders).
     pub(super) fn domain_settings(&self, dest: &str) -> DomainConfig {
-        self.config
-            .domains
-            .iter()
-            .find(|d| d.name == dest)
+        self.domains
+            .get()
+            .find(dest)
             .cloned()
             .unwrap_or(DomainConfig {
                 name: dest.to_string(),
                 subdomains: false,
                 primary: None,
                 tls: Default::default(),
+                limits: Default::default(),
             })
     }
 
@@ -140,7 +163,7 @@ impl QueueContext {
     pub(super) fn load(&self, pending: Vec<StoredMessage>) -> usize {
         let now = self.now();
         self.state.with(|sched| {
-            for domain in &self.config.domains {
+            for domain in &self.domains.get().active {
                 sched.pin(&domain.name);
             }
             for message in pending {

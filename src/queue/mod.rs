@@ -8,6 +8,7 @@
 pub mod api;
 mod bounces;
 mod context;
+mod domains;
 mod order;
 mod outcome;
 mod retry;

@@ -262,6 +262,14 @@ impl OrderBook {
             .map_or(0, |d| d.jobs.len())
     }
 
+    /// The messages with a job for `destination` (in flight included).
+    pub fn job_ids(&self, destination: &str) -> impl Iterator<Item = QueueId> + '_ {
+        self.destinations
+            .get(destination)
+            .into_iter()
+            .flat_map(|d| d.jobs.keys().copied())
+    }
+
     /// When message `id` is next due (the earliest over its destinations); None when not queued.
     pub fn due_at(&self, id: QueueId) -> Option<SystemTime> {
         self.jobs_of

@@ -219,7 +219,7 @@ async fn the_implicit_tls_listener_speaks_tls_first() {
     let recipients = RecipientService::in_memory(&config, Arc::new(SystemClock), None);
     let ctx = Arc::new(InboundContext {
         recipients: Arc::new(recipients),
-        config: Arc::new(config),
+        config: backupmx::live::Live::new(config),
         spool: spool.clone(),
         queue,
         tls: Some(acceptor),

@@ -12,6 +12,7 @@ pub mod exclusive;
 pub mod fault;
 pub mod inbound;
 pub mod mta_sts;
+pub mod package;
 pub mod postgres;
 pub mod rogue;
 pub mod server;

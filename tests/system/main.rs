@@ -19,3 +19,4 @@ mod e2e_crash_loop;
 mod e2e_full_disk;
 mod e2e_postfix_sink;
 mod inbound_slow;
+mod package_deb;

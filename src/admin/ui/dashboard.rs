@@ -34,6 +34,8 @@ pub struct DomainRow {
     pub readiness_text: String,
     /// Those checks' details, for the badge's tooltip.
     pub readiness_detail: String,
+    /// Usage against the domain's quota ("3 of 500 messages; 1.2 KiB of 10.0 MiB"), or empty.
+    pub quota: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -49,6 +51,15 @@ pub struct DashboardView {
 }
 
 fn state_text(d: &DomainSummary, now_ms: u64) -> String {
+    let text = health_text(d, now_ms);
+    if d.removed {
+        format!("removed, draining; {text}")
+    } else {
+        text
+    }
+}
+
+fn health_text(d: &DomainSummary, now_ms: u64) -> String {
     match (d.state, d.since_ms) {
         ("unknown", _) if d.messages == 0 => "nothing queued".to_string(),
         ("down" | "misconfigured", Some(since)) => {
@@ -57,6 +68,18 @@ fn state_text(d: &DomainSummary, now_ms: u64) -> String {
         ("unknown", _) => "not tried yet".to_string(),
         (state, _) => state.to_string(),
     }
+}
+
+/// Usage against `[[domain]] max_messages` / `max_bytes`, when the domain has a quota.
+fn quota_text(d: &DomainSummary) -> String {
+    let mut parts = Vec::new();
+    if let Some(max) = d.max_messages {
+        parts.push(format!("{} of {max} messages", d.messages));
+    }
+    if let Some(max) = d.max_bytes {
+        parts.push(format!("{} of {}", bytes(d.bytes), bytes(max)));
+    }
+    parts.join("; ")
 }
 
 /// The dashboard's figures at `now_ms`.
@@ -88,6 +111,7 @@ pub fn view(domains: &[DomainSummary], now_ms: u64) -> DashboardView {
                 readiness: "unchecked",
                 readiness_text: "not checked yet".into(),
                 readiness_detail: String::new(),
+                quota: quota_text(d),
             }
         })
         .collect();
@@ -166,7 +190,7 @@ fn domain_rows(view: &DashboardView, csrf: &str) -> String {
         rows.push_str(&format!(
             "<tr data-domain=\"{domain}\"><th scope=\"row\"><a href=\"{link}\">{domain}</a> \
              <span class=\"badge readiness-{readiness}\" data-field=\"readiness_text\" title=\"{readiness_detail}\">{readiness_text}</span></th>\
-             <td class=\"num\" data-field=\"messages\">{messages}</td><td class=\"num\" data-field=\"bytes\">{bytes}</td>\
+             <td class=\"num\" data-field=\"messages\">{messages}<div class=\"detail\" data-field=\"quota\">{quota}</div></td><td class=\"num\" data-field=\"bytes\">{bytes}</td>\
              <td class=\"num\" data-field=\"oldest\">{oldest}</td>\
              <td><span class=\"badge state-{state}\" data-field=\"state\">{state}</span> \
              <span data-field=\"state_text\">{state_text}</span><div class=\"detail\" data-field=\"detail\">{detail}</div></td>\
@@ -174,6 +198,7 @@ fn domain_rows(view: &DashboardView, csrf: &str) -> String {
             domain = esc(&d.domain),
             link = esc(&queue_link),
             messages = d.messages,
+            quota = esc(&d.quota),
             bytes = esc(&d.bytes),
             oldest = esc(&d.oldest),
             state = esc(d.state),

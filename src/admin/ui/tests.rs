@@ -31,6 +31,9 @@ fn domain(name: &str, state: &'static str, messages: usize) -> DomainSummary {
         bytes: 3 * 1024,
         oldest_received_at_ms: Some(NOW - (3 * 3600 + 12 * 60) * 1000),
         state,
+        removed: false,
+        max_messages: None,
+        max_bytes: None,
         since_ms: Some(NOW - 600_000),
         detail: Some(format!("connect: refused {HOSTILE}")),
         next_attempt_at_ms: Some(NOW + 12_000),
@@ -85,6 +88,30 @@ fn dashboard_shows_state_ages_histogram_and_escapes() {
     assert!(html.contains("<input type=\"hidden\" name=\"domain\" value=\"example.test\">"));
     assert!(html.contains("<script src=\"/static/dashboard.js\" defer></script>"));
     assert!(!html.contains("flush-progress"));
+}
+
+#[test]
+fn dashboard_shows_a_removed_domain_draining_and_usage_against_its_quota() {
+    let mut removed = domain("gone.test", "down", 3);
+    removed.removed = true;
+    let mut limited = domain("quota.test", "up", 3);
+    limited.max_messages = Some(500);
+    limited.max_bytes = Some(10 * 1024 * 1024);
+    let view = dashboard::view(&[removed, limited], NOW);
+    assert!(
+        view.domains[0]
+            .state_text
+            .starts_with("removed, draining; since "),
+        "{}",
+        view.domains[0].state_text
+    );
+    assert_eq!(view.domains[0].quota, "");
+    assert_eq!(
+        view.domains[1].quota,
+        "3 of 500 messages; 3.0 KiB of 10.0 MiB"
+    );
+    let html = dashboard::render(&view, "tok", &FlushQuery::default());
+    assert!(html.contains("data-field=\"quota\">3 of 500 messages; 3.0 KiB of 10.0 MiB</div>"));
 }
 
 #[test]

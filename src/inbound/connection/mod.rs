@@ -213,7 +213,7 @@ impl Connection {
             .session
             .received_header(writer.id(), self.abuse.clock().now());
         let mut write_error = writer.write(header.as_bytes()).await.err();
-        let mut scanner = DataScanner::new(self.ctx.config.smtp.max_message_size);
+        let mut scanner = DataScanner::new(self.session.max_message_size());
         let mut unstuffed = Vec::new();
         let mut input = pipelined;
         let mut len = input.len();
@@ -258,7 +258,8 @@ impl Connection {
         match self.ctx.spool.commit(envelope, writer).await {
             Ok(stored) => {
                 let id = stored.id;
-                tracing::info!(peer = %self.peer, %id, size = stored.size, "message queued");
+                let domain = stored.envelope.domains_text();
+                tracing::info!(peer = %self.peer, %id, domain, size = stored.size, "message queued");
                 metrics::counter!("backupmx_messages_accepted_total").increment(1);
                 self.ctx.queue.submit(stored);
                 replies::queued(id)

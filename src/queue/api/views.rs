@@ -58,6 +58,11 @@ pub struct DomainSummary {
     pub oldest_received_at_ms: Option<u64>,
     /// `up`, `down`, `misconfigured` or `unknown` (not tried since start).
     pub state: &'static str,
+    /// Removed from the config by a reload; its queue still drains (no new mail is accepted).
+    pub removed: bool,
+    /// `[[domain]] max_messages` and `max_bytes`: the quota `messages` and `bytes` count against.
+    pub max_messages: Option<u64>,
+    pub max_bytes: Option<u64>,
     pub since_ms: Option<u64>,
     /// The last error or the misconfiguration's reason.
     pub detail: Option<String>,

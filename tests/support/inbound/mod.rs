@@ -74,7 +74,7 @@ pub async fn start_with(
     let recipients = RecipientService::in_memory(&config, Arc::new(SystemClock), None);
     let ctx = Arc::new(InboundContext {
         recipients: Arc::new(recipients),
-        config: Arc::new(config),
+        config: backupmx::live::Live::new(config),
         spool: spool.clone(),
         queue,
         tls,
