@@ -192,7 +192,8 @@ async fn domains(State(state): State<AdminState>) -> ApiResult {
 async fn postmaster_list(State(state): State<AdminState>) -> ApiResult {
     let messages: Vec<Value> = state
         .queue
-        .postmaster_list()?
+        .postmaster_list()
+        .await?
         .into_iter()
         .map(|(id, size)| json!({ "id": id.to_string(), "size": size }))
         .collect();

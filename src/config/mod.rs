@@ -9,6 +9,7 @@
 mod admin;
 mod build;
 mod client_limits;
+mod cluster;
 mod domains;
 mod duration;
 mod error;
@@ -27,6 +28,7 @@ mod syntax;
 #[cfg(test)]
 mod tests;
 
+pub use cluster::{ClusterConfig, PostgresConfig, Secret, SpoolBackend};
 pub use duration::{format_duration, parse_duration};
 pub use error::{ConfigError, ConfigErrors};
 pub use load::EMBEDDED_DEFAULT_TOML;
@@ -48,6 +50,7 @@ pub struct Config {
     pub extra_names: Vec<String>,
     pub smtp: SmtpConfig,
     pub spool: SpoolConfig,
+    pub cluster: ClusterConfig,
     pub dns: DnsConfig,
     pub delivery: DeliveryConfig,
     pub queue: QueueConfig,
@@ -103,6 +106,8 @@ pub struct LimitsConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpoolConfig {
     pub dir: PathBuf,
+    /// The local journal in `dir`, or the shared PostgreSQL queue (issue 13).
+    pub backend: SpoolBackend,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -254,8 +254,8 @@ impl QueueApi {
     }
 
     /// The local postmaster mailbox: (id, size), oldest first.
-    pub fn postmaster_list(&self) -> Result<Vec<(QueueId, u64)>, QueueApiError> {
-        Ok(self.ctx.store().postmaster_list()?)
+    pub async fn postmaster_list(&self) -> Result<Vec<(QueueId, u64)>, QueueApiError> {
+        Ok(self.ctx.store().postmaster_list().await?)
     }
 
     pub async fn postmaster_read(&self, id: QueueId) -> Result<Vec<u8>, QueueApiError> {

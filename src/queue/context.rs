@@ -150,10 +150,28 @@ impl QueueContext {
         })
     }
 
-    /// Queues a message just committed to the spool.
+    /// Queues a message just committed to the spool. In a cluster the owner of its destinations loads
+    /// it from the shared queue instead (the commit's notification wakes every node's cluster loop).
     pub(super) fn submit(&self, message: StoredMessage) {
+        if self.store.shared().is_some() {
+            return;
+        }
         let now = self.now();
         self.state.with(|sched| sched.insert(message, now));
+    }
+
+    /// Queues mail of a destination this node owns (loaded from the shared queue).
+    pub(super) fn adopt(&self, message: StoredMessage, destination: &str) -> bool {
+        let now = self.now();
+        self.state
+            .with(|sched| sched.adopt(message, destination, now))
+    }
+
+    /// Gives up a destination another node now owns (or whose lease this node can no longer trust).
+    pub(super) fn release_destination(&self, destination: &str) -> usize {
+        let not_mine = crate::spool::postgres::not_mine();
+        self.state
+            .with(|sched| sched.release_destination(destination, &not_mine))
     }
 
     /// Makes the matching messages due now; returns how many.

@@ -5,6 +5,7 @@
 //! fault-test helpers ([`fault`]) and envelopes. Everything binds loopback and stops when dropped.
 
 pub mod admin;
+pub mod cluster;
 pub mod config;
 pub mod dns;
 pub mod e2e;

@@ -13,6 +13,7 @@ mod admin_ui_browser;
 mod admin_ui_recipients;
 mod cluster_db;
 mod cluster_leases;
+mod cluster_nodes;
 mod cluster_store;
 mod e2e_crash_loop;
 mod e2e_full_disk;

@@ -1,0 +1,173 @@
+//! The cluster loop (issue 13): a node's side of sharing one queue. Every `lease / 5` it sends its
+//! heartbeat, which renews its destination leases, and takes free destinations up to its fair share;
+//! whenever any node commits mail (a notification) or at least every second, it loads the new mail of
+//! the destinations it owns into its scheduler, oldest first. A destination it loses (taken over, or
+//! its lease past the node's own deadline because renewals fail) is dropped from the scheduler at
+//! once: this node delivers nothing of it any more. The decisions are the pure `cluster::lease`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tracing::{info, warn};
+
+use super::context::QueueContext;
+use crate::cluster::lease::{Leases, to_acquire};
+use crate::spool::postgres::{Arrivals, PgSpool};
+
+/// Messages loaded per query: a destination with more is loaded over several pages.
+const PAGE: i64 = 1000;
+/// New mail is looked for at least this often (a notification can be lost with its connection).
+const POLL: Duration = Duration::from_secs(1);
+
+struct Node {
+    ctx: Arc<QueueContext>,
+    shared: Arc<PgSpool>,
+    leases: Leases,
+    /// Owned destinations and the highest arrival loaded for each.
+    loaded: HashMap<String, u64>,
+    next_heartbeat: Instant,
+}
+
+/// Runs until aborted by the run loop (after its last connection finished, so renewals go on while
+/// connections drain at shutdown).
+pub(super) async fn run(ctx: Arc<QueueContext>, shared: Arc<PgSpool>) {
+    let mut node = Node {
+        leases: Leases::new(shared.lease()),
+        ctx,
+        shared,
+        loaded: HashMap::new(),
+        next_heartbeat: Instant::now(),
+    };
+    let mut arrivals: Option<Arrivals> = None;
+    loop {
+        if arrivals.is_none() && !node.ctx.shutting_down() {
+            arrivals = node.shared.arrivals().await.ok();
+        }
+        if Instant::now() >= node.next_heartbeat {
+            node.heartbeat().await;
+        }
+        node.expire();
+        if !node.ctx.shutting_down() {
+            node.load_new_mail().await;
+        }
+        let until_heartbeat = node
+            .next_heartbeat
+            .saturating_duration_since(Instant::now());
+        let wait = until_heartbeat.min(POLL);
+        match arrivals.as_mut() {
+            Some(listening) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    woken = listening.next() => if woken.is_none() {
+                        arrivals = None;
+                    },
+                }
+            }
+            None => tokio::time::sleep(wait).await,
+        }
+    }
+}
+
+impl Node {
+    /// Renews this node's leases and claims free destinations within its share.
+    async fn heartbeat(&mut self) {
+        self.next_heartbeat = Instant::now() + self.leases.renew_interval();
+        let round = match self.shared.heartbeat().await {
+            Ok(round) => round,
+            Err(error) => {
+                warn!(%error, "cluster heartbeat failed; claims end at their deadline");
+                return;
+            }
+        };
+        if !round.still_registered {
+            warn!(node = %self.shared.node(), "another process runs under this node name");
+        }
+        let lost = self.leases.renewed(round.sent_at, &round.held);
+        self.give_up(lost.destinations, "taken over by another node");
+        if self.ctx.shutting_down() {
+            return;
+        }
+        let wanted = to_acquire(
+            self.shared.node(),
+            &round.candidates,
+            self.leases.len(),
+            round.live_nodes,
+        );
+        let wanted: Vec<String> = wanted
+            .into_iter()
+            .filter(|d| !self.loaded.contains_key(d))
+            .collect();
+        if wanted.is_empty() {
+            return;
+        }
+        match self.shared.acquire(&wanted).await {
+            Ok((sent_at, granted)) => {
+                for (destination, epoch) in granted {
+                    info!(%destination, epoch, "claimed destination");
+                    self.leases.acquired(&destination, epoch, sent_at);
+                    self.loaded.insert(destination, 0);
+                }
+            }
+            Err(error) => warn!(%error, "claiming destinations failed"),
+        }
+    }
+
+    /// Drops the leases this node can no longer trust (renewals failing).
+    fn expire(&mut self) {
+        let lost = self.leases.expire(Instant::now());
+        self.give_up(lost.destinations, "lease not renewed in time");
+    }
+
+    fn give_up(&mut self, destinations: Vec<String>, why: &str) {
+        for destination in destinations {
+            self.loaded.remove(&destination);
+            let messages = self.ctx.release_destination(&destination);
+            warn!(%destination, messages, reason = why, "stopped delivering destination");
+        }
+    }
+
+    /// Loads what was committed for owned destinations since the last look.
+    async fn load_new_mail(&mut self) {
+        let now = Instant::now();
+        let owned: Vec<(String, u64)> = self
+            .loaded
+            .iter()
+            .map(|(d, after)| (d.clone(), *after))
+            .collect();
+        let leases = &self.leases;
+        let mine = |d: &str| leases.may_deliver(d, now).is_some();
+        let mut added = 0usize;
+        for (destination, mut after) in owned {
+            loop {
+                let page = match self
+                    .shared
+                    .load_pending(&destination, after, PAGE, &mine)
+                    .await
+                {
+                    Ok(page) => page,
+                    Err(error) => {
+                        warn!(%destination, %error, "loading queued mail failed");
+                        break;
+                    }
+                };
+                let full = page.len() as i64 == PAGE;
+                for loaded in page {
+                    after = after.max(loaded.arrival);
+                    if self.ctx.adopt(loaded.message, &destination) {
+                        added += 1;
+                    }
+                }
+                if !full {
+                    break;
+                }
+            }
+            if let Some(mark) = self.loaded.get_mut(&destination) {
+                *mark = after;
+            }
+        }
+        if added > 0 {
+            self.ctx.wake();
+        }
+    }
+}
