@@ -6,9 +6,11 @@
 pub mod bodies;
 pub mod commit;
 pub mod db;
+pub mod events;
 pub mod lease;
 pub mod lease_store;
 pub mod load;
 pub mod nodes;
 pub mod results;
 pub mod schema;
+pub mod view;

@@ -97,6 +97,11 @@ impl QueueContext {
         &self.deliverer
     }
 
+    /// This node's name in a cluster (`[cluster] node`; the host name by default).
+    pub(super) fn node(&self) -> &str {
+        &self.config.cluster.node
+    }
+
     /// Our name, as DSNs report it.
     pub(super) fn hostname(&self) -> &str {
         &self.config.hostname

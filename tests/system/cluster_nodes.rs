@@ -173,3 +173,141 @@ async fn first_delivery_for(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A POST to a node's admin API with a JSON body; the reply as JSON.
+async fn api_post(node: &support::server::Server, path: &str, body: &str) -> serde_json::Value {
+    let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+    let reply = support::admin::http(
+        localhost,
+        node.admin_addr(),
+        "POST",
+        path,
+        Some(TOKEN),
+        Some(body),
+    )
+    .await;
+    reply.json()
+}
+
+async fn api_delete(node: &support::server::Server, path: &str) -> String {
+    let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+    support::admin::http(
+        localhost,
+        node.admin_addr(),
+        "DELETE",
+        path,
+        Some(TOKEN),
+        None,
+    )
+    .await
+    .text()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_node_shows_and_acts_on_the_whole_cluster() {
+    let _machine = support::exclusive::shared().await;
+    let pg = TestPostgres::start();
+    let (url, db) = pg.migrated("view").await;
+    let mut primary = SmtpSink::start().await;
+    primary.stop().await;
+    let mut nodes = start_nodes(2, &url, primary.addr(), &["d0.test"], TOKEN).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let send = |to: &'static str, id: &'static str| async move {
+        let mut client = Client::connect(a.smtp_addr()).await;
+        client
+            .send_ok("sender@sender.test", &[to], &message(id, to))
+            .await;
+        client.quit().await;
+    };
+    send("keep@d0.test", "v-keep").await;
+    send("drop@d0.test", "v-drop").await;
+
+    // Both listed through node B, accepted by n1, claimed by whichever node owns d0.test.
+    let api = support::admin::api_get;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let listed = loop {
+        let listed = api(b.admin_addr(), TOKEN, "/api/v1/queue").await;
+        let claimed = listed["messages"]
+            .as_array()
+            .is_some_and(|m| m.iter().all(|m| m["claimed_by"].is_string()));
+        if listed["total"] == 2 && claimed {
+            break listed;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not both listed and claimed: {listed}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let messages = listed["messages"].as_array().expect("messages").clone();
+    assert!(
+        messages.iter().all(|m| m["accepted_by"] == "n1"),
+        "{listed}"
+    );
+    let id_of = |marker: &str| -> String {
+        messages
+            .iter()
+            .find(|m| {
+                m["recipients"][0]["address"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with(marker))
+            })
+            .and_then(|m| m["id"].as_str())
+            .expect("listed")
+            .to_string()
+    };
+    let (keep, drop) = (id_of("keep"), id_of("drop"));
+    let detail = api(b.admin_addr(), TOKEN, &format!("/api/v1/queue/{keep}")).await;
+    assert_eq!(detail["accepted_by"], "n1", "{detail}");
+
+    // The cluster view lists both nodes, alive.
+    let cluster = api(b.admin_addr(), TOKEN, "/api/v1/cluster").await;
+    let names: Vec<&str> = cluster["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter(|n| n["alive"] == true)
+        .filter_map(|n| n["name"].as_str())
+        .collect();
+    assert_eq!(names, ["n1", "n2"], "{cluster}");
+
+    // Hold one and delete the other through node B; the owner follows.
+    let held = api_post(b, "/api/v1/hold", &format!("{{\"ids\":[\"{keep}\"]}}")).await;
+    assert!(held.to_string().contains(&keep), "{held}");
+    let deleted = api_delete(b, &format!("/api/v1/queue/{drop}")).await;
+    assert!(!deleted.contains("error"), "{deleted}");
+    let detail = api(a.admin_addr(), TOKEN, &format!("/api/v1/queue/{keep}")).await;
+    assert_eq!(detail["status"], "held", "{detail}");
+    let gone = api(a.admin_addr(), TOKEN, &format!("/api/v1/queue/{drop}")).await;
+    assert_eq!(gone["error"]["code"], "unknown_id", "{gone}");
+
+    // The primary comes back and a flush through node B runs: the held message waits, the deleted
+    // one never leaves.
+    primary.restart().await;
+    let flushed = api_post(b, "/api/v1/flush", "").await;
+    assert_eq!(flushed["flushed"], 1, "{flushed}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        primary.messages().is_empty(),
+        "a held or deleted message left"
+    );
+
+    // Released through node B: delivered by its owner.
+    api_post(b, "/api/v1/release", &format!("{{\"ids\":[\"{keep}\"]}}")).await;
+    let got = primary.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(message_id(&got[0].data), "v-keep");
+    support::admin::eventually("the queue empties", Duration::from_secs(10), || async {
+        db.query_one("SELECT count(*) FROM messages", &[])
+            .await
+            .expect("count")
+            .get::<_, i64>(0)
+            == 0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(primary.messages().len(), 1, "delivered once");
+    for node in &mut nodes {
+        node.kill9();
+    }
+    pg.stop();
+}

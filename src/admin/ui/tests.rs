@@ -39,6 +39,7 @@ fn domain(name: &str, state: &'static str, messages: usize) -> DomainSummary {
             .enumerate()
             .map(|(i, label)| AgeBucket { label, count: i })
             .collect(),
+        claimed_by: Some(format!("node-{HOSTILE}")),
     }
 }
 
@@ -59,6 +60,8 @@ fn summary(sender: &str) -> MessageSummary {
         last_error: Some(format!("421 {HOSTILE}")),
         held: false,
         status: "deferred",
+        accepted_by: format!("node-{HOSTILE}"),
+        claimed_by: None,
     }
 }
 

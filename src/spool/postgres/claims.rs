@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 
 use super::PgSpool;
 use super::convert::stored_message;
+use crate::cluster::events::Event;
 use crate::cluster::lease::Candidate;
 use crate::cluster::{lease_store, load, nodes};
 use crate::spool::{SpoolError, StoredMessage};
@@ -36,12 +37,12 @@ pub struct ClaimRound {
 /// The listening connection and its wake-ups (the connection lives as long as this).
 pub struct Arrivals {
     _client: tokio_postgres::Client,
-    rx: mpsc::Receiver<()>,
+    rx: mpsc::Receiver<Event>,
 }
 
 impl Arrivals {
-    /// The next wake-up; `None` once the connection has ended.
-    pub async fn next(&mut self) -> Option<()> {
+    /// The next event; `None` once the connection has ended.
+    pub async fn next(&mut self) -> Option<Event> {
         self.rx.recv().await
     }
 }

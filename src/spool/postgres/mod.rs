@@ -191,6 +191,11 @@ impl PgSpool {
     }
 }
 
+/// A message as the shared queue stores it, every recipient with its stored state (for the views).
+pub fn decode_listed(loaded: &crate::cluster::load::Loaded) -> Option<StoredMessage> {
+    convert::stored_message(loaded, &|_: &str| true)
+}
+
 fn build_pool(url: &str, password: Option<&str>, size: usize) -> Result<Pool, SpoolError> {
     let mut config: tokio_postgres::Config = url
         .parse()

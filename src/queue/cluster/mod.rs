@@ -12,8 +12,11 @@ use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
 use super::context::QueueContext;
+use crate::cluster::events::Event;
 use crate::cluster::lease::{Leases, to_acquire};
 use crate::spool::postgres::{Arrivals, PgSpool};
+
+mod admin;
 
 /// Messages loaded per query: a destination with more is loaded over several pages.
 const PAGE: i64 = 1000;
@@ -59,8 +62,10 @@ pub(super) async fn run(ctx: Arc<QueueContext>, shared: Arc<PgSpool>) {
             Some(listening) => {
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
-                    woken = listening.next() => if woken.is_none() {
-                        arrivals = None;
+                    event = listening.next() => match event {
+                        Some(Event::Admin(action)) => admin::apply(&node.ctx, action).await,
+                        Some(Event::Arrival) => {}
+                        None => arrivals = None,
                     },
                 }
             }
