@@ -90,7 +90,7 @@ impl QueueApi {
             received_at_ms: m.envelope.received_at_ms,
             attempts: tried.clone().count(),
             next_attempt_at_ms: due.map(to_unix_ms),
-            last_error: tried.last().map(|a| a.result.clone()),
+            last_error: tried.next_back().map(|a| a.result.clone()),
             held: m.held,
             status,
             accepted_by: row.message.accepted_by.clone(),
