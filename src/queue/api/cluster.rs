@@ -69,7 +69,7 @@ impl QueueApi {
         let (sending, due) = self
             .ctx
             .view(|sched| (sched.is_in_flight(m.id), sched.due_at(m.id)));
-        let tried = m
+        let mut tried = m
             .attempts
             .iter()
             .filter(|a| a.result != crate::envelope::DELAY_WARNING_SENT);
