@@ -44,6 +44,8 @@ pub struct QueueContext {
     wake: Notify,
     shutdown: watch::Receiver<bool>,
     recipients: Arc<RecipientService>,
+    /// In a cluster: which destinations this node may still deliver (set by the cluster loop).
+    fence: std::sync::OnceLock<super::cluster::Fence>,
 }
 
 /// What the run loop should start now, and when to look again.
@@ -65,7 +67,18 @@ impl QueueContext {
             wake: Notify::new(),
             shutdown: parts.shutdown,
             recipients: parts.recipients,
+            fence: std::sync::OnceLock::new(),
         }
+    }
+
+    pub(super) fn install_fence(&self, fence: super::cluster::Fence) {
+        let _ = self.fence.set(fence);
+    }
+
+    /// False once this node must not deliver `dest` any more (a cluster lease it no longer trusts).
+    /// Always true with the local spool.
+    pub(super) fn may_deliver(&self, dest: &str) -> bool {
+        self.fence.get().is_none_or(|fence| fence.may_deliver(dest))
     }
 
     pub(super) fn now(&self) -> SystemTime {
@@ -172,6 +185,21 @@ impl QueueContext {
             .with(|sched| sched.adopt(message, destination, now))
     }
 
+    /// Gives up every destination with queued jobs that this node may no longer deliver (jobs that
+    /// were in flight when their lease ended come back here once their attempt is over).
+    pub(super) fn release_unowned(&self) {
+        let unowned: Vec<String> = self.state.read(|sched| {
+            sched
+                .destinations()
+                .map(|(name, _)| name.clone())
+                .filter(|name| !self.may_deliver(name))
+                .collect()
+        });
+        for destination in unowned {
+            self.release_destination(&destination);
+        }
+    }
+
     /// Gives up a destination another node now owns (or whose lease this node can no longer trust).
     pub(super) fn release_destination(&self, destination: &str) -> usize {
         let not_mine = crate::spool::postgres::not_mine();
@@ -255,6 +283,9 @@ impl QueueContext {
         dest: &str,
         prev: Option<QueueId>,
     ) -> Option<(Claim, StoredMessage)> {
+        if !self.may_deliver(dest) {
+            return None;
+        }
         let now = self.now();
         self.state.with(|sched| {
             let claim = match prev {
@@ -308,6 +339,9 @@ impl QueueContext {
         dest: &str,
         reply: &str,
     ) -> Vec<(StoredMessage, Consequences)> {
+        if !self.may_deliver(dest) {
+            return Vec::new();
+        }
         let now = self.now();
         let at_ms = to_unix_ms(now);
         let mut finished = Vec::new();

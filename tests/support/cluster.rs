@@ -13,6 +13,8 @@ pub const LEASE_SECS: u64 = 3;
 /// A node's settings: `domains` relayed to `primary`, the shared queue at `url`.
 pub fn node_settings(name: &str, url: &str, primary: SocketAddr, domains: &[&str]) -> Settings {
     let mut settings = Settings::new(Some(primary));
+    // Each node greets the primary with its own name, so a test sees who delivered what.
+    settings.hostname = format!("{name}.example.test");
     settings.domains = domains
         .iter()
         .map(|d| Domain {

@@ -16,6 +16,7 @@ pub mod postgres;
 pub mod rogue;
 pub mod server;
 pub mod sink;
+pub mod tcp_proxy;
 pub mod tls_front;
 pub mod ui;
 

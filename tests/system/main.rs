@@ -12,6 +12,7 @@ mod support;
 mod admin_ui_browser;
 mod admin_ui_recipients;
 mod cluster_db;
+mod cluster_faults;
 mod cluster_leases;
 mod cluster_nodes;
 mod cluster_store;
