@@ -6,9 +6,11 @@ mod client;
 mod db;
 mod format;
 mod recipients;
+mod spool;
 
 pub use db::{DbCommand, db};
 pub use recipients::{RecipientsCommand, recipients};
+pub use spool::{SpoolCommand, spool};
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;

@@ -19,6 +19,7 @@ mod segments;
 mod staged;
 #[cfg(test)]
 mod tests;
+pub mod transfer;
 mod writer;
 
 use std::path::PathBuf;

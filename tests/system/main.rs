@@ -14,6 +14,7 @@ mod admin_ui_recipients;
 mod cluster_db;
 mod cluster_faults;
 mod cluster_leases;
+mod cluster_moving_in;
 mod cluster_nodes;
 mod cluster_store;
 mod e2e_crash_loop;

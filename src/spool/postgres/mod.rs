@@ -191,6 +191,14 @@ impl PgSpool {
     }
 }
 
+/// The shared queue's row for a message (its envelope in the journal's encoding).
+pub(crate) fn new_message_row(
+    message: &StoredMessage,
+    inline: Option<Vec<u8>>,
+) -> crate::cluster::commit::NewMessage {
+    convert::new_message(message, inline)
+}
+
 /// A message as the shared queue stores it, every recipient with its stored state (for the views).
 pub fn decode_listed(loaded: &crate::cluster::load::Loaded) -> Option<StoredMessage> {
     convert::stored_message(loaded, &|_: &str| true)
