@@ -1,6 +1,6 @@
 //! Destination leases of one cluster node, as a pure core: which destinations this node may deliver
 //! right now, given when its renewals were *sent* and what the database answered. No I/O, no clock:
-//! every instant is an argument (monotonic `Instant`s, never wall time: see docs/cluster-design.md).
+//! every instant is an argument (monotonic `Instant`s, never wall time: see docs/cluster.md).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
