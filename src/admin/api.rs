@@ -272,7 +272,10 @@ async fn audit(
             ));
         }
     };
-    Ok(Json(json!({ "entries": state.audit.recent_of(kind, limit) })).into_response())
+    Ok(
+        Json(json!({ "entries": state.audit.recent_everywhere(kind, limit).await }))
+            .into_response(),
+    )
 }
 
 /// What recovery set aside at start (damaged journals, messages whose body is missing or short).

@@ -3,6 +3,7 @@
 //! lease core, the group commit, chunked bodies, fenced results, and
 //! loading a destination's pending mail when new mail is announced. The spool (`spool/postgres/`) and the queue (`queue/cluster/`, `queue/api/cluster.rs`) use them.
 
+pub mod audit;
 pub mod bodies;
 pub mod commit;
 pub mod db;

@@ -10,8 +10,10 @@ pub use super::FlushScope;
 use super::context::QueueContext;
 use super::scheduler::{AdminRefusal, Health, Scheduler};
 use crate::clock::to_unix_ms;
+pub use crate::cluster::audit::Action as AuditAction;
 use crate::envelope::{Attempt, QueueId, RecipientStatus, Route};
 use crate::spool::{BodyReader, SpoolError, StoredMessage};
+pub use cluster::SharedAudit;
 use views::AGE_BUCKETS;
 pub use views::{
     AgeBucket, AttemptView, DomainSummary, ListFilter, MessageDetail, MessageSummary, RecipientView,

@@ -280,6 +280,26 @@ async fn any_node_shows_and_acts_on_the_whole_cluster() {
     assert_eq!(detail["status"], "held", "{detail}");
     let gone = api(a.admin_addr(), TOKEN, &format!("/api/v1/queue/{drop}")).await;
     assert_eq!(gone["error"]["code"], "unknown_id", "{gone}");
+    // The audit log is shared: node A lists what was done through node B, naming B.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let audit = api(a.admin_addr(), TOKEN, "/api/v1/audit?kind=actions").await;
+        let from_b: Vec<&str> = audit["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .filter(|e| e["node"] == "n2")
+            .filter_map(|e| e["action"].as_str())
+            .collect();
+        if from_b.contains(&"hold") && from_b.contains(&"delete") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "B's actions not in A's audit: {audit}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // The primary comes back and a flush through node B runs: the held message waits, the deleted
     // one never leaves.

@@ -318,6 +318,7 @@ fn postmaster_and_audit_pages_escape() {
         from_ip: "127.0.0.1".into(),
         action: "login".into(),
         detail: HOSTILE.into(),
+        node: None,
     };
     let rows = [row];
     let html = audit::render(&rows, &rows, "tok");

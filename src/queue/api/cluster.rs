@@ -261,3 +261,53 @@ impl QueueApi {
         Ok(Some(nodes::list(&**client).await.map_err(unavailable)?))
     }
 }
+
+/// The cluster's shared audit log, as the admin layer writes and reads it.
+#[derive(Clone)]
+pub struct SharedAudit {
+    shared: Arc<PgSpool>,
+}
+
+impl SharedAudit {
+    /// Stores an action in the background (the request that caused it does not wait; a failure is
+    /// logged, and the node's own log has the entry anyway).
+    pub fn append(&self, action: crate::cluster::audit::Action) {
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            let stored = async {
+                let client = shared.client().await?;
+                crate::cluster::audit::append(&**client, &action)
+                    .await
+                    .map_err(|e| SpoolError::Unavailable(e.to_string()))
+            };
+            if let Err(error) = stored.await {
+                tracing::warn!(%error, "cannot store the action in the shared audit log");
+            }
+        });
+    }
+
+    /// The `n` newest actions of the whole cluster, newest first.
+    pub async fn recent(
+        &self,
+        n: usize,
+    ) -> Result<Vec<crate::cluster::audit::Action>, QueueApiError> {
+        let client = self.shared.client().await?;
+        crate::cluster::audit::recent(&**client, i64::try_from(n).unwrap_or(i64::MAX))
+            .await
+            .map_err(unavailable)
+    }
+}
+
+impl QueueApi {
+    /// The shared audit log, in a cluster.
+    pub fn shared_audit(&self) -> Option<SharedAudit> {
+        self.ctx.store().shared().map(|shared| SharedAudit {
+            shared: shared.clone(),
+        })
+    }
+
+    /// This node's name (`[cluster] node`).
+    pub fn node(&self) -> &str {
+        self.ctx.node()
+    }
+}
