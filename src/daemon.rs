@@ -12,7 +12,7 @@ use tracing::info;
 use crate::acme::{Acme, AcmeError};
 use crate::admin::{self, AdminState};
 use crate::clock::SystemClock;
-use crate::config::Config;
+use crate::config::{Config, SpoolBackend};
 use crate::delivery::{Deliverer, SetupError};
 use crate::inbound::{self, InboundContext, TlsError};
 use crate::live::Live;
@@ -20,7 +20,7 @@ use crate::queue::api::QueueApi;
 use crate::queue::{self, QueueContext, QueueHandle, QueueParts, QueueState};
 use crate::readiness::{Gatherer, ReadinessService};
 use crate::recipients::RecipientService;
-use crate::spool::{Spool, SpoolError};
+use crate::spool::{Spool, SpoolError, StoredMessage};
 
 mod notify;
 mod reload;
@@ -61,6 +61,14 @@ impl StartError {
                 source: SpoolError::Locked(_),
                 ..
             } => "stop the other backupmx, or give this one its own [spool] dir".into(),
+            StartError::Spool {
+                source: SpoolError::Unavailable(_),
+                ..
+            } => "start PostgreSQL or correct [spool] postgres_url / postgres_password_file".into(),
+            StartError::Spool {
+                source: SpoolError::Schema(_),
+                ..
+            } => "run `backupmx db migrate --url URL` with this binary, or give each node its own [cluster] node".into(),
             StartError::Spool { dir, .. } => format!(
                 "check that {dir} (or its parent) exists and is writable by this user, or change [spool] dir"
             ),
@@ -168,6 +176,25 @@ async fn start_acme(
     Ok(Some(acme))
 }
 
+/// The local spool (recovering what it holds), or the cluster's shared queue (whose mail the queue's
+/// cluster loop loads as this node claims destinations).
+async fn open_spool(config: &Config) -> Result<(Spool, Vec<StoredMessage>), StartError> {
+    let dir = &config.spool.dir;
+    match &config.spool.backend {
+        SpoolBackend::Local => Spool::open(dir).map_err(|source| StartError::Spool {
+            dir: dir.display().to_string(),
+            source,
+        }),
+        SpoolBackend::Postgres(pg) => Spool::open_shared(dir, pg, &config.cluster)
+            .await
+            .map(|spool| (spool, Vec::new()))
+            .map_err(|source| StartError::Spool {
+                dir: crate::cluster::db::redacted(&pg.url),
+                source,
+            }),
+    }
+}
+
 /// Runs the server until `shutdown` turns true.
 pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), StartError> {
     run_file(config, None, shutdown).await
@@ -219,10 +246,7 @@ pub async fn run_file(
         tls_reloader.clone(),
     ));
     let dir = config.spool.dir.clone();
-    let (spool, recovered) = Spool::open(&dir).map_err(|source| StartError::Spool {
-        dir: dir.display().to_string(),
-        source,
-    })?;
+    let (spool, recovered) = open_spool(&config).await?;
     let mut listeners = Vec::new();
     for (socket, implicit_tls) in reserved {
         let socket = sockets::listen(socket)?;

@@ -40,6 +40,19 @@ pub enum Route {
     Postmaster,
 }
 
+/// The destination key of recipients kept in the postmaster mailbox (not a domain name).
+pub const POSTMASTER_DESTINATION: &str = "(postmaster)";
+
+impl Route {
+    /// The destination key: the queue's unit of delivery (and, in a cluster, of ownership).
+    pub fn destination(&self) -> &str {
+        match self {
+            Route::Relay { domain } => domain,
+            Route::Postmaster => POSTMASTER_DESTINATION,
+        }
+    }
+}
+
 /// A recipient's delivery state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecipientStatus {

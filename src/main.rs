@@ -86,7 +86,7 @@ enum Command {
     },
     /// Read a password (stdin or prompt) and print its argon2 hash for `[admin] password_hash`.
     HashPassword,
-    /// The shared queue's schema in PostgreSQL (cluster groundwork, docs/cluster-design.md).
+    /// The shared queue's schema in PostgreSQL (docs/cluster.md).
     Db {
         #[command(subcommand)]
         command: cli::DbCommand,
@@ -97,6 +97,11 @@ enum Command {
     Generate {
         #[command(subcommand)]
         what: cli::Generated,
+    },
+    /// Move a stopped server's local spool into the cluster's shared queue (docs/cluster.md).
+    Spool {
+        #[command(subcommand)]
+        command: cli::SpoolCommand,
     },
 }
 
@@ -117,6 +122,7 @@ fn main() -> ExitCode {
         Command::HashPassword => Ok(cli::hash_password()),
         Command::Db { command } => Ok(cli::db(command)),
         Command::Generate { what } => Ok(cli::generate(what, Cli::command())),
+        Command::Spool { command } => Ok(cli::spool(command)),
     };
     // One line per error, however deep its causes: no "Caused by" list, no backtrace.
     result.unwrap_or_else(|error| {

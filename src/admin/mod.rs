@@ -96,7 +96,7 @@ impl AdminState {
             keep: limits.audit_keep,
         };
         AdminState {
-            audit: AuditLog::new(Some(audit_file)),
+            audit: AuditLog::new(Some(audit_file)).with_shared(queue.shared_audit(), queue.node()),
             password: PasswordChecker::new(&credentials.password_hash),
             logins: Arc::new(Mutex::new(LoginThrottle::new(ThrottlePolicy::from_limits(
                 limits,

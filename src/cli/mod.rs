@@ -7,10 +7,12 @@ mod db;
 mod format;
 mod generate;
 mod recipients;
+mod spool;
 
 pub use db::{DbCommand, db};
 pub use generate::{Generated, generate};
 pub use recipients::{RecipientsCommand, recipients};
+pub use spool::{SpoolCommand, spool};
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;

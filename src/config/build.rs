@@ -26,6 +26,7 @@ const TOP_KEYS: &[&str] = &[
     "limits",
     "recipients",
     "acme",
+    "cluster",
 ];
 const SMTP_KEYS: &[&str] = &[
     "listen",
@@ -41,7 +42,13 @@ const SMTP_KEYS: &[&str] = &[
     "session_timeout",
     "tls_listen",
 ];
-const SPOOL_KEYS: &[&str] = &["dir"];
+const SPOOL_KEYS: &[&str] = &[
+    "dir",
+    "backend",
+    "postgres_url",
+    "postgres_password_file",
+    "postgres_pool_size",
+];
 const DNS_KEYS: &[&str] = &["nameservers"];
 const DELIVERY_KEYS: &[&str] = &[
     "port",
@@ -77,12 +84,14 @@ pub(super) fn build_config(root: &Section, c: &mut Collector) -> Config {
     let recipients = super::recipients::build_recipients(&recipients_section, c, domain_recipients);
     let hostname = hostname.map_or_else(|| DEFAULT_HOSTNAME.to_string(), |f| f.value);
     let acme = super::acme::build_acme(root, c, &hostname, smtp.tls_cert.is_some());
+    let cluster = super::cluster::build_cluster(&root.table(c, "cluster"), c);
     Config {
         hostname,
         acme,
         extra_names: extra_names.map_or_else(Vec::new, |f| f.value),
         smtp,
         spool,
+        cluster,
         dns,
         delivery,
         queue,
@@ -222,6 +231,7 @@ fn build_spool(section: &Section, c: &mut Collector) -> SpoolConfig {
     let dir = section.get(c, "dir", parsed(path));
     SpoolConfig {
         dir: dir.map_or_else(|| PathBuf::from(DEFAULT_SPOOL_DIR), |f| f.value),
+        backend: super::cluster::build_backend(section, c),
     }
 }
 

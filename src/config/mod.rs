@@ -11,6 +11,7 @@ mod admin;
 mod build;
 mod client_limits;
 mod domain_limits;
+mod cluster;
 mod domains;
 mod duration;
 mod error;
@@ -31,6 +32,7 @@ mod syntax;
 mod tests;
 
 pub use acme::{AcmeConfig, DEFAULT_ACME_HTTP_LISTEN};
+pub use cluster::{ClusterConfig, PostgresConfig, Secret, SpoolBackend};
 pub use duration::{format_duration, parse_duration};
 pub use error::{ConfigError, ConfigErrors};
 pub use load::EMBEDDED_DEFAULT_TOML;
@@ -52,6 +54,7 @@ pub struct Config {
     pub extra_names: Vec<String>,
     pub smtp: SmtpConfig,
     pub spool: SpoolConfig,
+    pub cluster: ClusterConfig,
     pub dns: DnsConfig,
     pub delivery: DeliveryConfig,
     pub queue: QueueConfig,
@@ -109,6 +112,8 @@ pub struct LimitsConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpoolConfig {
     pub dir: PathBuf,
+    /// The local journal in `dir`, or the shared PostgreSQL queue (issue 13).
+    pub backend: SpoolBackend,
 }
 
 #[derive(Debug, Clone, PartialEq)]

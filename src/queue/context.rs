@@ -48,6 +48,8 @@ pub struct QueueContext {
     wake: Notify,
     shutdown: watch::Receiver<bool>,
     recipients: Arc<RecipientService>,
+    /// In a cluster: which destinations this node may still deliver (set by the cluster loop).
+    fence: std::sync::OnceLock<super::cluster::Fence>,
 }
 
 /// What the run loop should start now, and when to look again.
@@ -70,7 +72,18 @@ impl QueueContext {
             wake: Notify::new(),
             shutdown: parts.shutdown,
             recipients: parts.recipients,
+            fence: std::sync::OnceLock::new(),
         }
+    }
+
+    pub(super) fn install_fence(&self, fence: super::cluster::Fence) {
+        let _ = self.fence.set(fence);
+    }
+
+    /// False once this node must not deliver `dest` any more (a cluster lease it no longer trusts).
+    /// Always true with the local spool.
+    pub(super) fn may_deliver(&self, dest: &str) -> bool {
+        self.fence.get().is_none_or(|fence| fence.may_deliver(dest))
     }
 
     pub(super) fn now(&self) -> SystemTime {
@@ -100,6 +113,11 @@ impl QueueContext {
 
     pub(super) fn deliverer(&self) -> &Deliverer {
         &self.deliverer
+    }
+
+    /// This node's name in a cluster (`[cluster] node`; the host name by default).
+    pub(super) fn node(&self) -> &str {
+        &self.config.cluster.node
     }
 
     /// Our name, as DSNs report it.
@@ -173,10 +191,43 @@ impl QueueContext {
         })
     }
 
-    /// Queues a message just committed to the spool.
+    /// Queues a message just committed to the spool. In a cluster the owner of its destinations loads
+    /// it from the shared queue instead (the commit's notification wakes every node's cluster loop).
     pub(super) fn submit(&self, message: StoredMessage) {
+        if self.store.shared().is_some() {
+            return;
+        }
         let now = self.now();
         self.state.with(|sched| sched.insert(message, now));
+    }
+
+    /// Queues mail of a destination this node owns (loaded from the shared queue).
+    pub(super) fn adopt(&self, message: StoredMessage, destination: &str) -> bool {
+        let now = self.now();
+        self.state
+            .with(|sched| sched.adopt(message, destination, now))
+    }
+
+    /// Gives up every destination with queued jobs that this node may no longer deliver (jobs that
+    /// were in flight when their lease ended come back here once their attempt is over).
+    pub(super) fn release_unowned(&self) {
+        let unowned: Vec<String> = self.state.read(|sched| {
+            sched
+                .destinations()
+                .map(|(name, _)| name.clone())
+                .filter(|name| !self.may_deliver(name))
+                .collect()
+        });
+        for destination in unowned {
+            self.release_destination(&destination);
+        }
+    }
+
+    /// Gives up a destination another node now owns (or whose lease this node can no longer trust).
+    pub(super) fn release_destination(&self, destination: &str) -> usize {
+        let not_mine = crate::spool::postgres::not_mine();
+        self.state
+            .with(|sched| sched.release_destination(destination, &not_mine))
     }
 
     /// Makes the matching messages due now; returns how many.
@@ -255,6 +306,9 @@ impl QueueContext {
         dest: &str,
         prev: Option<QueueId>,
     ) -> Option<(Claim, StoredMessage)> {
+        if !self.may_deliver(dest) {
+            return None;
+        }
         let now = self.now();
         self.state.with(|sched| {
             let claim = match prev {
@@ -308,6 +362,9 @@ impl QueueContext {
         dest: &str,
         reply: &str,
     ) -> Vec<(StoredMessage, Consequences)> {
+        if !self.may_deliver(dest) {
+            return Vec::new();
+        }
         let now = self.now();
         let at_ms = to_unix_ms(now);
         let mut finished = Vec::new();

@@ -7,6 +7,7 @@
 
 pub mod api;
 mod bounces;
+mod cluster;
 mod context;
 mod domains;
 mod order;

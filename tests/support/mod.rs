@@ -5,6 +5,7 @@
 //! fault-test helpers ([`fault`]) and envelopes. Everything binds loopback and stops when dropped.
 
 pub mod admin;
+pub mod cluster;
 pub mod config;
 pub mod dns;
 pub mod e2e;
@@ -17,6 +18,7 @@ pub mod postgres;
 pub mod rogue;
 pub mod server;
 pub mod sink;
+pub mod tcp_proxy;
 pub mod tls_front;
 pub mod ui;
 

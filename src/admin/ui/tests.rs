@@ -42,6 +42,7 @@ fn domain(name: &str, state: &'static str, messages: usize) -> DomainSummary {
             .enumerate()
             .map(|(i, label)| AgeBucket { label, count: i })
             .collect(),
+        claimed_by: Some(format!("node-{HOSTILE}")),
     }
 }
 
@@ -62,6 +63,8 @@ fn summary(sender: &str) -> MessageSummary {
         last_error: Some(format!("421 {HOSTILE}")),
         held: false,
         status: "deferred",
+        accepted_by: format!("node-{HOSTILE}"),
+        claimed_by: None,
     }
 }
 
@@ -378,6 +381,7 @@ fn postmaster_and_audit_pages_escape() {
         from_ip: "127.0.0.1".into(),
         action: "login".into(),
         detail: HOSTILE.into(),
+        node: None,
     };
     let rows = [row];
     let html = audit::render(&rows, &rows, "tok");

@@ -243,7 +243,7 @@ impl Connection {
             Ok(envelope) => match write_error {
                 Some(error) => {
                     tracing::warn!(peer = %self.peer, %error, "spool write failed during DATA");
-                    replies::storage_failure()
+                    replies::spool_failure(&error)
                 }
                 None => self.commit(envelope, writer).await,
             },
@@ -266,7 +266,7 @@ impl Connection {
             }
             Err(error) => {
                 tracing::warn!(peer = %self.peer, %error, "spool commit failed");
-                replies::storage_failure()
+                replies::spool_failure(&error)
             }
         }
     }

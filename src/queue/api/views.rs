@@ -28,6 +28,10 @@ pub struct MessageSummary {
     /// `held`, `sending`, `misconfigured` (destination's MX needs fixing), `deferred` (tried, waiting)
     /// or `queued` (not tried yet).
     pub status: &'static str,
+    /// The node that accepted it (`[cluster] node`).
+    pub accepted_by: String,
+    /// The node that delivers its pending mail now; null when no node holds it (or nothing is pending).
+    pub claimed_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -69,6 +73,8 @@ pub struct DomainSummary {
     pub next_attempt_at_ms: Option<u64>,
     /// Message counts by age, as Postfix's qshape buckets them.
     pub age_histogram: Vec<AgeBucket>,
+    /// The node delivering this destination (in a cluster; this node otherwise).
+    pub claimed_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -13,7 +13,7 @@ use crate::envelope::{QueueId, Route};
 use crate::spool::{StoredMessage, Update};
 
 /// The destination key of recipients kept in the local postmaster mailbox (not a domain name).
-pub const POSTMASTER: &str = "(postmaster)";
+pub const POSTMASTER: &str = crate::envelope::POSTMASTER_DESTINATION;
 pub use crate::envelope::DELAY_WARNING_SENT;
 pub use admin::AdminRefusal;
 
@@ -380,3 +380,4 @@ mod destinations;
 mod compact;
 
 mod finish;
+mod ownership;
