@@ -29,6 +29,9 @@ const PAGE: i64 = 1000;
 const LOAD_TIMEOUT: Duration = Duration::from_secs(5);
 /// New mail is looked for at least this often (a notification can be lost with its connection).
 const POLL: Duration = Duration::from_secs(1);
+/// Loads follow each other at least this far apart: under a stream of commits (a notification each)
+/// one load takes everything new instead of one load per commit.
+const LOAD_SPACING: Duration = Duration::from_millis(100);
 
 /// Listening for notifications is (re)established within this, or tried again next round.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(2);
@@ -58,29 +61,37 @@ pub(super) async fn run(ctx: Arc<QueueContext>, shared: Arc<PgSpool>) {
     };
     let _stop_watchdog = AbortOnDrop(watchdog);
     let mut arrivals: Option<Arrivals> = None;
+    // Whether new mail was announced since the last load, and when that load ran.
+    let mut announced = true;
+    let mut last_load = Instant::now() - LOAD_SPACING;
     loop {
         if arrivals.is_none() && !node.ctx.shutting_down() {
             let listen = tokio::time::timeout(LISTEN_TIMEOUT, node.shared.arrivals());
             arrivals = listen.await.ok().and_then(Result::ok);
         }
-        if Instant::now() >= node.next_heartbeat {
-            node.heartbeat().await;
+        if Instant::now() >= node.next_heartbeat && node.heartbeat().await {
+            // Newly claimed destinations are loaded at once (a take-over waits for nothing).
+            last_load = Instant::now() - POLL;
         }
         node.forget_lost(&fence);
-        if !node.ctx.shutting_down() {
+        let load_at = last_load + if announced { LOAD_SPACING } else { POLL };
+        if !node.ctx.shutting_down() && Instant::now() >= load_at {
             node.load_new_mail().await;
+            last_load = Instant::now();
+            announced = false;
         }
-        let until_heartbeat = node
+        let next_load = last_load + if announced { LOAD_SPACING } else { POLL };
+        let wait = node
             .next_heartbeat
+            .min(next_load)
             .saturating_duration_since(Instant::now());
-        let wait = until_heartbeat.min(POLL);
         match arrivals.as_mut() {
             Some(listening) => {
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
                     event = listening.next() => match event {
                         Some(Event::Admin(action)) => admin::apply(&node.ctx, action).await,
-                        Some(Event::Arrival) => {}
+                        Some(Event::Arrival) => announced = true,
                         None => arrivals = None,
                     },
                 }
@@ -104,8 +115,9 @@ impl Node {
         self.leases.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Renews this node's leases and claims free destinations within its share.
-    async fn heartbeat(&mut self) {
+    /// Renews this node's leases and claims free destinations within its share; true when it claimed
+    /// one.
+    async fn heartbeat(&mut self) -> bool {
         // A database that does not answer (a cut network) must not stall the loop: the node's own
         // deadlines are checked between heartbeats whatever happens to this one.
         let renew_interval = self.leases().renew_interval();
@@ -115,11 +127,11 @@ impl Node {
             Ok(Ok(round)) => round,
             Ok(Err(error)) => {
                 warn!(%error, "cluster heartbeat failed; claims end at their deadline");
-                return;
+                return false;
             }
             Err(_) => {
                 warn!("cluster heartbeat timed out; claims end at their deadline");
-                return;
+                return false;
             }
         };
         if !round.still_registered {
@@ -128,7 +140,7 @@ impl Node {
         let lost = self.leases().renewed(round.sent_at, &round.held);
         self.give_up(lost.destinations, "taken over by another node");
         if self.ctx.shutting_down() {
-            return;
+            return false;
         }
         let wanted = to_acquire(self.shared.node(), &round.candidates, round.live_nodes);
         let wanted: Vec<String> = wanted
@@ -136,7 +148,7 @@ impl Node {
             .filter(|d| !self.loaded.contains_key(d))
             .collect();
         if wanted.is_empty() {
-            return;
+            return false;
         }
         let answer = tokio::time::timeout(renew_interval, self.shared.acquire(&wanted));
         match answer.await.unwrap_or_else(|_| {
@@ -145,13 +157,18 @@ impl Node {
             ))
         }) {
             Ok((sent_at, granted)) => {
+                let claimed = !granted.is_empty();
                 for (destination, epoch) in granted {
                     info!(%destination, epoch, "claimed destination");
                     self.leases().acquired(&destination, epoch, sent_at);
                     self.loaded.insert(destination, 0);
                 }
+                claimed
             }
-            Err(error) => warn!(%error, "claiming destinations failed"),
+            Err(error) => {
+                warn!(%error, "claiming destinations failed");
+                false
+            }
         }
     }
 

@@ -8,7 +8,7 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
 use super::PgSpool;
-use crate::cluster::bodies::{CHUNK, ChunkReader, ChunkWriter};
+use crate::cluster::bodies::{CHUNK, ChunkWriter};
 use crate::envelope::QueueId;
 use crate::spool::SpoolError;
 use crate::spool::body::BodyReader;
@@ -39,24 +39,49 @@ impl PgSpool {
     }
 }
 
+/// The body of `id`: one round trip (a cached prepared statement) for a body of one chunk, which
+/// most are; longer ones stream the rest chunk by chunk.
 pub(super) async fn open(spool: &PgSpool, id: QueueId) -> Result<BodyReader, SpoolError> {
     let client = spool.client().await?;
-    let exists = client
-        .query_opt("SELECT 1 FROM messages WHERE id = $1", &[&(id.0 as i64)])
+    let chunk_of = client
+        .prepare_cached("SELECT data FROM body_chunks WHERE message_id = $1 AND seq = $2")
         .await
         .map_err(unavailable)?;
-    if exists.is_none() {
-        return Err(SpoolError::UnknownId(id));
+    let first: Option<Vec<u8>> = client
+        .query_opt(&chunk_of, &[&(id.0 as i64), &0i32])
+        .await
+        .map_err(unavailable)?
+        .map(|r| r.get(0));
+    let first = match first {
+        Some(chunk) => chunk,
+        None => {
+            let exists = client
+                .query_opt("SELECT 1 FROM messages WHERE id = $1", &[&(id.0 as i64)])
+                .await
+                .map_err(unavailable)?;
+            return match exists {
+                Some(_) => Ok(BodyReader::memory(Vec::new())),
+                None => Err(SpoolError::UnknownId(id)),
+            };
+        }
+    };
+    if first.len() < CHUNK {
+        return Ok(BodyReader::memory(first));
     }
     let (tx, rx) = mpsc::channel(2);
     tokio::spawn(async move {
-        let mut reader = ChunkReader::new(id.0);
+        if tx.send(Ok(first)).await.is_err() {
+            return;
+        }
+        let mut seq = 1i32;
         loop {
-            match reader.next_chunk(&**client).await {
-                Ok(Some(chunk)) => {
-                    if tx.send(Ok(chunk)).await.is_err() {
+            let next = client.query_opt(&chunk_of, &[&(id.0 as i64), &seq]).await;
+            match next {
+                Ok(Some(row)) => {
+                    if tx.send(Ok(row.get(0))).await.is_err() {
                         return;
                     }
+                    seq += 1;
                 }
                 Ok(None) => return,
                 Err(e) => {
