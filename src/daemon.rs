@@ -9,6 +9,7 @@ use tokio::sync::watch;
 use tracing::info;
 
 use crate::admin::{self, AdminState};
+use crate::checks::{CheckSetupError, SenderChecker};
 use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::delivery::{Deliverer, SetupError};
@@ -36,6 +37,8 @@ pub enum StartError {
     Tls(#[from] TlsError),
     #[error("delivery set-up: {0}")]
     Delivery(#[from] SetupError),
+    #[error("sender checks: {0}")]
+    Checks(#[from] CheckSetupError),
     #[error(
         "[admin] tls_cert/tls_key: TLS on the admin listener is not implemented yet; remove them and \
          keep the listener on a trusted address (or behind a TLS proxy)"
@@ -72,6 +75,9 @@ impl StartError {
             }
             StartError::Delivery(_) => {
                 "check [dns] nameservers (or /etc/resolv.conf) and [delivery] tls_ca_file".into()
+            }
+            StartError::Checks(_) => {
+                "check [dns] nameservers (or /etc/resolv.conf) and [arc] key_file".into()
             }
             StartError::AdminTlsUnsupported => "remove [admin] tls_cert and tls_key".into(),
         }
@@ -150,6 +156,7 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
     };
     tokio::spawn(inbound::reload_on_sighup(tls_reloader, shutdown.clone()));
     let deliverer = Deliverer::new(&config)?;
+    let checks = Arc::new(SenderChecker::new(&config)?);
     let dir = config.spool.dir.clone();
     let (spool, recovered) = Spool::open(&dir).map_err(|source| StartError::Spool {
         dir: dir.display().to_string(),
@@ -206,6 +213,7 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
         queue,
         tls,
         recipients,
+        checks,
     });
     info!(hostname = %config.hostname, spool = %dir.display(), "backupmx running");
     let options = inbound::ServeOptions::default();

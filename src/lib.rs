@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod bounce;
+pub mod checks;
 pub mod clock;
 pub mod cluster;
 pub mod config;

@@ -8,6 +8,7 @@
 
 mod admin;
 mod build;
+mod checks;
 mod client_limits;
 mod domains;
 mod duration;
@@ -27,6 +28,7 @@ mod syntax;
 #[cfg(test)]
 mod tests;
 
+pub use checks::{ArcConfig, ChecksConfig, DnsblList, SenderChecks, signing_key_kind};
 pub use duration::{format_duration, parse_duration};
 pub use error::{ConfigError, ConfigErrors};
 pub use load::EMBEDDED_DEFAULT_TOML;
@@ -57,6 +59,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Recipient validation (issue 7): `[recipients]` and the per-domain policies.
     pub recipients: RecipientsConfig,
+    /// Sender checks (issue 15): `[[dnsbl]]`, `[checks]`, `[arc]`, per-domain `sender_checks`.
+    pub checks: ChecksConfig,
 }
 
 #[derive(Debug, Clone, PartialEq)]

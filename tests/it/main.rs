@@ -52,3 +52,4 @@ mod inbound_tls;
 mod inbound_tls_hardening;
 mod newcomer_check_dns;
 mod newcomer_startup_errors;
+mod sender_checks;

@@ -1,5 +1,5 @@
 //! `TestDns`: an in-process authoritative DNS server (hickory-server) on 127.0.0.1, UDP and TCP on
-//! one port, serving the MX/A/AAAA records a test gives it; every other name is NXDOMAIN. Names
+//! one port, serving the MX/A/AAAA/TXT records a test gives it; every other name is NXDOMAIN. Names
 //! given to [`TestDns::servfail`] get SERVFAIL instead (a broken authoritative server).
 
 use std::collections::HashSet;
@@ -14,7 +14,7 @@ use backupmx::config::DnsConfig;
 use hickory_server::Server;
 use hickory_server::net::runtime::{Time, TokioRuntimeProvider};
 use hickory_server::proto::op::ResponseCode;
-use hickory_server::proto::rr::rdata::{A, AAAA, MX, SOA};
+use hickory_server::proto::rr::rdata::{A, AAAA, MX, SOA, TXT};
 use hickory_server::proto::rr::{Name, RData, Record};
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::store::in_memory::InMemoryZoneHandler;
@@ -34,6 +34,16 @@ pub enum TestData {
     Mx(u16, String),
     A(Ipv4Addr),
     Aaaa(Ipv6Addr),
+    /// One TXT record (SPF, DKIM key, DMARC policy), split into 255-byte strings as needed.
+    Txt(String),
+}
+
+/// `name TXT "text"`.
+pub fn txt(name: &str, text: &str) -> TestRecord {
+    TestRecord {
+        name: name.to_owned(),
+        data: TestData::Txt(text.to_owned()),
+    }
 }
 
 /// `name MX preference exchange`.
@@ -140,6 +150,14 @@ impl TestDns {
                 }
                 TestData::A(ip) => RData::A(A(*ip)),
                 TestData::Aaaa(ip) => RData::AAAA(AAAA(*ip)),
+                TestData::Txt(text) => {
+                    let strings = text
+                        .as_bytes()
+                        .chunks(255)
+                        .map(|c| String::from_utf8_lossy(c).into_owned())
+                        .collect::<Vec<_>>();
+                    RData::TXT(TXT::new(strings))
+                }
             };
             assert!(
                 zone.upsert_mut(Record::from_rdata(name(&record.name), TTL, data), 1),
