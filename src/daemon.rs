@@ -197,7 +197,8 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
     }));
     let recipients_task = tokio::spawn(recipients.clone().run_persistence(shutdown.clone()));
     let admin_state = AdminState::new(config.clone(), QueueApi::new(queue_ctx.clone()))
-        .with_recipients(recipients.clone());
+        .with_recipients(recipients.clone())
+        .with_checks(checks.clone());
     // Listening only now: once the console accepts, its credentials are resolved (and announced).
     let admin_listener = sockets::listen(admin_reserved)?;
     let admin_addr = admin_listener

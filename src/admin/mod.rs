@@ -59,6 +59,9 @@ pub struct AdminState {
     pub metrics: Option<PrometheusHandle>,
     /// Recipient validation (issue 7); `None` until [`AdminState::with_recipients`].
     pub recipients: Option<Arc<crate::recipients::RecipientService>>,
+    /// The sender checks (issue 15), for the dashboard's refusal counts; `None` until
+    /// [`AdminState::with_checks`].
+    pub checks: Option<Arc<crate::checks::SenderChecker>>,
 }
 
 /// Where generated credentials and the audit log are kept: `[admin] state_dir`, else the spool.
@@ -93,12 +96,18 @@ impl AdminState {
             config,
             queue,
             recipients: None,
+            checks: None,
         }
     }
 
     /// Shows and manages the recipient cache through the console, the API and the CLI.
     pub fn with_recipients(mut self, recipients: Arc<crate::recipients::RecipientService>) -> Self {
         self.recipients = Some(recipients);
+        self
+    }
+
+    pub fn with_checks(mut self, checks: Arc<crate::checks::SenderChecker>) -> Self {
+        self.checks = Some(checks);
         self
     }
 }

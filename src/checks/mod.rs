@@ -17,4 +17,4 @@ mod service;
 pub mod verdict;
 
 pub use capture::Capture;
-pub use service::{CheckSetupError, Judgement, SenderChecker};
+pub use service::{CheckSetupError, Judgement, RefusedCount, SenderChecker};

@@ -5,6 +5,7 @@
 
 use std::net::IpAddr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use backupmx_smtp::{EnhancedCode, Reply};
@@ -64,8 +65,28 @@ pub struct Judgement {
     pub stamp: Option<AuthStamp>,
 }
 
+/// What the checks refused since start, for the dashboard.
+#[derive(Debug, Default)]
+struct Refused {
+    clients_dnsbl: AtomicU64,
+    messages_spf: AtomicU64,
+    messages_dmarc: AtomicU64,
+    deferred: AtomicU64,
+}
+
+/// One line of the dashboard's refusal counts.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RefusedCount {
+    /// `dnsbl`, `spf`, `dmarc`, or `temporary` (451 under enforce).
+    pub check: &'static str,
+    /// `clients` (refused at connect) or `messages`.
+    pub what: &'static str,
+    pub count: u64,
+}
+
 /// Shared by all SMTP sessions.
 pub struct SenderChecker {
+    refused: Refused,
     hostname: String,
     config: ChecksConfig,
     resolver: DnsResolver,
@@ -97,6 +118,7 @@ impl SenderChecker {
             tracing::info!(algorithm = sealer.algorithm(), "ARC sealing on");
         }
         Ok(SenderChecker {
+            refused: Refused::default(),
             hostname: config.hostname.clone(),
             config: config.checks.clone(),
             resolver,
@@ -126,16 +148,45 @@ impl SenderChecker {
         }
     }
 
+    /// Clients and messages refused per check since start.
+    pub fn refused_counts(&self) -> Vec<RefusedCount> {
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let r = &self.refused;
+        vec![
+            RefusedCount {
+                check: "dnsbl",
+                what: "clients",
+                count: read(&r.clients_dnsbl),
+            },
+            RefusedCount {
+                check: "spf",
+                what: "messages",
+                count: read(&r.messages_spf),
+            },
+            RefusedCount {
+                check: "dmarc",
+                what: "messages",
+                count: read(&r.messages_dmarc),
+            },
+            RefusedCount {
+                check: "temporary",
+                what: "messages",
+                count: read(&r.deferred),
+            },
+        ]
+    }
+
     /// Our authserv-id (the hostname).
     pub fn authserv_id(&self) -> &str {
         &self.hostname
     }
 
     /// The DNSBL screen: the 554 to send instead of the greeting when the client's score reaches
-    /// the threshold; `None` to go on.
-    pub async fn screen(&self, ip: IpAddr) -> Option<Reply> {
+    /// the threshold (`None` to go on), and the result kept with its messages (`pass`, `allowed`,
+    /// `temperror`; `skipped` without lists or for a client in `[checks] allow`).
+    pub async fn screen(&self, ip: IpAddr) -> (Option<Reply>, &'static str) {
         if self.config.dnsbl.is_empty() || self.is_allowed(ip) {
-            return None;
+            return (None, "skipped");
         }
         let ip = ip.to_canonical();
         let cached = self.lock_cache().get(ip, Instant::now()).cloned();
@@ -149,18 +200,20 @@ impl SenderChecker {
         };
         count("dnsbl", verdict.result());
         if !verdict.refuse {
-            return None;
+            return (None, verdict.result());
         }
         tracing::info!(client = %ip, lists = %verdict.listed.join(", "), score = verdict.score,
             "client refused: listed in DNSBL");
-        Some(Reply::new(
+        let refusal = Reply::new(
             554,
             EnhancedCode(5, 7, 1),
             format!(
                 "Service unavailable; client [{ip}] blocked using {}",
                 verdict.listed.join(", ")
             ),
-        ))
+        );
+        self.refused.clients_dnsbl.fetch_add(1, Ordering::Relaxed);
+        (Some(refusal), verdict.result())
     }
 
     fn lock_cache(&self) -> std::sync::MutexGuard<'_, VerdictCache> {
@@ -212,8 +265,14 @@ impl SenderChecker {
     }
 
     /// Runs SPF, DKIM, DMARC and iprev on a received message and decides. `message`: the stored
-    /// bytes (our Received field first) when within `max_verify_size`.
-    pub async fn judge(&self, envelope: &Envelope, message: Option<&[u8]>) -> Judgement {
+    /// bytes (our Received field first) when within `max_verify_size`; `dnsbl`: the connection's
+    /// screen result, kept with the message.
+    pub async fn judge(
+        &self,
+        envelope: &Envelope,
+        message: Option<&[u8]>,
+        dnsbl: &str,
+    ) -> Judgement {
         let mode = verdict::mode_for(envelope, &self.config);
         if mode == SenderChecks::Off {
             return Judgement {
@@ -341,9 +400,18 @@ impl SenderChecker {
         for (check, result) in &shown {
             count(check, result);
         }
+        shown.push(("dnsbl".into(), dnsbl.into()));
         let allowed = self.is_allowed(ip);
         let refusal = verdict::decide(mode, allowed, &findings).map(|refusal| {
             count(refusal.check(), "refused");
+            let counter = match refusal {
+                verdict::Refusal::SpfFail => &self.refused.messages_spf,
+                verdict::Refusal::DmarcReject => &self.refused.messages_dmarc,
+                verdict::Refusal::SpfTemporary | verdict::Refusal::DmarcTemporary => {
+                    &self.refused.deferred
+                }
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
             let domain = match refusal.check() {
                 "spf" => mail_from_domain(envelope),
                 _ => parsed

@@ -183,6 +183,12 @@ impl QueueApi {
             smtputf8: m.envelope.smtputf8,
             envid: m.envelope.envid.clone(),
             history: history.collect(),
+            checks: m
+                .envelope
+                .auth
+                .iter()
+                .flat_map(|auth| auth.results.iter().cloned())
+                .collect(),
         }
     }
 

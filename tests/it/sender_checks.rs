@@ -463,3 +463,45 @@ async fn a_signed_message_keeps_its_dkim_and_gets_an_rsa_arc_seal_dkimpy_validat
 async fn an_ed25519_arc_seal_validates() {
     relay_signed_message("ed25519").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_results_show_in_the_api_and_the_metrics() {
+    const TOKEN: &str = "sender-checks-token";
+    let dns = TestDns::start(&records()).await;
+    // The primary never answers: the message stays queued for the API to show.
+    let mut settings = Settings::new(Some(SocketAddr::from(([127, 0, 0, 1], 9))));
+    settings.nameservers = vec![dns.addr()];
+    settings.extra_toml = DNSBL.into();
+    let server = Server::with_api_token(settings, TOKEN).await;
+    let (_, refused) = Client::open_from(server.smtp_addr(), ip("127.0.0.2")).await;
+    assert_eq!(refused.code, 554, "{refused:?}");
+    let mut client = Client::connect_from(server.smtp_addr(), ip("127.0.0.4"), "client.test").await;
+    let body = message("a@soft.test", "user@example.test", "api");
+    let sent = client
+        .send("a@soft.test", &["user@example.test"], &body)
+        .await;
+    client.quit().await;
+    let reply = sent.data.expect("DATA sent");
+    assert_eq!(reply.code, 250, "{reply:?}");
+    let id = reply
+        .text
+        .split_whitespace()
+        .find(|w| w.len() == 16 && w.chars().all(|c| c.is_ascii_hexdigit()))
+        .expect("a queue id in the 250")
+        .to_owned();
+    let detail =
+        support::admin::api_get(server.admin_addr(), TOKEN, &format!("/api/v1/queue/{id}")).await;
+    let checks = &detail["checks"];
+    assert_eq!(checks["spf"], "softfail", "{detail}");
+    assert_eq!(checks["dkim"], "none", "{detail}");
+    assert_eq!(checks["dmarc"], "none", "{detail}");
+    assert_eq!(checks["dnsbl"], "pass", "{detail}");
+    let metrics = server.metrics(TOKEN);
+    for line in [
+        "backupmx_sender_checks_total{check=\"spf\",result=\"softfail\"} 1",
+        "backupmx_sender_checks_total{check=\"dnsbl\",result=\"listed\"} 1",
+        "backupmx_sender_checks_total{check=\"dnsbl\",result=\"pass\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in:\n{metrics}");
+    }
+}

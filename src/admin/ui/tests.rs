@@ -226,6 +226,10 @@ fn detail() -> MessageDetail {
             host: "mx1.example.test".into(),
             result: format!("451 4.3.0 {HOSTILE}"),
         }],
+        checks: [("spf", "softfail"), ("dkim", "none"), ("dnsbl", "pass")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
     }
 }
 
@@ -238,6 +242,7 @@ fn message_page_shows_everything_as_text() {
     assert_eq!(p.headers, format!("Subject: {HOSTILE}\r\nFrom: a@b.test"));
     assert!(p.text.contains(HOSTILE));
     let html = message::render(&detail(), &p, NOW, "tok");
+    assert!(html.contains("dnsbl=pass spf=softfail dkim=none"), "{html}");
     assert_escaped(&html);
     assert!(!html.contains("<html><body>"));
     assert!(html.contains("mx1.example.test"));

@@ -79,6 +79,8 @@ pub(crate) struct Connection {
     abuse: Arc<AbuseGuard>,
     /// TLS handshake before the greeting (port-465 style listener).
     implicit_tls: bool,
+    /// The DNSBL screen's result for this client, kept with its messages.
+    dnsbl: &'static str,
 }
 
 impl Connection {
@@ -106,6 +108,7 @@ impl Connection {
             chunk_body: None,
             abuse,
             implicit_tls: false,
+            dnsbl: "skipped",
         }
     }
 
@@ -129,7 +132,9 @@ impl Connection {
             self.start_tls().await?;
         }
         self.await_greeting_turn().await?;
-        if let Some(refusal) = self.ctx.checks.screen(self.session.client().ip).await {
+        let (refusal, dnsbl) = self.ctx.checks.screen(self.session.client().ip).await;
+        self.dnsbl = dnsbl;
+        if let Some(refusal) = refusal {
             // Listed: no greeting, no recipient ever accepted from this client.
             metrics::counter!("backupmx_clients_refused_total", "check" => "dnsbl").increment(1);
             return self.close_with(refusal, Stop::Closed).await;
@@ -286,7 +291,11 @@ impl Connection {
             tracing::info!(peer = %self.peer, removed = capture.removed(),
                 "removed Authentication-Results fields carrying our authserv-id");
         }
-        let judgement = self.ctx.checks.judge(&envelope, capture.message()).await;
+        let judgement = self
+            .ctx
+            .checks
+            .judge(&envelope, capture.message(), self.dnsbl)
+            .await;
         if let Some(refusal) = judgement.refusal {
             metrics::counter!("backupmx_messages_rejected_total").increment(1);
             return refusal;
