@@ -87,6 +87,8 @@ pub struct RefusedCount {
 /// Shared by all SMTP sessions.
 pub struct SenderChecker {
     refused: Refused,
+    /// Every configured domain has `sender_checks = "off"`: no copy of the message is kept.
+    all_off: bool,
     hostname: String,
     config: ChecksConfig,
     resolver: DnsResolver,
@@ -117,8 +119,13 @@ impl SenderChecker {
         if let Some(sealer) = &sealer {
             tracing::info!(algorithm = sealer.algorithm(), "ARC sealing on");
         }
+        let all_off = config
+            .domains
+            .iter()
+            .all(|d| config.checks.sender_checks_for(&d.name) == SenderChecks::Off);
         Ok(SenderChecker {
             refused: Refused::default(),
+            all_off,
             hostname: config.hostname.clone(),
             config: config.checks.clone(),
             resolver,
@@ -135,13 +142,7 @@ impl SenderChecker {
 
     /// Bytes of a message kept in memory for DKIM, DMARC and ARC (0 when nothing would use them).
     pub fn capture_limit(&self) -> u64 {
-        let all_off = !self.config.sender_checks.is_empty()
-            && self
-                .config
-                .sender_checks
-                .values()
-                .all(|m| *m == SenderChecks::Off);
-        if all_off && self.sealer.is_none() {
+        if self.all_off && self.sealer.is_none() {
             0
         } else {
             self.config.max_verify_size

@@ -505,3 +505,30 @@ async fn the_results_show_in_the_api_and_the_metrics() {
         assert!(metrics.contains(line), "{line} in:\n{metrics}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_over_the_verify_bound_is_relayed_with_dkim_neutral() {
+    let sink = SmtpSink::start().await;
+    let dns = TestDns::start(&records()).await;
+    let server = Server::start(settings(
+        &sink,
+        dns.addr(),
+        "[checks]\nmax_verify_size = 200\n",
+    ))
+    .await;
+    let mut body = message("a@pass.test", "user@tagged.test", "big");
+    body.extend(std::iter::repeat_n(b"0123456789abcdef\r\n".as_slice(), 100).flatten());
+    let mut client = Client::connect_from(server.smtp_addr(), ip("127.0.0.1"), "client.test").await;
+    client
+        .send_ok("a@pass.test", &["user@tagged.test"], &body)
+        .await;
+    client.quit().await;
+    let got = sink.wait_for(1, WAIT).await;
+    let results = our_results(&got[0].data);
+    assert!(results.contains("spf=pass"), "{results}");
+    assert!(
+        results.contains("dkim=neutral reason=\"message too large to verify\""),
+        "{results}"
+    );
+    assert!(got[0].data.ends_with(&body), "relayed unchanged");
+}
