@@ -40,10 +40,9 @@ python3 "$LIB/dnsbench.py" "$DNSPORT" "$KEYS/arc.txt" 2>> "$OUT/dns.log" & DNS_P
 sleep 0.5
 
 variant_config() { # VARIANT: writes $W/backupmx.toml
-  bmx_config "$PORT" "$SINKPORT" "$(python3 "$LIB/proc.py" freeport)"
   local mode=tag
   [ "$1" = off ] && mode=off
-  sed -i "s/^name = \"bench.test\"$/&\nsender_checks = \"$mode\"/" "$W/backupmx.toml"
+  BMX_SENDER_CHECKS=$mode bmx_config "$PORT" "$SINKPORT" "$(python3 "$LIB/proc.py" freeport)"
   printf '[dns]\nnameservers = ["127.0.0.1:%s"]\n' "$DNSPORT" >> "$W/backupmx.toml"
   case "$1" in tag+dnsbl|+arc-ed|+arc-rsa)
     printf '[[dnsbl]]\nzone = "bl.bench.test"\n' >> "$W/backupmx.toml";;

@@ -88,6 +88,31 @@ fn dashboard_shows_state_ages_histogram_and_escapes() {
 }
 
 #[test]
+fn dashboard_counts_what_the_sender_checks_refused() {
+    let mut view = dashboard::view(&[domain("example.test", "up", 0)], NOW);
+    let html = dashboard::render(&view, "tok", &FlushQuery::default());
+    assert!(
+        !html.contains("Sender checks since start"),
+        "no section without the checks"
+    );
+    view.refused = vec![
+        crate::checks::RefusedCount {
+            check: "dnsbl",
+            what: "clients",
+            count: 3,
+        },
+        crate::checks::RefusedCount {
+            check: "spf",
+            what: "messages",
+            count: 2,
+        },
+    ];
+    let html = dashboard::render(&view, "tok", &FlushQuery::default());
+    assert!(html.contains("<span id=\"refused-dnsbl\">3</span> clients refused by DNSBL"));
+    assert!(html.contains("<span id=\"refused-spf\">2</span> messages refused by SPF"));
+}
+
+#[test]
 fn dashboard_flush_banner_counts_down() {
     let view = dashboard::view(&[domain("example.test", "up", 2)], NOW);
     let query = FlushQuery {
