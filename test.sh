@@ -8,9 +8,14 @@
 #   - openssl      for the sender-check tests, which make DKIM and ARC keys with it;
 #   - python3-dkim, python3-nacl, python3-dnspython   dkimpy, the independent DKIM/ARC verifier the
 #                  sender-check tests ask (any python3 on PATH that already imports them will do);
+#   - pebble       Let's Encrypt's ACME test server, for the ACME test (a throwaway process on
+#                  loopback with its own config, stopped by PID);
 #   - postgresql   for the cluster tests, which start a throwaway server (initdb + pg_ctl on a private
 #                  data directory and port, as the `postgres` user) and stop it by PID; the package's
-#                  own cluster is not used.
+#                  own cluster is not used;
+#   - systemd      for `systemd-analyze verify` and `security --offline=true` on the packaged unit (no
+#                  systemd is started); binutils for `readelf` (the packaged binary's sections).
+# and, with cargo, cargo-deb (the package test builds the .deb with debian/build-deb.sh).
 # Then `cargo test --workspace --no-fail-fast` (extra arguments are passed to it).
 # As root it installs what is missing; otherwise it uses `sudo -n` when that works, and else names
 # the packages to install and exits 1. The full-disk fault test mounts a tmpfs and needs root.
@@ -23,6 +28,9 @@ declare -A NEEDED=(
     [/usr/bin/chromium]=chromium
     [/usr/bin/chromedriver]=chromium-driver
     [/usr/bin/openssl]=openssl
+    [/usr/bin/pebble]=pebble
+    [/usr/bin/systemd-analyze]=systemd
+    [/usr/bin/readelf]=binutils
 )
 
 # True when a python3 (the one on PATH, or Debian's) imports dkimpy, PyNaCl and dnspython.
@@ -120,4 +128,8 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "test.sh: note: not root, so the full-disk fault test cannot mount its tmpfs and will fail" >&2
 fi
 cargo --version
+if ! cargo deb --version >/dev/null 2>&1; then
+    echo "test.sh: installing cargo-deb with cargo (the package test builds the .deb with it)"
+    cargo install cargo-deb --locked
+fi
 cargo test --workspace --no-fail-fast "$@"

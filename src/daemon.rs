@@ -3,22 +3,28 @@
 //! accepting, finish sessions, let deliveries finish their message, close the spool).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::sync::watch;
 use tracing::info;
 
+use crate::acme::{Acme, AcmeError};
 use crate::admin::{self, AdminState};
 use crate::checks::{CheckSetupError, SenderChecker};
 use crate::clock::SystemClock;
-use crate::config::Config;
+use crate::config::{Config, SpoolBackend};
 use crate::delivery::{Deliverer, SetupError};
 use crate::inbound::{self, InboundContext, TlsError};
+use crate::live::Live;
 use crate::queue::api::QueueApi;
 use crate::queue::{self, QueueContext, QueueHandle, QueueParts, QueueState};
+use crate::readiness::{Gatherer, ReadinessService};
 use crate::recipients::RecipientService;
-use crate::spool::{Spool, SpoolError};
+use crate::spool::{Spool, SpoolError, StoredMessage};
 
+mod notify;
+mod reload;
 mod sockets;
 
 /// Why the server could not start.
@@ -39,6 +45,10 @@ pub enum StartError {
     Delivery(#[from] SetupError),
     #[error("sender checks: {0}")]
     Checks(#[from] CheckSetupError),
+    #[error("readiness check set-up: {0}")]
+    Readiness(String),
+    #[error("{0}")]
+    Acme(#[from] AcmeError),
     #[error(
         "[admin] tls_cert/tls_key: TLS on the admin listener is not implemented yet; remove them and \
          keep the listener on a trusted address (or behind a TLS proxy)"
@@ -54,6 +64,14 @@ impl StartError {
                 source: SpoolError::Locked(_),
                 ..
             } => "stop the other backupmx, or give this one its own [spool] dir".into(),
+            StartError::Spool {
+                source: SpoolError::Unavailable(_),
+                ..
+            } => "start PostgreSQL or correct [spool] postgres_url / postgres_password_file".into(),
+            StartError::Spool {
+                source: SpoolError::Schema(_),
+                ..
+            } => "run `backupmx db migrate --url URL` with this binary, or give each node its own [cluster] node".into(),
             StartError::Spool { dir, .. } => format!(
                 "check that {dir} (or its parent) exists and is writable by this user, or change [spool] dir"
             ),
@@ -80,20 +98,28 @@ impl StartError {
                 "check [dns] nameservers (or /etc/resolv.conf) and [arc] key_file".into()
             }
             StartError::AdminTlsUnsupported => "remove [admin] tls_cert and tls_key".into(),
+            StartError::Readiness(_) => "check [delivery] tls_ca_file (PEM CA certificates)".into(),
+            StartError::Acme(_) => "check [acme] directory and names (each name must resolve to this host, and [acme] http_listen must be reachable on port 80 from the CA)".into(),
         }
     }
 }
 
-/// Runs the server until SIGTERM or SIGINT.
+/// Runs the server until SIGTERM or SIGINT, on a config that cannot be reloaded (the embedded default).
 pub async fn serve(config: Config) -> Result<(), StartError> {
+    serve_file(config, None).await
+}
+
+/// Runs the server until SIGTERM or SIGINT; `file` is read again on SIGHUP and `backupmx reload`.
+pub async fn serve_file(config: Config, file: Option<PathBuf>) -> Result<(), StartError> {
     raise_open_files_limit(&config);
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;
         info!("shutdown requested");
+        notify::stopping();
         let _ = stop.send(true);
     });
-    run(config, stopped).await
+    run_file(config, file, stopped).await
 }
 
 /// Raises the soft open-files limit to the hard one: each SMTP connection holds a socket (and a spill
@@ -129,9 +155,66 @@ async fn wait_for_signal() {
     }
 }
 
+/// With `[acme]`: answers HTTP-01 challenges from now on, and obtains the first certificate before
+/// the listeners start when none is stored (bounded by `acme::ORDER_TIMEOUT`).
+async fn start_acme(
+    config: &Config,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<Option<Acme>, StartError> {
+    let Some(settings) = &config.acme else {
+        return Ok(None);
+    };
+    let acme = Acme::new(settings, &admin::state_dir(config));
+    let listener = sockets::listen(sockets::reserve(
+        settings.http_listen,
+        "[acme] http_listen",
+    )?)?;
+    info!(addr = %settings.http_listen, "ACME http-01 responder listening");
+    tokio::spawn(crate::acme::http01::serve(
+        listener,
+        acme.challenges(),
+        shutdown.clone(),
+    ));
+    if !acme.has_certificate() {
+        info!(names = %settings.names.join(","), "ACME: no stored certificate; ordering one before start");
+        acme.obtain().await?;
+    }
+    Ok(Some(acme))
+}
+
+/// The local spool (recovering what it holds), or the cluster's shared queue (whose mail the queue's
+/// cluster loop loads as this node claims destinations).
+async fn open_spool(config: &Config) -> Result<(Spool, Vec<StoredMessage>), StartError> {
+    let dir = &config.spool.dir;
+    match &config.spool.backend {
+        SpoolBackend::Local => Spool::open(dir).map_err(|source| StartError::Spool {
+            dir: dir.display().to_string(),
+            source,
+        }),
+        SpoolBackend::Postgres(pg) => Spool::open_shared(dir, pg, &config.cluster)
+            .await
+            .map(|spool| (spool, Vec::new()))
+            .map_err(|source| StartError::Spool {
+                dir: crate::cluster::db::redacted(&pg.url),
+                source,
+            }),
+    }
+}
+
 /// Runs the server until `shutdown` turns true.
 pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), StartError> {
+    run_file(config, None, shutdown).await
+}
+
+/// Runs the server until `shutdown` turns true; `file` is what a reload reads.
+pub async fn run_file(
+    config: Config,
+    file: Option<PathBuf>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), StartError> {
     let config = Arc::new(config);
+    // The config in force: replaced whole by a reload, read by new connections and the admin layer.
+    let live = Live::from_arc(Arc::clone(&config));
     // Everything that can fail for a wrong config (ports, certificates, resolver) is tried before the
     // spool is opened, so a failed start leaves no spool directory behind.
     let mut reserved = Vec::new();
@@ -147,21 +230,30 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
         return Err(StartError::AdminTlsUnsupported);
     }
     let admin_reserved = sockets::reserve(config.admin.listen, "[admin] listen")?;
-    let (tls, tls_reloader) = match (&config.smtp.tls_cert, &config.smtp.tls_key) {
-        (Some(cert), Some(key)) => {
-            let (acceptor, reloader) = inbound::load_reloadable_tls(cert, key)?;
+    let acme = start_acme(&config, &shutdown).await?;
+    let files = match (&acme, &config.smtp.tls_cert, &config.smtp.tls_key) {
+        (Some(acme), _, _) => Some((acme.store().cert_path(), acme.store().key_path())),
+        (None, Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+        _ => None,
+    };
+    let (tls, tls_reloader) = match files {
+        Some((cert, key)) => {
+            let (acceptor, reloader) = inbound::load_reloadable_tls(&cert, &key)?;
             (Some(acceptor), Some(reloader))
         }
-        _ => (None, None),
+        None => (None, None),
     };
-    tokio::spawn(inbound::reload_on_sighup(tls_reloader, shutdown.clone()));
+    if let (Some(acme), Some(reloader)) = (acme, &tls_reloader) {
+        tokio::spawn(acme.run(reloader.clone(), shutdown.clone()));
+    }
     let deliverer = Deliverer::new(&config)?;
     let checks = Arc::new(SenderChecker::new(&config)?);
+    let readiness = Arc::new(ReadinessService::new(
+        Gatherer::new(&config, deliverer.clone()).map_err(StartError::Readiness)?,
+        tls_reloader.clone(),
+    ));
     let dir = config.spool.dir.clone();
-    let (spool, recovered) = Spool::open(&dir).map_err(|source| StartError::Spool {
-        dir: dir.display().to_string(),
-        source,
-    })?;
+    let (spool, recovered) = open_spool(&config).await?;
     let mut listeners = Vec::new();
     for (socket, implicit_tls) in reserved {
         let socket = sockets::listen(socket)?;
@@ -183,7 +275,8 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
     let queue_state = Arc::new(QueueState::new(&config));
     let recipients = Arc::new(
         RecipientService::new(&config, Arc::new(SystemClock), Some(deliverer.clone()))
-            .with_primary_health(queue_state.clone()),
+            .with_primary_health(queue_state.clone())
+            .with_usage(queue_state.clone()),
     );
     let (queue, commands) = QueueHandle::new();
     let queue_ctx = Arc::new(QueueContext::new(QueueParts {
@@ -196,9 +289,22 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
         recipients: recipients.clone(),
     }));
     let recipients_task = tokio::spawn(recipients.clone().run_persistence(shutdown.clone()));
+    let (reload_requests, reload_inbox) = tokio::sync::mpsc::channel(4);
+    let reloader = reload::Reloader {
+        file,
+        live: live.clone(),
+        recipients: recipients.clone(),
+        queue: queue_ctx.clone(),
+        tls: tls_reloader,
+    };
+    tokio::spawn(reload::run(reloader, reload_inbox, shutdown.clone()));
     let admin_state = AdminState::new(config.clone(), QueueApi::new(queue_ctx.clone()))
         .with_recipients(recipients.clone())
-        .with_checks(checks.clone());
+        .with_checks(checks.clone())
+        .with_readiness(readiness.clone())
+        .with_live_config(live.clone())
+        .with_reload(reload_requests);
+    tokio::spawn(readiness.run(shutdown.clone()));
     // Listening only now: once the console accepts, its credentials are resolved (and announced).
     let admin_listener = sockets::listen(admin_reserved)?;
     let admin_addr = admin_listener
@@ -209,7 +315,7 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
     let admin_task = tokio::spawn(admin::serve(admin_listener, admin_state, shutdown.clone()));
     let queue_task = tokio::spawn(queue::run(queue_ctx, recovered, commands));
     let inbound_ctx = Arc::new(InboundContext {
-        config: config.clone(),
+        config: live,
         spool: spool.clone(),
         queue,
         tls,
@@ -217,6 +323,10 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
         checks,
     });
     info!(hostname = %config.hostname, spool = %dir.display(), "backupmx running");
+    // The spool was recovered by `Spool::open` and every listener accepts (the kernel queues
+    // connections until the accept loops below take them): tell systemd.
+    notify::ready("accepting mail");
+    notify::spawn_watchdog(shutdown.clone());
     let options = inbound::ServeOptions::default();
     inbound::serve_listeners(listeners, inbound_ctx, shutdown, options).await;
     let _ = queue_task.await;

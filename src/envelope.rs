@@ -40,6 +40,19 @@ pub enum Route {
     Postmaster,
 }
 
+/// The destination key of recipients kept in the postmaster mailbox (not a domain name).
+pub const POSTMASTER_DESTINATION: &str = "(postmaster)";
+
+impl Route {
+    /// The destination key: the queue's unit of delivery (and, in a cluster, of ownership).
+    pub fn destination(&self) -> &str {
+        match self {
+            Route::Relay { domain } => domain,
+            Route::Postmaster => POSTMASTER_DESTINATION,
+        }
+    }
+}
+
 /// A recipient's delivery state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecipientStatus {
@@ -107,6 +120,22 @@ impl Envelope {
     pub fn prepended(&self) -> &[u8] {
         self.auth.as_ref().map_or(&[][..], |a| a.prepend.as_bytes())
     }
+    /// The backed-up domains its recipients are relayed to, each once, comma-separated (for logs:
+    /// the journal's `DOMAIN` field); "postmaster" for the local mailbox.
+    pub fn domains_text(&self) -> String {
+        let mut names: Vec<&str> = Vec::new();
+        for recipient in &self.recipients {
+            let name = match &recipient.route {
+                Route::Relay { domain } => domain.as_str(),
+                Route::Postmaster => "postmaster",
+            };
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        names.join(",")
+    }
+
     pub fn pending(&self) -> impl Iterator<Item = (usize, &Recipient)> {
         self.recipients
             .iter()

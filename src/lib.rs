@@ -1,6 +1,7 @@
 //! backupmx: a backup MX server. This library holds every module; `main.rs` is the thin CLI edge.
 //! See ARCHITECTURE.md for the map and the invariants.
 
+pub mod acme;
 pub mod admin;
 pub mod bounce;
 pub mod checks;
@@ -12,7 +13,10 @@ pub mod delivery;
 pub mod durable;
 pub mod envelope;
 pub mod inbound;
+pub mod journal;
+pub mod live;
 pub mod policy;
 pub mod queue;
+pub mod readiness;
 pub mod recipients;
 pub mod spool;

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use backupmx::config::Config;
 use backupmx::config::locate::locate;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 /// Exit status for an invalid or unreadable config file.
@@ -41,12 +41,16 @@ enum Command {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
-    /// Diagnose a domain's MX records: which entry is us, where we would deliver, and a verdict
-    /// (exit 0 for OK, 1 for WRONG or unknown, 2 for a bad config).
+    /// Diagnose a domain's MX records (which entry is us, where we would deliver, a verdict) and
+    /// its readiness: mx, address, fcrdns, certificate, mta_sts and dane checks (exit 0 when the
+    /// routing is OK, 1 for WRONG or unknown, 2 for a bad config).
     CheckDns {
         /// The backed-up domain.
         #[arg(value_name = "DOMAIN")]
         domain: String,
+        /// Print only the readiness as JSON: {"domain", "verdict", "checks": [{"name", "status", "detail"}]}.
+        #[arg(long)]
+        json: bool,
         /// The TOML config file (default: $BACKUPMX_CONFIG, else /etc/backupmx/backupmx.toml, else the
         /// embedded default).
         #[arg(long, value_name = "FILE")]
@@ -67,6 +71,12 @@ enum Command {
         #[command(flatten)]
         target: cli::Target,
     },
+    /// Make the running server read its config file again (as SIGHUP does): prints what changed, or
+    /// every FILE:LINE: KEY error of a refused file (exit 1; the running config stays).
+    Reload {
+        #[command(flatten)]
+        target: cli::Target,
+    },
     /// Look up, purge or import recipient-cache entries of the running server (through its JSON API).
     Recipients {
         #[command(subcommand)]
@@ -76,10 +86,22 @@ enum Command {
     },
     /// Read a password (stdin or prompt) and print its argon2 hash for `[admin] password_hash`.
     HashPassword,
-    /// The shared queue's schema in PostgreSQL (cluster groundwork, docs/cluster-design.md).
+    /// The shared queue's schema in PostgreSQL (docs/cluster.md).
     Db {
         #[command(subcommand)]
         command: cli::DbCommand,
+    },
+    /// Print the man page or a shell completion script generated from this CLI (for packaging:
+    /// debian/build-deb.sh).
+    #[command(hide = true)]
+    Generate {
+        #[command(subcommand)]
+        what: cli::Generated,
+    },
+    /// Move a stopped server's local spool into the cluster's shared queue (docs/cluster.md).
+    Spool {
+        #[command(subcommand)]
+        command: cli::SpoolCommand,
     },
 }
 
@@ -88,12 +110,19 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve { config } => serve(config.as_deref()),
         Command::CheckConfig { file } => Ok(check_config(&file)),
-        Command::CheckDns { domain, config } => check_dns(&domain, config),
+        Command::CheckDns {
+            domain,
+            json,
+            config,
+        } => check_dns(&domain, json, config),
         Command::Queue { command, target } => Ok(cli::queue(target, command)),
         Command::Status { json, target } => Ok(cli::status(target, json)),
+        Command::Reload { target } => Ok(cli::reload(target)),
         Command::Recipients { command, target } => Ok(cli::recipients(target, command)),
         Command::HashPassword => Ok(cli::hash_password()),
         Command::Db { command } => Ok(cli::db(command)),
+        Command::Generate { what } => Ok(cli::generate(what, Cli::command())),
+        Command::Spool { command } => Ok(cli::spool(command)),
     };
     // One line per error, however deep its causes: no "Caused by" list, no backtrace.
     result.unwrap_or_else(|error| {
@@ -102,7 +131,7 @@ fn main() -> ExitCode {
     })
 }
 
-fn check_dns(domain: &str, config_file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+fn check_dns(domain: &str, json: bool, config_file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let source = locate(config_file);
     let config = match source.load() {
         Ok(config) => config,
@@ -115,15 +144,46 @@ fn check_dns(domain: &str, config_file: Option<PathBuf>) -> anyhow::Result<ExitC
         .enable_all()
         .build()
         .context("cannot start the tokio runtime")?;
-    println!("Config: {source}");
     let report = runtime.block_on(backupmx::delivery::check_dns(&config, domain));
-    print!("{report}");
+    let readiness = runtime.block_on(readiness(&config, domain))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&readiness)?);
+    } else {
+        println!("Config: {source}");
+        print!("{report}");
+        println!();
+        print!("{readiness}");
+    }
     Ok(match report.verdict {
         backupmx::delivery::Verdict::Ok { .. } | backupmx::delivery::Verdict::Static { .. } => {
             ExitCode::SUCCESS
         }
         _ => ExitCode::from(1),
     })
+}
+
+/// The readiness of `domain` as this config's server would see it (its certificate file).
+async fn readiness(
+    config: &Config,
+    domain: &str,
+) -> anyhow::Result<backupmx::readiness::Readiness> {
+    let deliverer = backupmx::delivery::Deliverer::new(config).context("delivery set-up")?;
+    let gatherer = backupmx::readiness::Gatherer::new(config, deliverer)
+        .map_err(anyhow::Error::msg)
+        .context("[delivery] tls_ca_file")?;
+    let acme_cert = config
+        .acme
+        .as_ref()
+        .map(|_| backupmx::acme::Store::new(&backupmx::admin::state_dir(config)).cert_path());
+    let certificate = match acme_cert.as_ref().or(config.smtp.tls_cert.as_ref()) {
+        Some(file) => Some(
+            backupmx::readiness::certificate_from_files(file)
+                .map_err(anyhow::Error::msg)
+                .context("the inbound certificate")?,
+        ),
+        None => None,
+    };
+    Ok(gatherer.assess(domain, certificate).await)
 }
 
 fn check_config(file: &Path) -> ExitCode {
@@ -158,7 +218,10 @@ fn serve(config_file: Option<&Path>) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the tokio runtime")?;
-    if let Err(error) = runtime.block_on(backupmx::daemon::serve(config)) {
+    if let Err(error) = runtime.block_on(backupmx::daemon::serve_file(
+        config,
+        config_file.map(Path::to_path_buf),
+    )) {
         // Printed, not logged: it is the last word of a process that never ran, and belongs on one line
         // with what to do about it.
         eprintln!("backupmx: cannot start: {error}; {}", error.remedy());
@@ -167,9 +230,19 @@ fn serve(config_file: Option<&Path>) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Logs to stderr; `RUST_LOG` filters (default `info`).
+/// Logs to the journal with structured fields when stderr is the journal (under systemd), else one
+/// line per event to stderr; `RUST_LOG` filters (default `info`).
 fn init_tracing() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    if let Some(journal) = backupmx::journal::layer_if_stderr_is_journal() {
+        tracing_subscriber::registry()
+            .with(filter)
+            .with(journal)
+            .init();
+        return;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -120,6 +120,7 @@ mod tests {
             subdomains,
             primary: None,
             tls: Default::default(),
+            limits: Default::default(),
         }
     }
 

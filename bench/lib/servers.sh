@@ -1,6 +1,7 @@
 # Server control for bench/run.sh: one backupmx or one private Postfix at a time, in $W.
 # srv_start KIND SMTPPORT SINKPORT [SMTPD_PROCS] sets SRV_PID (root of the process tree);
 # srv_stop KIND stops it; srv_queued KIND counts queued messages. Only PIDs we started are signalled.
+# Kinds: backupmx (local spool), backupmx-pg (the PostgreSQL spool at $PG_URL, bench/lib/pg.sh), postfix.
 
 PF_DIR=/usr/lib/postfix/sbin
 
@@ -15,6 +16,7 @@ max_connections = 20000
 exempt = ["127.0.0.0/8"]
 [spool]
 dir = "$W/spool"
+${BMX_SPOOL_EXTRA:-}
 [queue]
 probe_interval = "1s"
 [[domain]]
@@ -25,6 +27,7 @@ primary = "127.0.0.1:$2"
 sender_checks = "${BMX_SENDER_CHECKS:-off}"
 [admin]
 listen = "127.0.0.1:$3"
+${BMX_EXTRA:-}
 CONF
 }
 
@@ -92,14 +95,21 @@ pf_stop() {
 
 srv_start() { # KIND PORT SINKPORT [SMTPD_PROCS]
   local kind=$1; shift
-  if [ "$kind" = backupmx ]; then bmx_start "$@"; else pf_start "$@"; fi
+  case "$kind" in
+    backupmx) BMX_SPOOL_EXTRA= BMX_EXTRA= bmx_start "$@" ;;
+    backupmx-pg) BMX_SPOOL_EXTRA="backend = \"postgres\"
+postgres_url = \"$PG_URL\"" BMX_EXTRA="[cluster]
+node = \"${NODE:-bench1}\"
+lease = \"${LEASE:-15s}\"" bmx_start "$@" ;;
+    *) pf_start "$@" ;;
+  esac
   wait_port "$1" 30
 }
-srv_stop() { if [ "$1" = backupmx ]; then bmx_stop; else pf_stop; fi; }
+srv_stop() { case "$1" in backupmx*) bmx_stop ;; *) pf_stop ;; esac; }
 
 # Messages currently queued (spooled, not yet delivered).
 srv_queued() {
-  if [ "$1" = backupmx ]; then
+  if [ "${1#backupmx}" != "$1" ]; then
     local q d
     q=$(grep -c 'message queued' "$W/server.log" || true)
     d=$(grep -c ' delivered' "$W/server.log" || true)

@@ -38,6 +38,9 @@ FIGURES = [
     ("mem_per_conn", "5 memory per idle connection (PSS)", "KiB", 1),
     ("restart_bigq", "6 restart to accepting, QUEUED queued", "s", 2),
     ("big_growth", "7 50 MB message: PSS growth", "MiB", 1),
+    ("flush_first", "2 flush: primary up to first delivery", "s", 2),
+    ("ingest_db_xacts_per_msg", "8 cluster: database transactions per message at ingest", "xact/msg", 3),
+    ("takeover_first", "8 cluster: kill -9 of the delivering node to first delivery by another", "s", 2),
 ]
 
 
@@ -79,27 +82,33 @@ def main():
             continue
         data.setdefault((key, server), []).append(value)
     for key, label, unit, dec in FIGURES:
-        a = summarize(data.get((key, "backupmx"), []))
-        b = summarize(data.get((key, "postfix"), []))
-        if a[0] is None and b[0] is None:
-            continue
-        if a[0] is not None and b[0]:
-            ratio = f"{a[0] / b[0]:.2f}"
-            if b[1] and not a[1]:
-                ratio = "<" + ratio
-            elif a[1] and not b[1]:
-                ratio = ">" + ratio
-            elif a[1] and b[1]:
-                ratio = "?"
-        else:
-            ratio = "n/a"
-        spread = "; ".join(
-            f"{name} {fmt(s[2][0], False, dec)}..{fmt(s[2][1], False, dec)} (n={len(data.get((key, name), []))})"
-            for name, s in (("backupmx", a), ("postfix", b)) if s[2])
-        print(f"{label}: backupmx {fmt(a[0], a[1], dec)} {unit} | postfix {fmt(b[0], b[1], dec)} {unit} "
-              f"| ratio {ratio}   [spread {spread}]")
+        for ours in ("backupmx", "backupmx-pg"):
+            report(data, key, label if ours == "backupmx" else f"{label} [postgres backend]", unit, dec, ours)
     for n in notes:
         print("note:", n)
+
+
+def report(data, key, label, unit, dec, ours):
+    """One figure: `ours` (backupmx, or backupmx with its PostgreSQL spool) against Postfix."""
+    a = summarize(data.get((key, ours), []))
+    b = summarize(data.get((key, "postfix"), []))
+    if a[0] is None:
+        return
+    if a[0] is not None and b[0]:
+        ratio = f"{a[0] / b[0]:.2f}"
+        if b[1] and not a[1]:
+            ratio = "<" + ratio
+        elif a[1] and not b[1]:
+            ratio = ">" + ratio
+        elif a[1] and b[1]:
+            ratio = "?"
+    else:
+        ratio = "n/a"
+    spread = "; ".join(
+        f"{name} {fmt(s[2][0], False, dec)}..{fmt(s[2][1], False, dec)} (n={len(data.get((key, name), []))})"
+        for name, s in ((ours, a), ("postfix", b)) if s[2])
+    print(f"{label}: {ours} {fmt(a[0], a[1], dec)} {unit} | postfix {fmt(b[0], b[1], dec)} {unit} "
+          f"| ratio {ratio}   [spread {spread}]")
 
 
 if __name__ == "__main__":

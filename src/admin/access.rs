@@ -33,7 +33,7 @@ pub async fn allow_list(
     request: Request,
     next: Next,
 ) -> Response {
-    if is_allowed(&state.config.admin.allow, peer.ip()) {
+    if is_allowed(&state.live.get().admin.allow, peer.ip()) {
         return next.run(request).await;
     }
     tracing::warn!(client = %peer.ip(), path = %request.uri().path(), "admin access refused: not in [admin] allow");

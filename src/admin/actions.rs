@@ -73,7 +73,7 @@ pub(super) async fn flush(
         (None, true) => (FlushScope::All, "all".to_string()),
         (None, false) => (FlushScope::Ids(ids.clone()), summarize_ids(&ids)),
     };
-    let flushed = state.queue.flush(&scope);
+    let flushed = state.queue.flush(&scope).await?;
     state.audit.record(
         "api",
         peer.ip(),

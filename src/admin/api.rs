@@ -35,6 +35,7 @@ pub fn routes() -> Router<AdminState> {
         .route("/queue/{id}", get(show).delete(actions::delete))
         .route("/queue/{id}/eml", get(eml))
         .route("/domains", get(domains))
+        .route("/cluster", get(cluster))
         .route("/flush", post(actions::flush))
         .route("/hold", post(actions::hold))
         .route("/release", post(actions::release))
@@ -44,6 +45,8 @@ pub fn routes() -> Router<AdminState> {
         .route("/audit", get(audit))
         .route("/quarantine", get(quarantine))
         .merge(super::api_recipients::routes())
+        .merge(super::api_readiness::routes())
+        .merge(super::api_reload::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
 }
 
@@ -143,13 +146,17 @@ async fn list(
         "limit",
     ];
     let filter = list_filter(&query_map(query, &known)?)?;
-    let (total, messages) = state.queue.list(&filter);
+    let (total, messages) = state.queue.list(&filter).await?;
     Ok(Json(json!({ "total": total, "messages": messages })).into_response())
 }
 
 async fn show(State(state): State<AdminState>, Path(id): Path<String>) -> ApiResult {
     let id = parse_id(&id)?;
-    let detail = state.queue.get(id).ok_or(QueueApiError::UnknownId(id))?;
+    let detail = state
+        .queue
+        .get(id)
+        .await?
+        .ok_or(QueueApiError::UnknownId(id))?;
     Ok(Json(detail).into_response())
 }
 
@@ -180,9 +187,52 @@ fn rfc822(id: &QueueId, bytes: Vec<u8>) -> Response {
         .into_response()
 }
 
+/// Unix milliseconds as RFC 3339 (`2026-12-02T11:30:05.120Z`, UTC).
+fn rfc3339(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (year, month, day) = crate::clock::civil_from_days(secs / 86_400);
+    let rem = secs % 86_400;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        ms % 1000
+    )
+}
+
+/// `GET /api/v1/cluster`: the nodes sharing the queue. A single node with its local spool lists
+/// itself, alive, delivering everything.
+async fn cluster(State(state): State<AdminState>) -> ApiResult {
+    let now_ms = crate::clock::to_unix_ms(state.queue.now());
+    let nodes: Vec<Value> = match state.queue.cluster_nodes().await? {
+        Some(nodes) => nodes
+            .into_iter()
+            .map(|n| {
+                let age_ms = (n.heartbeat_age_s.max(0.0) * 1000.0) as u64;
+                json!({
+                    "name": n.name,
+                    "last_heartbeat": rfc3339(now_ms.saturating_sub(age_ms)),
+                    "last_heartbeat_ms": now_ms.saturating_sub(age_ms),
+                    "alive": n.alive,
+                    "claims": n.claims,
+                })
+            })
+            .collect(),
+        None => vec![json!({
+            "name": state.config.cluster.node,
+            "last_heartbeat": rfc3339(now_ms),
+            "last_heartbeat_ms": now_ms,
+            "alive": true,
+            "claims": state.queue.domains().await?.len(),
+        })],
+    };
+    Ok(Json(json!({ "nodes": nodes })).into_response())
+}
+
 async fn domains(State(state): State<AdminState>) -> ApiResult {
-    let (messages, bytes) = state.queue.totals();
-    let domains = state.queue.domains();
+    let (messages, bytes) = state.queue.totals().await?;
+    let domains = state.queue.domains().await?;
     Ok(
         Json(json!({ "domains": domains, "totals": { "messages": messages, "bytes": bytes } }))
             .into_response(),
@@ -192,7 +242,8 @@ async fn domains(State(state): State<AdminState>) -> ApiResult {
 async fn postmaster_list(State(state): State<AdminState>) -> ApiResult {
     let messages: Vec<Value> = state
         .queue
-        .postmaster_list()?
+        .postmaster_list()
+        .await?
         .into_iter()
         .map(|(id, size)| json!({ "id": id.to_string(), "size": size }))
         .collect();
@@ -223,7 +274,10 @@ async fn audit(
             ));
         }
     };
-    Ok(Json(json!({ "entries": state.audit.recent_of(kind, limit) })).into_response())
+    Ok(
+        Json(json!({ "entries": state.audit.recent_everywhere(kind, limit).await }))
+            .into_response(),
+    )
 }
 
 /// What recovery set aside at start (damaged journals, messages whose body is missing or short).

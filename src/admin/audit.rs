@@ -16,6 +16,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Serialize;
 
+use crate::queue::api::{AuditAction as Action, SharedAudit};
+
 use crate::clock::{Clock, SystemClock, to_unix_ms};
 use crate::config::limits::{DEFAULT_AUDIT_KEEP, DEFAULT_AUDIT_MAX_SIZE};
 
@@ -45,6 +47,9 @@ pub struct AuditEntry {
     pub action: String,
     /// What the action applied to: ids, a domain, `all`, and how it went.
     pub detail: String,
+    /// In a cluster: the node that received the action.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 impl AuditEntry {
@@ -94,6 +99,8 @@ pub struct AuditLog {
     /// The file, behind its own lock so that appends and rotations do not interleave.
     file: Option<Arc<Mutex<AuditFile>>>,
     clock: Arc<dyn Clock>,
+    /// In a cluster: the shared log every node's actions also go to, and this node's name.
+    shared: Option<(SharedAudit, String)>,
 }
 
 impl AuditLog {
@@ -107,7 +114,14 @@ impl AuditLog {
             kept: Arc::default(),
             file: file.map(|f| Arc::new(Mutex::new(f))),
             clock,
+            shared: None,
         }
+    }
+
+    /// Also stores actions (not login failures) in the cluster's shared log, as node `node`.
+    pub fn with_shared(mut self, shared: Option<SharedAudit>, node: &str) -> AuditLog {
+        self.shared = shared.map(|s| (s, node.to_string()));
+        self
     }
 
     /// Records one action (each field capped in size).
@@ -118,9 +132,22 @@ impl AuditLog {
             from_ip: from_ip.to_string(),
             action: cap(action, MAX_NAME),
             detail: cap(detail, MAX_DETAIL),
+            node: self.shared.as_ref().map(|(_, node)| node.clone()),
         };
         tracing::info!(who = %entry.who, from = %from_ip, action = %entry.action, detail = %entry.detail, "admin action");
         self.append_to_file(&entry);
+        if let Some((shared, node)) = &self.shared
+            && !entry.is_failure()
+        {
+            shared.append(Action {
+                at_ms: entry.at_ms,
+                node: node.clone(),
+                who: entry.who.clone(),
+                from_ip: entry.from_ip.clone(),
+                action: entry.action.clone(),
+                detail: entry.detail.clone(),
+            });
+        }
         let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
         let list = if entry.is_failure() {
             &mut kept.failures
@@ -154,6 +181,41 @@ impl AuditLog {
                 all
             }
         }
+    }
+
+    /// Like [`AuditLog::recent_of`], with the actions of every node in a cluster (this node's own
+    /// when the shared log cannot be read).
+    pub async fn recent_everywhere(&self, kind: Kind, n: usize) -> Vec<AuditEntry> {
+        let Some((shared, _)) = &self.shared else {
+            return self.recent_of(kind, n);
+        };
+        if kind == Kind::Failures {
+            return self.recent_of(kind, n);
+        }
+        let actions = match shared.recent(n).await {
+            Ok(actions) => actions,
+            Err(error) => {
+                tracing::warn!(%error, "shared audit log unavailable; showing this node's");
+                return self.recent_of(kind, n);
+            }
+        };
+        let mut all: Vec<AuditEntry> = actions
+            .into_iter()
+            .map(|a| AuditEntry {
+                at_ms: a.at_ms,
+                who: a.who,
+                from_ip: a.from_ip,
+                action: a.action,
+                detail: a.detail,
+                node: Some(a.node),
+            })
+            .collect();
+        if kind == Kind::All {
+            all.extend(self.recent_of(Kind::Failures, n));
+            all.sort_by_key(|e| std::cmp::Reverse(e.at_ms));
+            all.truncate(n);
+        }
+        all
     }
 
     /// The `n` most recent entries, newest first.

@@ -220,6 +220,7 @@ mod tests {
             password_hash: hash.map(String::from),
             tls_cert: None,
             tls_key: None,
+            allow_plaintext: false,
             state_dir: None,
             limits: Default::default(),
         }

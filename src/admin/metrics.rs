@@ -51,12 +51,19 @@ pub async fn upkeep(handle: PrometheusHandle, mut shutdown: tokio::sync::watch::
 }
 
 /// Sets the queue gauges from the queue's current state.
-pub fn refresh_queue_gauges(state: &AdminState) {
+pub async fn refresh_queue_gauges(state: &AdminState) {
     let now_ms = to_unix_ms(state.queue.now());
-    let (messages, bytes) = state.queue.totals();
+    // In a cluster the gauges are the whole cluster's; with the database unreachable they keep their
+    // last values (and `backupmx_queue_view_errors_total` counts the miss).
+    let (Ok((messages, bytes)), Ok(domains)) =
+        (state.queue.totals().await, state.queue.domains().await)
+    else {
+        metrics::counter!("backupmx_queue_view_errors_total").increment(1);
+        return;
+    };
     metrics::gauge!("backupmx_queue_messages").set(messages as f64);
     metrics::gauge!("backupmx_queue_bytes").set(bytes as f64);
-    for d in state.queue.domains() {
+    for d in domains {
         let domain = d.domain.clone();
         metrics::gauge!("backupmx_queued_messages", "domain" => domain.clone())
             .set(d.messages as f64);
@@ -78,7 +85,7 @@ pub fn refresh_queue_gauges(state: &AdminState) {
 
 /// `GET /metrics`.
 pub async fn scrape(State(state): State<AdminState>) -> Response {
-    refresh_queue_gauges(&state);
+    refresh_queue_gauges(&state).await;
     let text = state
         .metrics
         .as_ref()

@@ -7,7 +7,9 @@
 pub mod access;
 mod actions;
 pub mod api;
+mod api_readiness;
 mod api_recipients;
+mod api_reload;
 pub mod audit;
 pub mod credentials;
 pub mod error;
@@ -31,6 +33,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::config::Config;
+use crate::live::Live;
 use crate::queue::api::QueueApi;
 use audit::{AuditFile, AuditLog};
 use credentials::{ADMIN_USER, Credentials};
@@ -46,6 +49,8 @@ pub const AUDIT_FILE: &str = "audit.log";
 #[derive(Clone)]
 pub struct AdminState {
     pub config: Arc<Config>,
+    /// The config in force, for what a reload may change (`[admin] allow`, the domains shown).
+    pub live: Live<Config>,
     pub queue: QueueApi,
     /// The API token and the console password's hash.
     pub credentials: Arc<Credentials>,
@@ -57,12 +62,20 @@ pub struct AdminState {
     pub logins: Arc<Mutex<LoginThrottle>>,
     /// `None` when another metrics recorder was installed first.
     pub metrics: Option<PrometheusHandle>,
+    /// Asks the daemon to reload the config (`POST /api/v1/reload`); `None`: not offered.
+    pub reload: Option<ReloadRequests>,
     /// Recipient validation (issue 7); `None` until [`AdminState::with_recipients`].
     pub recipients: Option<Arc<crate::recipients::RecipientService>>,
     /// The sender checks (issue 15), for the dashboard's refusal counts; `None` until
     /// [`AdminState::with_checks`].
     pub checks: Option<Arc<crate::checks::SenderChecker>>,
+    /// Per-domain readiness (issue 17); `None` until [`AdminState::with_readiness`].
+    pub readiness: Option<Arc<crate::readiness::ReadinessService>>,
 }
+
+/// Asks the daemon's reload task for a reload; the answer comes back on the oneshot.
+pub type ReloadRequests =
+    tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<crate::config::reload::ReloadResult>>;
 
 /// Where generated credentials and the audit log are kept: `[admin] state_dir`, else the spool.
 pub fn state_dir(config: &Config) -> PathBuf {
@@ -86,18 +99,33 @@ impl AdminState {
             keep: limits.audit_keep,
         };
         AdminState {
-            audit: AuditLog::new(Some(audit_file)),
+            audit: AuditLog::new(Some(audit_file)).with_shared(queue.shared_audit(), queue.node()),
             password: PasswordChecker::new(&credentials.password_hash),
             logins: Arc::new(Mutex::new(LoginThrottle::new(ThrottlePolicy::from_limits(
                 limits,
             )))),
             metrics: metrics::install(),
             credentials: Arc::new(credentials),
+            live: Live::from_arc(Arc::clone(&config)),
             config,
             queue,
+            reload: None,
             recipients: None,
             checks: None,
+            readiness: None,
         }
+    }
+
+    /// Offers `POST /api/v1/reload` (and so `backupmx reload`) through the daemon's reload task.
+    pub fn with_reload(mut self, requests: ReloadRequests) -> Self {
+        self.reload = Some(requests);
+        self
+    }
+
+    /// Follows the config a reload puts in force (the daemon's), instead of the start-up one.
+    pub fn with_live_config(mut self, live: Live<Config>) -> Self {
+        self.live = live;
+        self
     }
 
     /// Shows and manages the recipient cache through the console, the API and the CLI.
@@ -108,6 +136,11 @@ impl AdminState {
 
     pub fn with_checks(mut self, checks: Arc<crate::checks::SenderChecker>) -> Self {
         self.checks = Some(checks);
+        self
+    }
+
+    pub fn with_readiness(mut self, readiness: Arc<crate::readiness::ReadinessService>) -> Self {
+        self.readiness = Some(readiness);
         self
     }
 }
@@ -220,6 +253,6 @@ pub async fn serve(listener: TcpListener, state: AdminState, shutdown: watch::Re
     if let Some(handle) = state.metrics.clone() {
         tokio::spawn(metrics::upkeep(handle, shutdown.clone()));
     }
-    let config = state.config.clone();
-    listener::run(listener, router(state), &config.admin, shutdown).await;
+    let (config, live) = (state.config.clone(), state.live.clone());
+    listener::run(listener, router(state), &config.admin, live, shutdown).await;
 }

@@ -45,25 +45,28 @@ pub fn db(command: DbCommand) -> ExitCode {
     runtime.block_on(run(database, &command))
 }
 
-async fn run(database: &Database, command: &DbCommand) -> ExitCode {
+/// Connects as `database` says, the password from its file or `PGPASSWORD`; the error as printed.
+pub(super) async fn connect(database: &Database) -> Result<tokio_postgres::Client, String> {
     let file = match &database.password_file {
-        Some(path) => match std::fs::read_to_string(path) {
-            Ok(text) => Some(text),
-            Err(e) => {
-                eprintln!(
-                    "error: cannot read the password file {}: {e}",
-                    path.display()
-                );
-                return ExitCode::from(EXIT_DATABASE);
-            }
-        },
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+            format!(
+                "error: cannot read the password file {}: {e}",
+                path.display()
+            )
+        })?),
         None => None,
     };
     let password = db::password(file.as_deref(), std::env::var("PGPASSWORD").ok());
-    let mut client = match db::connect(&database.url, password.as_deref()).await {
+    db::connect(&database.url, password.as_deref())
+        .await
+        .map_err(|e| format!("error: {e}"))
+}
+
+async fn run(database: &Database, command: &DbCommand) -> ExitCode {
+    let mut client = match connect(database).await {
         Ok(client) => client,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("{e}");
             return ExitCode::from(EXIT_DATABASE);
         }
     };

@@ -5,10 +5,14 @@
 mod client;
 mod db;
 mod format;
+mod generate;
 mod recipients;
+mod spool;
 
 pub use db::{DbCommand, db};
+pub use generate::{Generated, generate};
 pub use recipients::{RecipientsCommand, recipients};
+pub use spool::{SpoolCommand, spool};
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -122,6 +126,26 @@ pub fn status(target: Target, as_json: bool) -> ExitCode {
             print_json(&domains);
         } else {
             print!("{}", format::status_table(&domains, now_ms()));
+        }
+        Ok(0)
+    })())
+}
+
+/// `backupmx reload`: the running server reads its config file again (as on SIGHUP) and says what it
+/// applied, or why it refused the file (exit 1; the running config stays).
+pub fn reload(target: Target) -> ExitCode {
+    finish((|| {
+        let api = ApiClient::new(target.config.as_deref(), target.url, target.token)?;
+        let answer = api.post("/api/v1/reload", None)?;
+        let text = |key: &str| answer.get(key).and_then(Value::as_str).unwrap_or_default();
+        println!("config reloaded: {}", text("summary"));
+        let waiting: Vec<&str> = answer
+            .get("restart_needed")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if !waiting.is_empty() {
+            println!("changed but kept until a restart: {}", waiting.join("; "));
         }
         Ok(0)
     })())

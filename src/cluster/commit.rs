@@ -43,6 +43,22 @@ pub async fn commit_batch(
     if batch.is_empty() {
         return Ok(Vec::new());
     }
+    let tx = client.transaction().await?;
+    let arrivals = insert_in(&tx, node, batch).await?;
+    tx.commit().await?;
+    Ok(arrivals)
+}
+
+/// Inserts `batch` inside the caller's transaction (the commit's own, or an import's); returns the
+/// arrival numbers in the batch's order.
+pub async fn insert_in(
+    tx: &tokio_postgres::Transaction<'_>,
+    node: &str,
+    batch: &[NewMessage],
+) -> Result<Vec<u64>, tokio_postgres::Error> {
+    if batch.is_empty() {
+        return Ok(Vec::new());
+    }
     let n = batch.len() as i64;
     let ids: Vec<i64> = batch.iter().map(|m| m.id as i64).collect();
     let senders: Vec<&str> = batch.iter().map(|m| m.sender.as_str()).collect();
@@ -63,7 +79,6 @@ pub async fn commit_batch(
     let body_params: [&(dyn ToSql + Sync); 2] = [&b_ids, &b_data];
     let notify_params: [&(dyn ToSql + Sync); 2] = [&ARRIVALS_CHANNEL, &payload];
 
-    let tx = client.transaction().await?;
     let (messages, recipients, bodies, notify) = tokio::try_join!(
         tx.prepare(INSERT_MESSAGES),
         tx.prepare(INSERT_RECIPIENTS),
@@ -79,7 +94,6 @@ pub async fn commit_batch(
         tx.execute(&bodies, &body_params),
         tx.execute(&notify, &notify_params),
     )?;
-    tx.commit().await?;
     let mut arrivals: Vec<(i64, i64)> = arrivals.iter().map(|r| (r.get(0), r.get(1))).collect();
     arrivals.sort_unstable_by_key(|&(_, ord)| ord);
     Ok(arrivals.into_iter().map(|(a, _)| a as u64).collect())

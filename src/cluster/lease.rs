@@ -1,6 +1,6 @@
 //! Destination leases of one cluster node, as a pure core: which destinations this node may deliver
 //! right now, given when its renewals were *sent* and what the database answered. No I/O, no clock:
-//! every instant is an argument (monotonic `Instant`s, never wall time: see docs/cluster-design.md).
+//! every instant is an argument (monotonic `Instant`s, never wall time: see docs/cluster.md).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -145,12 +145,9 @@ pub struct Candidate {
 }
 
 /// Which free destinations `me` should try to acquire now, oldest mail first, within its fair share.
-pub fn to_acquire(
-    me: &str,
-    candidates: &[Candidate],
-    held: usize,
-    live_nodes: usize,
-) -> Vec<String> {
+/// Only destinations with pending mail count towards a node's share: leases on drained destinations
+/// cost nothing, and counting them would leave a dead node's last destinations unclaimed.
+pub fn to_acquire(me: &str, candidates: &[Candidate], live_nodes: usize) -> Vec<String> {
     let share = fair_share(candidates.len(), live_nodes);
     let mut free: Vec<&Candidate> = candidates.iter().filter(|c| c.owner.is_none()).collect();
     free.sort_by(|a, b| {
@@ -161,8 +158,7 @@ pub fn to_acquire(
     let mine = candidates
         .iter()
         .filter(|c| c.owner.as_deref() == Some(me))
-        .count()
-        .max(held);
+        .count();
     free.into_iter()
         .take(share.saturating_sub(mine))
         .map(|c| c.destination.clone())

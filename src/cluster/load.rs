@@ -10,6 +10,7 @@ use tracing::warn;
 
 use super::commit::ARRIVALS_CHANNEL;
 use super::db::{DbError, open, redacted};
+use super::events::{ADMIN_CHANNEL, AdminEvent, Event};
 
 /// One recipient as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,21 +107,30 @@ pub async fn pending_for<C: GenericClient>(
     Ok(loaded)
 }
 
-/// A connection that listens for committed mail; each notification arrives as one `()` (the owner
-/// then loads what is newer than what it has). The channel closes when the connection ends, and the
-/// caller's poll timer covers that until it reconnects.
+/// A connection that listens for committed mail and for admin actions. The channel closes when the
+/// connection ends, and the caller's poll timer covers that until it reconnects.
 pub async fn listen_arrivals(
     url: &str,
     password: Option<&str>,
-) -> Result<(Client, mpsc::Receiver<()>), DbError> {
+) -> Result<(Client, mpsc::Receiver<Event>), DbError> {
     let (client, mut connection) = open(url, password).await?;
-    let (tx, rx) = mpsc::channel(1);
+    let (tx, rx) = mpsc::channel(1024);
     tokio::spawn(async move {
         loop {
             match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                Some(Ok(AsyncMessage::Notification(n))) if n.channel() == ADMIN_CHANNEL => {
+                    match AdminEvent::parse(n.payload()) {
+                        Some(event) => {
+                            if tx.send(Event::Admin(event)).await.is_err() {
+                                break;
+                            }
+                        }
+                        None => warn!(payload = n.payload(), "unknown admin notification"),
+                    }
+                }
                 Some(Ok(AsyncMessage::Notification(_))) => {
-                    // A full channel already holds a wake-up: the owner reads everything anyway.
-                    let _ = tx.try_send(());
+                    // A full channel already holds wake-ups: the owner reads everything anyway.
+                    let _ = tx.try_send(Event::Arrival);
                 }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => {
@@ -132,11 +142,27 @@ pub async fn listen_arrivals(
         }
     });
     client
-        .batch_execute(&format!("LISTEN {ARRIVALS_CHANNEL}"))
+        .batch_execute(&format!(
+            "LISTEN {ARRIVALS_CHANNEL}; LISTEN {ADMIN_CHANNEL}"
+        ))
         .await
         .map_err(|source| DbError::Connect {
             target: redacted(url),
             source,
         })?;
     Ok((client, rx))
+}
+
+/// Tells every node about an admin action.
+pub async fn announce<C: GenericClient>(
+    client: &C,
+    event: &AdminEvent,
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute(
+            "SELECT pg_notify($1, $2)",
+            &[&ADMIN_CHANNEL, &event.payload()],
+        )
+        .await
+        .map(|_| ())
 }

@@ -11,11 +11,18 @@ pub struct Migration {
 }
 
 /// Every migration this binary knows, oldest first; versions are consecutive from 1.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("schema/001_initial.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("schema/001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "audit source",
+        sql: include_str!("schema/002_audit_source.sql"),
+    },
+];
 
 /// The newest schema this binary knows.
 pub fn latest() -> i32 {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::build::{count, duration, path, size};
 use super::limits::*;
-use super::reader::{Collector, Section, parsed};
+use super::reader::{Collector, Field, Section, boolean, parsed};
 use super::syntax::{parse_cidr, parse_socket_addr};
 use super::{AdminConfig, AdminLimits};
 
@@ -17,6 +17,7 @@ const ADMIN_KEYS: &[&str] = &[
     "password_hash",
     "tls_cert",
     "tls_key",
+    "allow_plaintext",
     "state_dir",
     "header_read_timeout",
     "body_read_timeout",
@@ -55,6 +56,12 @@ pub(super) fn build_admin(section: &Section, c: &mut Collector) -> AdminConfig {
     let api_token = section.get(c, "api_token", parsed(api_token));
     let password_hash = section.get(c, "password_hash", parsed(password_hash));
     let (tls_cert, tls_key) = tls_files(section, c);
+    let allow_plaintext = section
+        .get(c, "allow_plaintext", boolean)
+        .is_some_and(|f| f.value);
+    if let Some(listen) = &listen {
+        plaintext_only_on_loopback(c, listen, tls_cert.is_some(), allow_plaintext);
+    }
     let state_dir = section.get(c, "state_dir", parsed(path));
     let limits = build_limits(section, c);
     AdminConfig {
@@ -72,6 +79,7 @@ pub(super) fn build_admin(section: &Section, c: &mut Collector) -> AdminConfig {
         password_hash: password_hash.map(|f| f.value),
         tls_cert,
         tls_key,
+        allow_plaintext,
         state_dir: state_dir.map(|f| f.value),
         limits,
     }
@@ -173,6 +181,25 @@ fn tls_files(section: &Section, c: &mut Collector) -> (Option<PathBuf>, Option<P
         }
     }
     (cert.map(|f| f.value), key.map(|f| f.value))
+}
+
+/// The console's password and session cookie must not cross a network in clear text: an admin
+/// listener on a non-loopback address needs TLS, unless `allow_plaintext = true` says the network
+/// is trusted (or a TLS proxy sits in front).
+fn plaintext_only_on_loopback(
+    c: &mut Collector,
+    listen: &Field<std::net::SocketAddr>,
+    tls: bool,
+    allowed: bool,
+) {
+    if !listen.value.ip().is_loopback() && !tls && !allowed {
+        let message = format!(
+            "{} is not a loopback address: the console would send its password in clear text; \
+             set tls_cert and tls_key, or allow_plaintext = true for a trusted network or a TLS proxy",
+            listen.value
+        );
+        c.error(&listen.span, &listen.key, message);
+    }
 }
 
 fn api_token(text: &str) -> Result<String, String> {
@@ -304,5 +331,29 @@ mod tests {
         assert!(password_hash("secret").is_err());
         assert!(password_hash("").is_err());
         assert!(password_hash("$pbkdf2-sha256$i=1000$c2FsdA$aGFzaA").is_err());
+    }
+}
+
+#[cfg(test)]
+mod plaintext_tests {
+    use crate::config::Config;
+
+    fn load(admin: &str) -> Result<Config, String> {
+        let text = format!("[[domain]]\nname = \"a.test\"\n[admin]\n{admin}\n");
+        Config::from_toml_str(&text, "t.toml").map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_plaintext_console_off_loopback_is_refused_unless_allowed() {
+        let error = load("listen = \"192.0.2.1:8025\"").unwrap_err();
+        assert!(
+            error.starts_with("t.toml:4: admin.listen: 192.0.2.1:8025 is not a loopback address"),
+            "{error}"
+        );
+        assert!(error.contains("allow_plaintext = true"), "{error}");
+        let config = load("listen = \"192.0.2.1:8025\"\nallow_plaintext = true").unwrap();
+        assert!(config.admin.allow_plaintext);
+        assert!(load("listen = \"[::1]:8025\"").is_ok());
+        assert!(load("listen = \"127.0.0.2:8025\"").is_ok());
     }
 }

@@ -28,6 +28,8 @@ const TOP_KEYS: &[&str] = &[
     "checks",
     "dnsbl",
     "arc",
+    "acme",
+    "cluster",
 ];
 const SMTP_KEYS: &[&str] = &[
     "listen",
@@ -43,7 +45,13 @@ const SMTP_KEYS: &[&str] = &[
     "session_timeout",
     "tls_listen",
 ];
-const SPOOL_KEYS: &[&str] = &["dir"];
+const SPOOL_KEYS: &[&str] = &[
+    "dir",
+    "backend",
+    "postgres_url",
+    "postgres_password_file",
+    "postgres_pool_size",
+];
 const DNS_KEYS: &[&str] = &["nameservers"];
 const DELIVERY_KEYS: &[&str] = &[
     "port",
@@ -51,6 +59,7 @@ const DELIVERY_KEYS: &[&str] = &[
     "command_timeout",
     "data_timeout",
     "tls_ca_file",
+    "mta_sts_port",
 ];
 const QUEUE_KEYS: &[&str] = &[
     "retry",
@@ -65,7 +74,7 @@ pub(super) fn build_config(root: &Section, c: &mut Collector) -> Config {
     root.check_keys(c, TOP_KEYS);
     let hostname = root.get(c, "hostname", parsed(normalise_domain));
     let extra_names = root.list(c, "extra_names", parsed(normalise_domain));
-    let smtp = build_smtp(&root.table(c, "smtp"), c);
+    let smtp = build_smtp(&root.table(c, "smtp"), c, root.has("acme"));
     let spool = build_spool(&root.table(c, "spool"), c);
     let dns = build_dns(&root.table(c, "dns"), c);
     let delivery = build_delivery(&root.table(c, "delivery"), c);
@@ -84,11 +93,16 @@ pub(super) fn build_config(root: &Section, c: &mut Collector) -> Config {
     let limits = super::client_limits::build_limits(&root.table(c, "limits"), c);
     let recipients_section = root.table(c, "recipients");
     let recipients = super::recipients::build_recipients(&recipients_section, c, domain_recipients);
+    let hostname = hostname.map_or_else(|| DEFAULT_HOSTNAME.to_string(), |f| f.value);
+    let acme = super::acme::build_acme(root, c, &hostname, smtp.tls_cert.is_some());
+    let cluster = super::cluster::build_cluster(&root.table(c, "cluster"), c);
     Config {
-        hostname: hostname.map_or_else(|| DEFAULT_HOSTNAME.to_string(), |f| f.value),
+        hostname,
+        acme,
         extra_names: extra_names.map_or_else(Vec::new, |f| f.value),
         smtp,
         spool,
+        cluster,
         dns,
         delivery,
         queue,
@@ -100,12 +114,17 @@ pub(super) fn build_config(root: &Section, c: &mut Collector) -> Config {
     }
 }
 
-fn build_smtp(section: &Section, c: &mut Collector) -> SmtpConfig {
+/// `acme`: an `[acme]` section provides the certificate (so `tls_listen` needs no files).
+fn build_smtp(section: &Section, c: &mut Collector, acme: bool) -> SmtpConfig {
     section.check_keys(c, SMTP_KEYS);
     let listen = section.list(c, "listen", parsed(parse_socket_addr));
     let listen = non_empty(c, listen);
     let (tls_cert, tls_key) = tls_pair(section, c);
-    let tls_listen = implicit_tls_listen(section, c, tls_cert.is_some() && tls_key.is_some());
+    let tls_listen = implicit_tls_listen(
+        section,
+        c,
+        acme || (tls_cert.is_some() && tls_key.is_some()),
+    );
     SmtpConfig {
         listen: listen.unwrap_or_else(|| vec![DEFAULT_SMTP_LISTEN]),
         max_message_size: count(
@@ -224,6 +243,7 @@ fn build_spool(section: &Section, c: &mut Collector) -> SpoolConfig {
     let dir = section.get(c, "dir", parsed(path));
     SpoolConfig {
         dir: dir.map_or_else(|| PathBuf::from(DEFAULT_SPOOL_DIR), |f| f.value),
+        backend: super::cluster::build_backend(section, c),
     }
 }
 
@@ -270,6 +290,7 @@ fn build_delivery(section: &Section, c: &mut Collector) -> DeliveryConfig {
             DELIVERY_DATA_TIMEOUT_BOUNDS,
         ),
         tls_ca_file: super::outbound_tls::build_ca_file(section, c),
+        mta_sts_port: super::outbound_tls::build_mta_sts_port(section, c),
     }
 }
 

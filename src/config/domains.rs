@@ -21,6 +21,10 @@ const DOMAIN_KEYS: &[&str] = &[
     "accept_only_when_primary_down",
     // sender checks (checks.rs)
     "sender_checks",
+    // retention and quotas (domain_limits.rs)
+    "max_lifetime",
+    "max_messages",
+    "max_bytes",
 ];
 
 /// Builds every `[[domain]]`; `default_port` is used for a primary written without a port.
@@ -72,6 +76,7 @@ fn build_domain(
     let primary = section.get(c, "primary", parsed(|t| parse_primary(t, default_port)));
     let has_primary = primary.is_some() || section.has("primary");
     let tls = super::outbound_tls::build_domain_tls(section, c, has_primary);
+    let limits = super::domain_limits::build_domain_limits(section, c);
     let Some(name) = name else {
         if !section.has("name") {
             c.error(
@@ -88,6 +93,7 @@ fn build_domain(
             subdomains,
             primary: primary.map(|f| f.value),
             tls,
+            limits,
         },
         name.span,
     ))

@@ -6,10 +6,13 @@
 //! policies) and the syntax of recipient list files (`recipient_list`), and imports no other module.
 //! [`locate`] picks the file the admin commands read (`--config`, `BACKUPMX_CONFIG`, /etc, default).
 
+mod acme;
 mod admin;
 mod build;
 mod checks;
 mod client_limits;
+mod cluster;
+mod domain_limits;
 mod domains;
 mod duration;
 mod error;
@@ -24,15 +27,18 @@ mod outbound_tls;
 mod reader;
 pub mod recipient_list;
 mod recipients;
+pub mod reload;
 mod syntax;
 #[cfg(test)]
 mod tests;
 
+pub use acme::{AcmeConfig, DEFAULT_ACME_HTTP_LISTEN};
 pub use checks::{ArcConfig, ChecksConfig, DnsblList, SenderChecks, signing_key_kind};
+pub use cluster::{ClusterConfig, PostgresConfig, Secret, SpoolBackend};
 pub use duration::{format_duration, parse_duration};
 pub use error::{ConfigError, ConfigErrors};
 pub use load::EMBEDDED_DEFAULT_TOML;
-pub use outbound_tls::{DomainTls, TlsMode};
+pub use outbound_tls::{DEFAULT_MTA_STS_PORT, DomainTls, TlsMode};
 pub use recipients::{DomainPolicy, DomainRecipients, Mode, RecipientsConfig, UnknownWhenDown};
 
 use std::net::SocketAddr;
@@ -50,6 +56,7 @@ pub struct Config {
     pub extra_names: Vec<String>,
     pub smtp: SmtpConfig,
     pub spool: SpoolConfig,
+    pub cluster: ClusterConfig,
     pub dns: DnsConfig,
     pub delivery: DeliveryConfig,
     pub queue: QueueConfig,
@@ -61,6 +68,8 @@ pub struct Config {
     pub recipients: RecipientsConfig,
     /// Sender checks (issue 15): `[[dnsbl]]`, `[checks]`, `[arc]`, per-domain `sender_checks`.
     pub checks: ChecksConfig,
+    /// Certificates by ACME (issue 17); `None` without an `[acme]` section.
+    pub acme: Option<AcmeConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -107,6 +116,8 @@ pub struct LimitsConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpoolConfig {
     pub dir: PathBuf,
+    /// The local journal in `dir`, or the shared PostgreSQL queue (issue 13).
+    pub backend: SpoolBackend,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -123,8 +134,11 @@ pub struct DeliveryConfig {
     pub command_timeout: Duration,
     /// Time allowed for the reply to the final dot of DATA.
     pub data_timeout: Duration,
-    /// Extra trust roots (PEM) for `tls = "require"`, besides the built-in ones.
+    /// Extra trust roots (PEM) for `tls = "require"`, MTA-STS policy fetches and the readiness
+    /// check's certificate verification, besides the built-in ones.
     pub tls_ca_file: Option<PathBuf>,
+    /// The HTTPS port MTA-STS policies are fetched from (443; another only in tests).
+    pub mta_sts_port: u16,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -148,6 +162,19 @@ pub struct DomainConfig {
     pub primary: Option<Primary>,
     /// Outbound TLS policy (`tls`, `tls_name`).
     pub tls: DomainTls,
+    /// Its own retention and quotas (`max_lifetime`, `max_messages`, `max_bytes`).
+    pub limits: DomainLimits,
+}
+
+/// A domain's own retention and quotas; `None`: the server-wide rule (no quota).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DomainLimits {
+    /// Overrides `[queue] max_lifetime` for this domain's mail.
+    pub max_lifetime: Option<Duration>,
+    /// Messages waiting for the domain at most; new mail beyond gets 452 4.2.2.
+    pub max_messages: Option<u64>,
+    /// Bytes waiting for the domain at most; new mail beyond gets 452 4.2.2.
+    pub max_bytes: Option<u64>,
 }
 
 /// `host:port` of a static primary; `host` is a name or an IP address.
@@ -168,6 +195,8 @@ pub struct AdminConfig {
     /// TLS for the admin listener (both or neither).
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// Serve the console without TLS on a non-loopback address (a trusted network, a TLS proxy).
+    pub allow_plaintext: bool,
     /// Where generated credentials are kept; `None`: the spool directory.
     pub state_dir: Option<PathBuf>,
     /// Resource bounds of the admin listener: timeouts, connection caps, login locks, audit log size.

@@ -1,6 +1,7 @@
 //! Outbound TLS settings: the `[[domain]]` keys `tls` and `tls_name` (how mail to the domain's
 //! primary uses STARTTLS and which name its certificate is checked against) and
-//! `[delivery] tls_ca_file` (extra trust roots for `tls = "require"`).
+//! `[delivery] tls_ca_file` (extra trust roots for `tls = "require"`, MTA-STS and the readiness
+//! check) and `[delivery] mta_sts_port` (where MTA-STS policies are fetched: 443, other in tests).
 
 use std::path::{Path, PathBuf};
 
@@ -12,9 +13,13 @@ use super::syntax::normalise_domain;
 pub enum TlsMode {
     /// `"none"`: never STARTTLS, even when offered.
     None,
-    /// `"opportunistic"` (default): STARTTLS when offered, certificate unchecked (RFC 7435); a
-    /// failed handshake is retried at once in clear text.
+    /// `"auto"` (default): the primary's published policy decides. DANE (RFC 7672) when its MX
+    /// host's TLSA records are DNSSEC-validated, else MTA-STS (RFC 8461) when the domain has a
+    /// policy in `enforce` mode, else opportunistic. A static primary is opportunistic.
     #[default]
+    Auto,
+    /// `"opportunistic"`: STARTTLS when offered, certificate unchecked (RFC 7435); a failed
+    /// handshake is retried at once in clear text.
     Opportunistic,
     /// `"require"`: no delivery without TLS, and the certificate must be valid for the MX name.
     Require,
@@ -23,11 +28,12 @@ pub enum TlsMode {
 impl TlsMode {
     fn parse(text: &str) -> Result<TlsMode, String> {
         match text {
+            "auto" => Ok(TlsMode::Auto),
             "none" => Ok(TlsMode::None),
             "opportunistic" => Ok(TlsMode::Opportunistic),
             "require" => Ok(TlsMode::Require),
             other => Err(format!(
-                "{other:?}: expected \"opportunistic\", \"require\" or \"none\""
+                "{other:?}: expected \"auto\", \"opportunistic\", \"require\" or \"none\""
             )),
         }
     }
@@ -69,6 +75,22 @@ pub(super) fn build_domain_tls(
     }
 }
 
+/// Where MTA-STS policies are fetched unless `[delivery] mta_sts_port` says otherwise.
+pub const DEFAULT_MTA_STS_PORT: u16 = 443;
+
+/// `[delivery] mta_sts_port`: the HTTPS port of `mta-sts.<domain>` (443; tests use another).
+pub(super) fn build_mta_sts_port(section: &Section, c: &mut Collector) -> u16 {
+    let port = section.get(c, "mta_sts_port", |v| {
+        super::reader::within(
+            super::reader::unsigned(v)?,
+            &(1..=u64::from(u16::MAX)),
+            super::reader::show_number,
+        )
+    });
+    port.and_then(|f| u16::try_from(f.value).ok())
+        .unwrap_or(DEFAULT_MTA_STS_PORT)
+}
+
 /// `[delivery] tls_ca_file`: an existing PEM file of CA certificates.
 pub(super) fn build_ca_file(section: &Section, c: &mut Collector) -> Option<PathBuf> {
     let field = section.get(c, "tls_ca_file", parsed(super::build::path))?;
@@ -101,16 +123,18 @@ mod tests {
     }
 
     #[test]
-    fn default_is_opportunistic_without_a_name_or_ca() {
+    fn default_is_auto_without_a_name_or_ca() {
         let config = load(MINIMAL);
         assert_eq!(config.domains[0].tls, DomainTls::default());
-        assert_eq!(config.domains[0].tls.mode, TlsMode::Opportunistic);
+        assert_eq!(config.domains[0].tls.mode, TlsMode::Auto);
         assert_eq!(config.delivery.tls_ca_file, None);
+        assert_eq!(config.delivery.mta_sts_port, 443);
     }
 
     #[test]
     fn each_mode_parses() {
         for (text, mode) in [
+            ("auto", TlsMode::Auto),
             ("none", TlsMode::None),
             ("opportunistic", TlsMode::Opportunistic),
             ("require", TlsMode::Require),

@@ -89,6 +89,7 @@ fn defaults_fill_every_missing_key() {
             subdomains: false,
             primary: None,
             tls: Default::default(),
+            limits: Default::default(),
         }]
     );
     assert_eq!(config.admin.listen, DEFAULT_ADMIN_LISTEN);
@@ -142,6 +143,9 @@ fn example_file_loads_with_every_key() {
         "primary",
         "allow",
         "api_token",
+        "allow_plaintext",
+        "max_messages",
+        "max_bytes",
     ];
     for key in keys {
         assert!(text.contains(&format!("{key} = ")), "example lacks {key}");

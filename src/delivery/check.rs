@@ -94,6 +94,7 @@ pub async fn check_dns(config: &Config, domain: &str) -> CheckDnsReport {
         subdomains: false,
         primary: None,
         tls: Default::default(),
+        limits: Default::default(),
     });
     report.verdict = match &domain_config.primary {
         Some(primary) => {

@@ -5,7 +5,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use hickory_resolver::TokioResolver;
-use hickory_resolver::config::{LookupIpStrategy, NameServerConfig, ResolverConfig, ResolverOpts};
+use hickory_resolver::config::{
+    LookupIpStrategy, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
+};
 use hickory_resolver::net::NetError;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::op::ResponseCode;
@@ -61,21 +63,59 @@ impl DnsError {
 #[derive(Clone)]
 pub struct DnsResolver {
     inner: TokioResolver,
+    /// The same nameservers without /etc/hosts: what the rest of the world sees (reverse DNS).
+    public: TokioResolver,
     /// Which nameservers it asks, for messages (`check-dns`).
     description: String,
+    /// The same nameservers' addresses, for the TLSA queries that read the AD bit (`delivery::dane`).
+    servers: Vec<SocketAddr>,
 }
 
 impl DnsResolver {
     /// Uses the nameservers listed (UDP and TCP at each one's port), or the system resolver when the
     /// list is empty.
     pub fn new(config: &DnsConfig) -> Result<DnsResolver, DnsError> {
-        let (resolver_config, options, description) = settings(config)?;
-        let inner =
-            TokioResolver::builder_with_config(resolver_config, TokioRuntimeProvider::default())
-                .with_options(options)
-                .build()
-                .map_err(|e| DnsError::Setup(e.to_string()))?;
-        Ok(DnsResolver { inner, description })
+        let nameservers = &config.nameservers;
+        let (resolver_config, options, description, servers) = if nameservers.is_empty() {
+            let (system, options) =
+                read_system_conf().map_err(|e| DnsError::Setup(e.to_string()))?;
+            let description = describe_system(&system);
+            let servers = system_servers(&system);
+            (system, Some(options), description, servers)
+        } else {
+            let servers = nameservers.iter().map(|addr| name_server(*addr)).collect();
+            (
+                ResolverConfig::from_name_servers(servers),
+                None,
+                describe_configured(nameservers),
+                nameservers.clone(),
+            )
+        };
+        let build = |hosts: Option<ResolveHosts>| {
+            let mut builder = TokioResolver::builder_with_config(
+                resolver_config.clone(),
+                TokioRuntimeProvider::default(),
+            );
+            if let Some(options) = &options {
+                *builder.options_mut() = options.clone();
+            }
+            tune(builder.options_mut());
+            if let Some(hosts) = hosts {
+                builder.options_mut().use_hosts_file = hosts;
+            }
+            builder.build().map_err(|e| DnsError::Setup(e.to_string()))
+        };
+        Ok(DnsResolver {
+            inner: build(None)?,
+            public: build(Some(ResolveHosts::Never))?,
+            description,
+            servers,
+        })
+    }
+
+    /// The nameservers' addresses, in the order they are asked.
+    pub fn servers(&self) -> &[SocketAddr] {
+        &self.servers
     }
 
     /// Which nameservers this resolver asks, e.g. `127.0.0.1:5353 (from [dns] nameservers)`.
@@ -190,6 +230,84 @@ pub fn settings(config: &DnsConfig) -> Result<(ResolverConfig, ResolverOpts, Str
     Ok((resolver_config, options, description))
 }
 
+impl DnsResolver {
+    /// The TXT strings of `name`, each record's character-strings joined (RFC 7208 §3.3 style).
+    pub async fn lookup_txt(&self, name: &str) -> Result<Vec<String>, DnsError> {
+        let lookup = self
+            .inner
+            .txt_lookup(fqdn(name)?)
+            .await
+            .map_err(|e| classify(name, "TXT", &e))?;
+        Ok(lookup
+            .answers()
+            .iter()
+            .filter_map(|record| match &record.data {
+                RData::TXT(txt) => Some(
+                    txt.txt_data
+                        .iter()
+                        .map(|part| String::from_utf8_lossy(part).into_owned())
+                        .collect::<String>(),
+                ),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// The addresses of `host` in DNS only (not /etc/hosts): what other hosts see.
+    pub async fn lookup_ips_public(&self, host: &str) -> Result<Vec<IpAddr>, DnsError> {
+        let lookup = self
+            .public
+            .lookup_ip(fqdn(host)?)
+            .await
+            .map_err(|e| classify(host, "A/AAAA", &e))?;
+        let ips: Vec<IpAddr> = lookup.iter().collect();
+        if ips.is_empty() {
+            return Err(DnsError::NoData {
+                name: host.to_owned(),
+                record_type: "A/AAAA",
+            });
+        }
+        Ok(ips)
+    }
+
+    /// The PTR names of `ip` as the nameservers give them (not /etc/hosts, nor the resolver's
+    /// built-in `localhost` for 127.0.0.0/8), normalised.
+    pub async fn lookup_ptr(&self, ip: IpAddr) -> Result<Vec<String>, DnsError> {
+        let reverse = Name::from(ip).to_ascii();
+        let answer =
+            super::raw_query::ask(self, &reverse, hickory_resolver::proto::rr::RecordType::PTR)
+                .await?;
+        let names: Vec<String> = answer
+            .records
+            .iter()
+            .filter_map(|data| match data {
+                RData::PTR(ptr) => Some(normalise_name(&ptr.0.to_ascii())),
+                _ => None,
+            })
+            .collect();
+        match (names.is_empty(), answer.nx_domain) {
+            (false, _) => Ok(names),
+            (true, true) => Err(DnsError::NxDomain { name: reverse }),
+            (true, false) => Err(DnsError::NoData {
+                name: reverse,
+                record_type: "PTR",
+            }),
+        }
+    }
+}
+
+fn system_servers(system: &ResolverConfig) -> Vec<SocketAddr> {
+    let mut servers = Vec::new();
+    for server in system.name_servers() {
+        let port = server.connections.first().map_or(53, |c| c.port);
+        let addr = SocketAddr::new(server.ip, port);
+        if !servers.contains(&addr) {
+            servers.push(addr);
+        }
+    }
+    servers
+}
+
 /// `ip` or `ip:port` (port 53 left out), for messages.
 fn show_server(ip: IpAddr, port: u16) -> String {
     match (port, ip) {
@@ -249,7 +367,7 @@ pub fn normalise_name(name: &str) -> String {
 }
 
 /// Parses `name` as an absolute name, so no search domain is ever appended.
-fn fqdn(name: &str) -> Result<Name, DnsError> {
+pub(crate) fn fqdn(name: &str) -> Result<Name, DnsError> {
     let absolute = if name.ends_with('.') {
         name.to_owned()
     } else {

@@ -2,9 +2,13 @@
 //! messages to the primary with per-recipient results. [`Deliverer`] ties them together for the
 //! queue; [`check_dns`] is the admin's diagnosis of a domain's MX setup.
 
+mod auto;
 pub mod check;
 pub mod client;
+pub mod dane;
 pub mod dns;
+pub mod mta_sts;
+mod raw_query;
 pub mod route;
 
 use std::fmt;
@@ -110,6 +114,8 @@ pub struct Deliverer {
     identity: SelfIdentity,
     port: u16,
     client: ClientConfig,
+    /// The MTA-STS policies of `tls = "auto"` domains (cached by `max_age`).
+    mta_sts: mta_sts::MtaSts,
 }
 
 impl Deliverer {
@@ -122,7 +128,27 @@ impl Deliverer {
             SelfIdentity::from_config(config),
             config.delivery.port,
             client,
-        ))
+        )
+        .with_mta_sts_port(config.delivery.mta_sts_port))
+    }
+
+    /// The same deliverer fetching MTA-STS policies from `port` (443 unless testing); a new,
+    /// empty policy cache.
+    pub fn with_mta_sts_port(self, port: u16) -> Deliverer {
+        let fetcher = mta_sts::PolicyFetcher::new(
+            self.resolver.clone(),
+            self.client.verified_rustls_config(),
+            port,
+        );
+        Deliverer {
+            mta_sts: mta_sts::MtaSts::new(self.resolver.clone(), fetcher),
+            ..self
+        }
+    }
+
+    /// The MTA-STS look-ups and cache (shared with the readiness check).
+    pub fn mta_sts(&self) -> &mta_sts::MtaSts {
+        &self.mta_sts
     }
 
     pub fn from_parts(
@@ -131,7 +157,13 @@ impl Deliverer {
         port: u16,
         client: ClientConfig,
     ) -> Deliverer {
+        let fetcher = mta_sts::PolicyFetcher::new(
+            resolver.clone(),
+            client.verified_rustls_config(),
+            crate::config::DEFAULT_MTA_STS_PORT,
+        );
         Deliverer {
+            mta_sts: mta_sts::MtaSts::new(resolver.clone(), fetcher),
             resolver,
             identity,
             port,
@@ -224,12 +256,16 @@ impl Deliverer {
 
     /// [`Deliverer::connect_first`] under `domain`'s TLS policy (`[[domain]] tls`): under `require`
     /// each host's certificate is verified against its MX name, or for a static primary against
-    /// `tls_name` when set (else the primary's host part, a name or an IP address).
+    /// `tls_name` when set (else the primary's host part, a name or an IP address). Under `auto`
+    /// (MX routing) the primary's published policy decides, host by host (`delivery/auto.rs`).
     pub async fn connect_for(
         &self,
         domain: &DomainConfig,
         hosts: &[Host],
     ) -> Result<Connection, ConnectError> {
+        if domain.tls.mode == crate::config::TlsMode::Auto && domain.primary.is_none() {
+            return self.connect_auto(&domain.name, hosts).await;
+        }
         let client = self.client.with_tls(domain.tls.mode.into());
         let name = domain.primary.as_ref().and(domain.tls.name.as_deref());
         self.connect_with(hosts, &client, name).await
@@ -259,7 +295,7 @@ impl Deliverer {
 /// Opens a session; under [`TlsPolicy::Opportunistic`] only, a failed handshake (the server offered
 /// STARTTLS but TLS did not work) is retried at once in clear: under `require` it is an error, under
 /// `none` no handshake is tried.
-async fn open(
+pub(crate) async fn open(
     addr: SocketAddr,
     host: &str,
     client: &ClientConfig,
@@ -274,7 +310,10 @@ async fn open(
 }
 
 /// Tries `hosts` in order, each of their addresses, until `attempt` succeeds; every failure is kept.
-async fn first_answering<T, F, Fut>(hosts: &[Host], attempt: F) -> Result<T, ConnectError>
+pub(crate) async fn first_answering<T, F, Fut>(
+    hosts: &[Host],
+    attempt: F,
+) -> Result<T, ConnectError>
 where
     F: Fn(SocketAddr, String) -> Fut,
     Fut: std::future::Future<Output = Result<T, ClientError>>,

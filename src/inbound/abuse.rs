@@ -19,22 +19,24 @@ pub fn record_hit(hit: LimitHit, client: IpAddr) {
 /// Per-client limits of a running server.
 pub struct AbuseGuard {
     limiter: Mutex<Limiter>,
-    exempt: Vec<IpNet>,
+    /// Replaced by a config reload ([`AbuseGuard::reconfigure`]).
+    exempt: std::sync::RwLock<Vec<IpNet>>,
     clock: Arc<dyn Clock>,
 }
 
 impl AbuseGuard {
     pub fn new(config: &LimitsConfig, clock: Arc<dyn Clock>) -> AbuseGuard {
-        let limits = ClientLimits {
-            max_connections: config.max_connections_per_ip,
-            connections_per_minute: config.connections_per_minute,
-            recipients_per_minute: config.recipients_per_minute,
-        };
         AbuseGuard {
-            limiter: Mutex::new(Limiter::new(limits, clock.now())),
-            exempt: config.exempt.clone(),
+            limiter: Mutex::new(Limiter::new(client_limits(config), clock.now())),
+            exempt: std::sync::RwLock::new(config.exempt.clone()),
             clock,
         }
+    }
+
+    /// A reloaded config's limits and exempt networks; the counts so far are kept.
+    pub fn reconfigure(&self, config: &LimitsConfig) {
+        self.limiter().set_limits(client_limits(config));
+        *self.exempt.write().unwrap_or_else(PoisonError::into_inner) = config.exempt.clone();
     }
 
     /// True when `ip` is in `limits.exempt`: no per-client counting at all.
@@ -45,7 +47,11 @@ impl AbuseGuard {
 
     pub fn is_exempt(&self, ip: IpAddr) -> bool {
         let ip = ip.to_canonical();
-        self.exempt.iter().any(|net| net.contains(&ip))
+        self.exempt
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .any(|net| net.contains(&ip))
     }
 
     /// Admits a new connection from `ip` (the slot is held until the [`ClientSlot`] is dropped), or
@@ -92,5 +98,13 @@ impl Drop for ClientSlot {
         if let Some(guard) = &self.guard {
             guard.limiter().disconnect(self.ip);
         }
+    }
+}
+
+fn client_limits(config: &LimitsConfig) -> ClientLimits {
+    ClientLimits {
+        max_connections: config.max_connections_per_ip,
+        connections_per_minute: config.connections_per_minute,
+        recipients_per_minute: config.recipients_per_minute,
     }
 }

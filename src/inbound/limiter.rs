@@ -134,6 +134,12 @@ impl Limiter {
 
     /// A new connection from `ip`: counted (and must later be [`Limiter::disconnect`]ed) unless refused.
     /// A refused attempt is not counted, so a client that waits gets in again.
+    /// New limits from a config reload; the counts so far stay (a client over a lowered limit is
+    /// refused from its next connection or recipient on).
+    pub fn set_limits(&mut self, limits: ClientLimits) {
+        self.limits = limits;
+    }
+
     pub fn connect(&mut self, ip: IpAddr, now: SystemTime) -> Result<(), LimitHit> {
         self.sweep(now);
         let limits = self.limits;

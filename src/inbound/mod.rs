@@ -17,7 +17,6 @@ mod chunk;
 mod connection;
 pub mod limiter;
 pub mod received;
-mod reload;
 pub mod replies;
 mod server;
 pub mod session;
@@ -26,17 +25,19 @@ mod tls;
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::live::Live;
 use crate::queue::QueueHandle;
 use crate::spool::Spool;
 
-pub use reload::reload_on_sighup;
 pub use server::{Listener, ServeOptions, serve, serve_listeners, serve_with_options};
 pub use session::{Action, ClientInfo, Session, SessionSettings, Step, TlsInfo};
 pub use tls::{TLS_VERSIONS, TlsError, TlsReloader, load_reloadable_tls, load_tls};
 
 /// Everything the SMTP server needs, shared by all connections.
 pub struct InboundContext {
-    pub config: Arc<Config>,
+    /// The config in force: each new connection takes the one current when it is accepted (a config
+    /// reload replaces it; open sessions keep theirs).
+    pub config: Live<Config>,
     pub spool: Spool,
     pub queue: QueueHandle,
     /// STARTTLS is offered when set (see [`load_tls`]).

@@ -133,6 +133,27 @@ pub fn storage_failure() -> Reply {
     reply(452, 4, 3, 1, "Insufficient system storage, try again later")
 }
 
+/// The shared queue's database is unreachable: nothing was committed, the client must retry.
+pub fn queue_unavailable() -> Reply {
+    reply(
+        451,
+        4,
+        3,
+        0,
+        "Queue temporarily unavailable, try again later",
+    )
+}
+
+/// The reply for a message the spool could not take.
+pub fn spool_failure(error: &crate::spool::SpoolError) -> Reply {
+    match error {
+        crate::spool::SpoolError::Unavailable(_) | crate::spool::SpoolError::Closed => {
+            queue_unavailable()
+        }
+        _ => storage_failure(),
+    }
+}
+
 pub fn queued(id: QueueId) -> Reply {
     reply(250, 2, 0, 0, format!("Ok: queued as {id}"))
 }

@@ -18,6 +18,7 @@ use super::connection::{Connection, Timing};
 use super::replies;
 use super::session::{ClientInfo, Session, SessionSettings};
 use crate::clock::SystemClock;
+use crate::config::Config;
 
 /// Pause after a failed accept (e.g. out of file descriptors) so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -41,7 +42,8 @@ impl Default for ServeOptions {
 
 struct Shared {
     ctx: Arc<InboundContext>,
-    settings: Arc<SessionSettings>,
+    /// The session settings built from the config in force, rebuilt when a reload replaced it.
+    settings: std::sync::Mutex<(Arc<Config>, Arc<SessionSettings>)>,
     limit: Arc<Semaphore>,
     timing: Timing,
     abuse: Arc<AbuseGuard>,
@@ -87,22 +89,25 @@ pub async fn serve_listeners(
     shutdown: watch::Receiver<bool>,
     options: ServeOptions,
 ) {
-    let max_connections = ctx
-        .config
+    let config = ctx.config.get();
+    let max_connections = config
         .smtp
         .max_connections
         .min(Semaphore::MAX_PERMITS)
         .min(u32::MAX as usize);
     let timing = Timing {
-        command_timeout: ctx.config.smtp.command_timeout,
+        command_timeout: config.smtp.command_timeout,
         grace: options.grace,
-        greeting_delay: ctx.config.smtp.greeting_delay,
-        data_timeout: ctx.config.smtp.data_timeout,
-        session_timeout: ctx.config.smtp.session_timeout,
+        greeting_delay: config.smtp.greeting_delay,
+        data_timeout: config.smtp.data_timeout,
+        session_timeout: config.smtp.session_timeout,
     };
     let shared = Arc::new(Shared {
-        settings: Arc::new(SessionSettings::from_config(&ctx.config)),
-        abuse: Arc::new(AbuseGuard::new(&ctx.config.limits, Arc::new(SystemClock))),
+        settings: std::sync::Mutex::new((
+            Arc::clone(&config),
+            Arc::new(SessionSettings::from_config(&config)),
+        )),
+        abuse: Arc::new(AbuseGuard::new(&config.limits, Arc::new(SystemClock))),
         ctx,
         limit: Arc::new(Semaphore::new(max_connections)),
         timing,
@@ -173,19 +178,14 @@ fn start_session(
         return;
     };
     metrics::counter!("backupmx_connections_total").increment(1);
+    let (config, settings) = shared.current_settings();
     let client = ClientInfo {
         ip,
-        etrn_allowed: shared
-            .ctx
-            .config
-            .smtp
-            .etrn_allow
-            .iter()
-            .any(|net| net.contains(&ip)),
+        etrn_allowed: config.smtp.etrn_allow.iter().any(|net| net.contains(&ip)),
         tls_available: shared.ctx.tls.is_some(),
         limits_exempt: shared.abuse.is_exempt(ip),
     };
-    let session = Session::new(Arc::clone(&shared.settings), client);
+    let session = Session::new(settings, client);
     let connection = Connection::new(
         Box::new(stream),
         peer,
@@ -219,5 +219,25 @@ async fn refuse(mut stream: TcpStream, reply: backupmx_smtp::Reply) {
 pub(crate) async fn shutdown_requested(shutdown: &mut watch::Receiver<bool>) {
     if shutdown.wait_for(|stop| *stop).await.is_err() {
         std::future::pending::<()>().await;
+    }
+}
+
+impl Shared {
+    /// The config in force and the session settings built from it: rebuilt (and the per-client
+    /// limits updated) on the first connection after a reload replaced the config.
+    fn current_settings(&self) -> (Arc<Config>, Arc<SessionSettings>) {
+        let config = self.ctx.config.get();
+        let mut cached = self
+            .settings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !Arc::ptr_eq(&cached.0, &config) {
+            self.abuse.reconfigure(&config.limits);
+            *cached = (
+                Arc::clone(&config),
+                Arc::new(SessionSettings::from_config(&config)),
+            );
+        }
+        (Arc::clone(&cached.0), Arc::clone(&cached.1))
     }
 }

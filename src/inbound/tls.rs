@@ -74,7 +74,12 @@ pub struct TlsReloader {
 impl TlsReloader {
     /// Loads the files; on success new handshakes use them. On error the current pair stays.
     pub fn reload(&self) -> Result<(), TlsError> {
-        let pair = read_pair(&self.cert, &self.key, &self.provider)?;
+        self.reload_from(&self.cert, &self.key)
+    }
+
+    /// Like [`TlsReloader::reload`], from the files a reloaded config names (they may have moved).
+    pub fn reload_from(&self, cert: &Path, key: &Path) -> Result<(), TlsError> {
+        let pair = read_pair(cert, key, &self.provider)?;
         let mut current = self
             .resolver
             .0
@@ -82,6 +87,18 @@ impl TlsReloader {
             .unwrap_or_else(PoisonError::into_inner);
         *current = Arc::new(pair);
         Ok(())
+    }
+}
+
+impl TlsReloader {
+    /// The certificate chain new handshakes get now (leaf first).
+    pub fn current_chain(&self) -> Vec<CertificateDer<'static>> {
+        let current = self
+            .resolver
+            .0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        current.cert.clone()
     }
 }
 

@@ -10,8 +10,10 @@ pub use super::FlushScope;
 use super::context::QueueContext;
 use super::scheduler::{AdminRefusal, Health, Scheduler};
 use crate::clock::to_unix_ms;
+pub use crate::cluster::audit::Action as AuditAction;
 use crate::envelope::{Attempt, QueueId, RecipientStatus, Route};
 use crate::spool::{BodyReader, SpoolError, StoredMessage};
+pub use cluster::SharedAudit;
 use views::AGE_BUCKETS;
 pub use views::{
     AgeBucket, AttemptView, DomainSummary, ListFilter, MessageDetail, MessageSummary, RecipientView,
@@ -111,11 +113,28 @@ impl QueueApi {
                 .map(|a| a.result.clone()),
             held: m.held,
             status,
+            accepted_by: self.ctx.node().to_string(),
+            claimed_by: m
+                .envelope
+                .pending()
+                .next()
+                .map(|_| self.ctx.node().to_string()),
         }
     }
 
     /// The messages matching `filter`, oldest first (or newest first), paged; with the total count.
-    pub fn list(&self, filter: &ListFilter) -> (usize, Vec<MessageSummary>) {
+    /// In a cluster: the whole cluster's queue, from the shared database.
+    pub async fn list(
+        &self,
+        filter: &ListFilter,
+    ) -> Result<(usize, Vec<MessageSummary>), QueueApiError> {
+        match self.ctx.store().shared() {
+            Some(shared) => self.cluster_list(shared, filter).await,
+            None => Ok(self.local_list(filter)),
+        }
+    }
+
+    fn local_list(&self, filter: &ListFilter) -> (usize, Vec<MessageSummary>) {
         let lower = |s: &Option<String>| s.as_ref().map(|v| v.to_lowercase());
         let (sender, recipient) = (lower(&filter.sender), lower(&filter.recipient));
         let mut matching: Vec<MessageSummary> = self.ctx.view(|sched| {
@@ -160,19 +179,40 @@ impl QueueApi {
         )
     }
 
-    pub fn get(&self, id: QueueId) -> Option<MessageDetail> {
-        self.ctx
-            .view(|sched| Some(self.detail(sched, sched.message(id)?)))
+    /// One message (wherever it was accepted, in a cluster); `None` when it is not queued.
+    pub async fn get(&self, id: QueueId) -> Result<Option<MessageDetail>, QueueApiError> {
+        match self.ctx.store().shared() {
+            Some(shared) => self.cluster_get(shared, id).await,
+            None => Ok(self
+                .ctx
+                .view(|sched| Some(self.detail(sched, sched.message(id)?)))),
+        }
     }
 
     fn detail(&self, sched: &Scheduler, m: &StoredMessage) -> MessageDetail {
-        let history = m.attempts.iter().map(|a: &Attempt| AttemptView {
-            at_ms: a.at_ms,
-            host: a.host.clone(),
-            result: a.result.clone(),
-        });
+        detail_of(self.summary(sched, m), m)
+    }
+
+    /// Per destination (every configured domain, plus any other with mail waiting); in a cluster,
+    /// the whole cluster's mail.
+    pub async fn domains(&self) -> Result<Vec<DomainSummary>, QueueApiError> {
+        match self.ctx.store().shared() {
+            Some(shared) => self.cluster_domains(shared).await,
+            None => Ok(self.local_domains()),
+        }
+    }
+}
+
+/// A message's detail view around its summary.
+fn detail_of(summary: MessageSummary, m: &StoredMessage) -> MessageDetail {
+    let history = m.attempts.iter().map(|a: &Attempt| AttemptView {
+        at_ms: a.at_ms,
+        host: a.host.clone(),
+        result: a.result.clone(),
+    });
+    {
         MessageDetail {
-            summary: self.summary(sched, m),
+            summary,
             client_ip: m.envelope.client_ip.to_string(),
             helo: m.envelope.helo.clone(),
             body_type: match m.envelope.body_type {
@@ -191,15 +231,13 @@ impl QueueApi {
                 .collect(),
         }
     }
+}
 
-    /// Per destination (every configured domain, plus any other with mail waiting).
-    pub fn domains(&self) -> Vec<DomainSummary> {
+impl QueueApi {
+    fn local_domains(&self) -> Vec<DomainSummary> {
         let now_ms = to_unix_ms(self.ctx.now());
-        let mut names: Vec<String> = self
-            .ctx
-            .configured_domains()
-            .map(|d| d.name.clone())
-            .collect();
+        let table = self.ctx.domain_table();
+        let mut names: Vec<String> = table.active.iter().map(|d| d.name.clone()).collect();
         self.ctx.view(|sched| {
             for (name, _) in sched.destinations() {
                 if !names.contains(name) {
@@ -208,16 +246,32 @@ impl QueueApi {
             }
             names
                 .into_iter()
-                .map(|name| domain_summary(sched, name, now_ms))
+                .map(|name| {
+                    let removed = table.is_draining(&name);
+                    let limits = table
+                        .find(&name)
+                        .map(|d| d.limits.clone())
+                        .unwrap_or_default();
+                    DomainSummary {
+                        removed,
+                        max_messages: limits.max_messages,
+                        max_bytes: limits.max_bytes,
+                        ..domain_summary(sched, name, now_ms)
+                    }
+                })
                 .collect()
         })
     }
 
-    /// Attempts the matching messages now (the same entry point as ETRN). Returns how many.
-    pub fn flush(&self, scope: &FlushScope) -> usize {
+    /// Attempts the matching messages now (the same entry point as ETRN). Returns how many; in a
+    /// cluster every node flushes what it holds, and the count is the cluster's.
+    pub async fn flush(&self, scope: &FlushScope) -> Result<usize, QueueApiError> {
         let n = self.ctx.flush(scope);
         self.ctx.wake();
-        n
+        match self.ctx.store().shared() {
+            Some(shared) => self.cluster_flush(shared, scope).await,
+            None => Ok(n),
+        }
     }
 
     pub async fn hold(&self, id: QueueId) -> Result<(), QueueApiError> {
@@ -229,6 +283,9 @@ impl QueueApi {
     }
 
     async fn set_held(&self, id: QueueId, held: bool) -> Result<(), QueueApiError> {
+        if let Some(shared) = self.ctx.store().shared() {
+            return self.cluster_set_held(shared, id, held).await;
+        }
         let update = self.ctx.set_held(id, held).map_err(|e| refusal(e, id))?;
         self.ctx.store().record(vec![update]).await?;
         self.ctx.wake();
@@ -236,6 +293,9 @@ impl QueueApi {
     }
 
     pub async fn delete(&self, id: QueueId) -> Result<(), QueueApiError> {
+        if let Some(shared) = self.ctx.store().shared() {
+            return self.cluster_delete(shared, id).await;
+        }
         let update = self.ctx.delete(id).map_err(|e| refusal(e, id))?;
         self.ctx.store().record(vec![update]).await?;
         Ok(())
@@ -243,6 +303,12 @@ impl QueueApi {
 
     /// Returns the message to its sender now (a DSN, unless the sender is `<>`).
     pub async fn bounce(&self, id: QueueId) -> Result<(), QueueApiError> {
+        if let Some(shared) = self.ctx.store().shared()
+            && self.ctx.view(|sched| sched.message(id).is_none())
+        {
+            // Another node owns its destination: that node returns it (it holds the message's state).
+            return self.cluster_bounce(shared, id).await;
+        }
         let (message, consequences) = self
             .ctx
             .bounce_now(id, "550 5.0.0 returned to the sender by the administrator")
@@ -253,15 +319,16 @@ impl QueueApi {
 
     /// The stored message (Received header included), e.g. for an .eml download or a preview.
     pub async fn body(&self, id: QueueId) -> Result<BodyReader, QueueApiError> {
-        if self.ctx.view(|sched| sched.message(id).is_none()) {
+        if self.ctx.store().shared().is_none() && self.ctx.view(|sched| sched.message(id).is_none())
+        {
             return Err(QueueApiError::UnknownId(id));
         }
         Ok(self.ctx.store().open_body(id).await?)
     }
 
     /// The local postmaster mailbox: (id, size), oldest first.
-    pub fn postmaster_list(&self) -> Result<Vec<(QueueId, u64)>, QueueApiError> {
-        Ok(self.ctx.store().postmaster_list()?)
+    pub async fn postmaster_list(&self) -> Result<Vec<(QueueId, u64)>, QueueApiError> {
+        Ok(self.ctx.store().postmaster_list().await?)
     }
 
     pub async fn postmaster_read(&self, id: QueueId) -> Result<Vec<u8>, QueueApiError> {
@@ -276,10 +343,14 @@ impl QueueApi {
         self.ctx.store().quarantined()
     }
 
-    /// Totals for metrics: queued messages and bytes.
-    pub fn totals(&self) -> (usize, u64) {
-        self.ctx
-            .view(|sched| (sched.len(), sched.messages().map(|m| m.size).sum()))
+    /// Totals for metrics: queued messages and bytes (the cluster's, in a cluster).
+    pub async fn totals(&self) -> Result<(usize, u64), QueueApiError> {
+        if let Some(shared) = self.ctx.store().shared() {
+            return self.cluster_totals(shared).await;
+        }
+        Ok(self
+            .ctx
+            .view(|sched| (sched.len(), sched.messages().map(|m| m.size).sum())))
     }
 
     pub fn now(&self) -> SystemTime {
@@ -294,17 +365,20 @@ fn refusal(e: AdminRefusal, id: QueueId) -> QueueApiError {
     }
 }
 
+mod cluster;
 mod views;
 
-/// One destination's line of the dashboard: its mail (count, bytes, oldest, age histogram, next
-/// attempt) and its health.
-fn domain_summary(sched: &Scheduler, name: String, now_ms: u64) -> DomainSummary {
-    let mut s = DomainSummary {
+/// A destination's line with no mail and no known health.
+fn domain_summary_empty(name: String) -> DomainSummary {
+    DomainSummary {
         domain: name.clone(),
         messages: 0,
         bytes: 0,
         oldest_received_at_ms: None,
         state: "unknown",
+        removed: false,
+        max_messages: None,
+        max_bytes: None,
         since_ms: None,
         detail: None,
         next_attempt_at_ms: None,
@@ -312,7 +386,14 @@ fn domain_summary(sched: &Scheduler, name: String, now_ms: u64) -> DomainSummary
             .iter()
             .map(|(_, label)| AgeBucket { label, count: 0 })
             .collect(),
-    };
+        claimed_by: None,
+    }
+}
+
+/// One destination's line of the dashboard: its mail (count, bytes, oldest, age histogram, next
+/// attempt) and its health.
+fn domain_summary(sched: &Scheduler, name: String, now_ms: u64) -> DomainSummary {
+    let mut s = domain_summary_empty(name.clone());
     for m in sched.messages() {
         if !m
             .envelope

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{Notify, watch};
 
 use super::FlushScope;
+use super::domains::DomainTable;
 use super::order::Claim;
 use super::scheduler::{AdminRefusal, Consequences, Health, RecipientResult, Scheduler};
 use super::state::QueueState;
@@ -17,6 +18,7 @@ use crate::clock::{Clock, to_unix_ms};
 use crate::config::{Config, DomainConfig};
 use crate::delivery::Deliverer;
 use crate::envelope::{Attempt, Envelope, QueueId};
+use crate::live::Live;
 use crate::recipients::{DeliveryAnswer, RecipientService};
 use crate::spool::{Spool, StoredMessage, Update};
 
@@ -36,6 +38,8 @@ pub struct QueueParts {
 /// What workers, probes, the run loop and the admin API share.
 pub struct QueueContext {
     config: Arc<Config>,
+    /// The domains delivered for: configured, and removed by a reload but still draining.
+    domains: Live<DomainTable>,
     store: QueueStore,
     deliverer: Deliverer,
     clock: Arc<dyn Clock>,
@@ -44,6 +48,8 @@ pub struct QueueContext {
     wake: Notify,
     shutdown: watch::Receiver<bool>,
     recipients: Arc<RecipientService>,
+    /// In a cluster: which destinations this node may still deliver (set by the cluster loop).
+    fence: std::sync::OnceLock<super::cluster::Fence>,
 }
 
 /// What the run loop should start now, and when to look again.
@@ -57,6 +63,7 @@ pub(super) struct DueWork {
 impl QueueContext {
     pub fn new(parts: QueueParts) -> QueueContext {
         QueueContext {
+            domains: Live::new(DomainTable::new(&parts.config)),
             config: parts.config,
             store: QueueStore::new(parts.spool),
             deliverer: parts.deliverer,
@@ -65,7 +72,18 @@ impl QueueContext {
             wake: Notify::new(),
             shutdown: parts.shutdown,
             recipients: parts.recipients,
+            fence: std::sync::OnceLock::new(),
         }
+    }
+
+    pub(super) fn install_fence(&self, fence: super::cluster::Fence) {
+        let _ = self.fence.set(fence);
+    }
+
+    /// False once this node must not deliver `dest` any more (a cluster lease it no longer trusts).
+    /// Always true with the local spool.
+    pub(super) fn may_deliver(&self, dest: &str) -> bool {
+        self.fence.get().is_none_or(|fence| fence.may_deliver(dest))
     }
 
     pub(super) fn now(&self) -> SystemTime {
@@ -97,28 +115,51 @@ impl QueueContext {
         &self.deliverer
     }
 
+    /// This node's name in a cluster (`[cluster] node`; the host name by default).
+    pub(super) fn node(&self) -> &str {
+        &self.config.cluster.node
+    }
+
     /// Our name, as DSNs report it.
     pub(super) fn hostname(&self) -> &str {
         &self.config.hostname
     }
 
-    pub(super) fn configured_domains(&self) -> impl Iterator<Item = &DomainConfig> {
-        self.config.domains.iter()
+    /// The configured domains, and those a reload removed that still drain.
+    pub(super) fn domain_table(&self) -> Arc<DomainTable> {
+        self.domains.get()
     }
 
-    /// The domain settings for a destination: the configured domain, or a plain MX route (DSNs to
-    /// senders).
+    /// A reload put `config` in force and removed `removed` (their queues keep draining): new
+    /// domains are shown (and filed) at once.
+    pub fn reconfigure(&self, config: &Config, removed: &[DomainConfig]) {
+        let table = self.domains.get().after_reload(config, removed);
+        self.state.with(|sched| {
+            for domain in &table.active {
+                sched.pin(&domain.name);
+            }
+            // A draining domain keeps its lifetime: its mail expires as it would have.
+            sched.set_lifetimes(super::state::lifetimes(
+                table.active.iter().chain(&table.draining),
+            ));
+        });
+        self.domains.set(Arc::new(table));
+        self.wake();
+    }
+
+    /// The domain settings for a destination: the configured (or draining) domain, or a plain MX
+    /// route (DSNs to senders).
     pub(super) fn domain_settings(&self, dest: &str) -> DomainConfig {
-        self.config
-            .domains
-            .iter()
-            .find(|d| d.name == dest)
+        self.domains
+            .get()
+            .find(dest)
             .cloned()
             .unwrap_or(DomainConfig {
                 name: dest.to_string(),
                 subdomains: false,
                 primary: None,
                 tls: Default::default(),
+                limits: Default::default(),
             })
     }
 
@@ -140,7 +181,7 @@ impl QueueContext {
     pub(super) fn load(&self, pending: Vec<StoredMessage>) -> usize {
         let now = self.now();
         self.state.with(|sched| {
-            for domain in &self.config.domains {
+            for domain in &self.domains.get().active {
                 sched.pin(&domain.name);
             }
             for message in pending {
@@ -150,10 +191,43 @@ impl QueueContext {
         })
     }
 
-    /// Queues a message just committed to the spool.
+    /// Queues a message just committed to the spool. In a cluster the owner of its destinations loads
+    /// it from the shared queue instead (the commit's notification wakes every node's cluster loop).
     pub(super) fn submit(&self, message: StoredMessage) {
+        if self.store.shared().is_some() {
+            return;
+        }
         let now = self.now();
         self.state.with(|sched| sched.insert(message, now));
+    }
+
+    /// Queues mail of a destination this node owns (loaded from the shared queue).
+    pub(super) fn adopt(&self, message: StoredMessage, destination: &str) -> bool {
+        let now = self.now();
+        self.state
+            .with(|sched| sched.adopt(message, destination, now))
+    }
+
+    /// Gives up every destination with queued jobs that this node may no longer deliver (jobs that
+    /// were in flight when their lease ended come back here once their attempt is over).
+    pub(super) fn release_unowned(&self) {
+        let unowned: Vec<String> = self.state.read(|sched| {
+            sched
+                .destinations()
+                .map(|(name, _)| name.clone())
+                .filter(|name| !self.may_deliver(name))
+                .collect()
+        });
+        for destination in unowned {
+            self.release_destination(&destination);
+        }
+    }
+
+    /// Gives up a destination another node now owns (or whose lease this node can no longer trust).
+    pub(super) fn release_destination(&self, destination: &str) -> usize {
+        let not_mine = crate::spool::postgres::not_mine();
+        self.state
+            .with(|sched| sched.release_destination(destination, &not_mine))
     }
 
     /// Makes the matching messages due now; returns how many.
@@ -232,6 +306,9 @@ impl QueueContext {
         dest: &str,
         prev: Option<QueueId>,
     ) -> Option<(Claim, StoredMessage)> {
+        if !self.may_deliver(dest) {
+            return None;
+        }
         let now = self.now();
         self.state.with(|sched| {
             let claim = match prev {
@@ -285,6 +362,9 @@ impl QueueContext {
         dest: &str,
         reply: &str,
     ) -> Vec<(StoredMessage, Consequences)> {
+        if !self.may_deliver(dest) {
+            return Vec::new();
+        }
         let now = self.now();
         let at_ms = to_unix_ms(now);
         let mut finished = Vec::new();

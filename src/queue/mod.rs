@@ -7,7 +7,9 @@
 
 pub mod api;
 mod bounces;
+mod cluster;
 mod context;
+mod domains;
 mod order;
 mod outcome;
 mod retry;

@@ -216,6 +216,27 @@ impl OrderBook {
         }
     }
 
+    /// Gives up every job of `destination` that no connection holds (another cluster node owns the
+    /// destination now); returns their ids. Jobs in flight finish their attempt as usual.
+    pub fn give_up(&mut self, destination: &str) -> Vec<QueueId> {
+        let Some(dest) = self.destinations.get(destination) else {
+            return Vec::new();
+        };
+        let ids: Vec<QueueId> = dest
+            .jobs
+            .iter()
+            .filter(|(_, job)| !job.is_in_flight())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &ids {
+            if let Some(dest) = self.destinations.get_mut(destination) {
+                dest.remove(*id);
+            }
+            self.forget(*id, destination);
+        }
+        ids
+    }
+
     /// Makes every job of `destination` due at `now` (the flush behind ETRN, the console and recovery).
     /// Order is still kept: blocked messages stay behind their elders.
     pub fn flush(&mut self, destination: &str, now: SystemTime) {
@@ -260,6 +281,14 @@ impl OrderBook {
         self.destinations
             .get(destination)
             .map_or(0, |d| d.jobs.len())
+    }
+
+    /// The messages with a job for `destination` (in flight included).
+    pub fn job_ids(&self, destination: &str) -> impl Iterator<Item = QueueId> + '_ {
+        self.destinations
+            .get(destination)
+            .into_iter()
+            .flat_map(|d| d.jobs.keys().copied())
     }
 
     /// When message `id` is next due (the earliest over its destinations); None when not queued.

@@ -106,15 +106,15 @@ fn log_results(
         match result {
             RecipientResult::Delivered(reply) => {
                 metrics::counter!("backupmx_delivered_total").increment(1);
-                info!(%id, to, destination = dest, host, reply = reply.as_str(), "delivered")
+                info!(%id, to, domain = dest, host, reply = reply.as_str(), "delivered")
             }
             RecipientResult::Deferred(reply) => {
                 metrics::counter!("backupmx_deferred_total").increment(1);
-                info!(%id, to, destination = dest, host, reply = reply.as_str(), "deferred")
+                info!(%id, to, domain = dest, host, reply = reply.as_str(), "deferred")
             }
             RecipientResult::Failed { reply, .. } => {
                 metrics::counter!("backupmx_bounced_total").increment(1);
-                warn!(%id, to, destination = dest, host, reply = reply.as_str(), "failed permanently")
+                warn!(%id, to, domain = dest, host, reply = reply.as_str(), "failed permanently")
             }
         }
     }

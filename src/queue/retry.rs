@@ -54,6 +54,14 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// This policy with a domain's own `max_lifetime` (`[[domain]] max_lifetime`), if it has one.
+    pub fn with_lifetime(&self, lifetime: Option<Duration>) -> RetryPolicy {
+        RetryPolicy {
+            max_lifetime: lifetime.unwrap_or(self.max_lifetime),
+            ..self.clone()
+        }
+    }
+
     /// The instant after which a message received at `received_at` expires.
     pub fn deadline(&self, received_at: SystemTime) -> SystemTime {
         received_at + self.max_lifetime

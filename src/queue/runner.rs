@@ -39,6 +39,10 @@ pub async fn run(
     }
     let messages = ctx.load(pending);
     info!(messages, "queue loaded");
+    let cluster = ctx
+        .store()
+        .shared()
+        .map(|shared| tokio::spawn(super::cluster::run(ctx.clone(), shared.clone())));
     let mut tasks = JoinSet::new();
     let mut shutdown = ctx.shutdown_signal();
     loop {
@@ -69,6 +73,16 @@ pub async fn run(
     {
         warn!("delivery connections still busy after the grace time; aborting them");
         tasks.abort_all();
+    }
+    // Every result is recorded: hand this node's destinations over at once instead of after `lease`.
+    if let (Some(task), Some(shared)) = (cluster, ctx.store().shared()) {
+        task.abort();
+        match shared.release().await {
+            Ok(n) => info!(destinations = n, "cluster claims released"),
+            Err(e) => {
+                warn!(error = %e, "could not release cluster claims; they expire on their own")
+            }
+        }
     }
 }
 

@@ -66,6 +66,17 @@ pub(super) async fn send_all(ctx: &Arc<QueueContext>, dest: &str, mut conn: Conn
         let started = std::time::Instant::now();
         let report = match conn.envelope(&msg, staged).await {
             EnvelopeStep::Finished(report) => report,
+            EnvelopeStep::Opened(_) if !ctx.may_deliver(dest) => {
+                // The lease ended while the envelope was out: another node may be sending this very
+                // message. Dropping the connection before the body takes the transaction back.
+                ctx.unclaim(dest, claim.id);
+                if let Some(next) = chained.take() {
+                    ctx.unclaim(dest, next.claim.id);
+                }
+                conn.abandon();
+                recorder.finish().await;
+                return;
+            }
             EnvelopeStep::Opened(opened) => {
                 if conn.can_pipeline() && !ctx.shutting_down() {
                     chained = stage_chained(ctx, dest, &mut conn, claim.id).await;

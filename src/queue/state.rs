@@ -2,12 +2,14 @@
 //! no guard can be held across an `.await` or leave the `queue` module; recipient validation reads
 //! one fact from it (is a destination unreachable?) through the `PrimaryHealth` trait it owns.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use super::retry::RetryPolicy;
 use super::scheduler::{Health, Scheduler};
-use crate::config::Config;
-use crate::recipients::PrimaryHealth;
+use crate::config::{Config, DomainConfig};
+use crate::recipients::{DomainUsage, PrimaryHealth};
 
 pub struct QueueState {
     scheduler: Mutex<Scheduler>,
@@ -21,11 +23,12 @@ impl QueueState {
             max_lifetime: config.queue.max_lifetime,
             delay_warning: config.queue.delay_warning,
         };
-        let scheduler = Scheduler::new(
+        let mut scheduler = Scheduler::new(
             policy,
             config.queue.max_parallel,
             config.queue.probe_interval,
         );
+        scheduler.set_lifetimes(lifetimes(&config.domains));
         QueueState {
             scheduler: Mutex::new(scheduler),
         }
@@ -41,6 +44,22 @@ impl QueueState {
     /// Reads the scheduler under its lock (views for the admin layer).
     pub(super) fn read<R>(&self, look: impl FnOnce(&Scheduler) -> R) -> R {
         self.with(|scheduler| look(scheduler))
+    }
+}
+
+/// The `[[domain]] max_lifetime` overrides of `domains`.
+pub(super) fn lifetimes<'a>(
+    domains: impl IntoIterator<Item = &'a DomainConfig>,
+) -> HashMap<String, Duration> {
+    domains
+        .into_iter()
+        .filter_map(|d| d.limits.max_lifetime.map(|l| (d.name.clone(), l)))
+        .collect()
+}
+
+impl DomainUsage for QueueState {
+    fn usage(&self, domain: &str) -> (u64, u64) {
+        self.read(|s| s.usage(domain))
     }
 }
 

@@ -43,12 +43,17 @@ impl QueueStore {
         self.spool.deliver_to_postmaster(id).await
     }
 
-    pub(super) fn postmaster_list(&self) -> Result<Vec<(QueueId, u64)>, SpoolError> {
-        self.spool.postmaster_list()
+    pub(super) async fn postmaster_list(&self) -> Result<Vec<(QueueId, u64)>, SpoolError> {
+        self.spool.postmaster_list().await
     }
 
     pub(super) async fn postmaster_read(&self, id: QueueId) -> Result<Vec<u8>, SpoolError> {
         self.spool.postmaster_read(id).await
+    }
+
+    /// The shared queue when this node is part of a cluster (its claims are the cluster loop's).
+    pub(super) fn shared(&self) -> Option<&std::sync::Arc<crate::spool::postgres::PgSpool>> {
+        self.spool.shared()
     }
 
     pub(super) fn quarantined(&self) -> Vec<String> {

@@ -20,6 +20,9 @@ pub enum RecipientRefusal {
     /// Monitoring mode: the primary is up, so the sender must use it.
     #[error("{address}: the primary is up")]
     TryPrimary { address: String },
+    /// What waits for the domain has reached its `max_messages` or `max_bytes`.
+    #[error("{address}: the domain's quota is reached")]
+    OverQuota { address: String },
 }
 
 impl RecipientRefusal {
@@ -30,6 +33,8 @@ impl RecipientRefusal {
             }
             RecipientRefusal::Unverifiable { .. } => (450, EnhancedCode(4, 1, 1)),
             RecipientRefusal::TryPrimary { .. } => (451, EnhancedCode(4, 7, 1)),
+            // RFC 3463 4.2.2: mailbox full; here the domain's share of the spool.
+            RecipientRefusal::OverQuota { .. } => (452, EnhancedCode(4, 2, 2)),
         }
     }
 
@@ -44,6 +49,9 @@ impl RecipientRefusal {
             }
             RecipientRefusal::TryPrimary { .. } => {
                 "Try the primary MX: this backup accepts mail only while it is down"
+            }
+            RecipientRefusal::OverQuota { .. } => {
+                "Quota of this domain on the backup MX reached, try again later"
             }
         };
         Reply::new(code, enhanced, text)

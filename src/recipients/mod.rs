@@ -25,7 +25,7 @@ pub use address::AddressKey;
 pub use cache::{Cache, Known};
 pub use error::{CacheError, ListError, RecipientRefusal};
 pub use list::RecipientList;
-pub use service::{DeliveryAnswer, LearningEvent, PrimaryHealth, RecipientService};
+pub use service::{DeliveryAnswer, DomainUsage, LearningEvent, PrimaryHealth, RecipientService};
 pub use verdict::{
     CacheState, Decision, DomainPolicy, Mode, PrimaryState, Reason, UnknownWhenDown, Verdict,
     decide,

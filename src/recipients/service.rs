@@ -22,6 +22,7 @@ use crate::clock::{Clock, to_unix_ms};
 use crate::config::{Config, DomainConfig, RecipientsConfig};
 use crate::delivery::Deliverer;
 use crate::envelope::{Envelope, Route};
+use crate::live::Live;
 
 /// How long a failed callout connection makes the primary count as down (no new callout meanwhile:
 /// a dead primary must not cost every RCPT a connect timeout). Success is not remembered: while the
@@ -34,6 +35,12 @@ const SAVE_INTERVAL: Duration = Duration::from_secs(30);
 /// the queue, so that recipient validation does not depend on the queue.
 pub trait PrimaryHealth: Send + Sync {
     fn is_down(&self, domain: &str) -> bool;
+}
+
+/// What waits for a domain now (messages, bytes), for its quota (`[[domain]] max_messages`,
+/// `max_bytes`). Declared here and implemented by the queue, like [`PrimaryHealth`].
+pub trait DomainUsage: Send + Sync {
+    fn usage(&self, domain: &str) -> (u64, u64);
 }
 
 /// What the primary answered for one recipient at delivery (the queue's results, in the terms
@@ -59,17 +66,19 @@ pub struct LearningEvent {
 }
 
 pub struct RecipientService {
-    pub(super) settings: RecipientsConfig,
-    pub(super) domains: Vec<DomainConfig>,
+    /// Replaced by a config reload ([`RecipientService::reconfigure`]), as are `domains` and `lists`.
+    pub(super) settings: Live<RecipientsConfig>,
+    pub(super) domains: Live<Vec<DomainConfig>>,
     hostname: String,
     pub(super) clock: Arc<dyn Clock>,
     pub(super) cache: Mutex<Cache>,
     cache_path: Option<PathBuf>,
     dirty: AtomicBool,
-    pub(super) lists: Lists,
+    pub(super) lists: Live<Lists>,
     callouts: CalloutPool,
     deliverer: Option<Deliverer>,
     health: Option<Arc<dyn PrimaryHealth>>,
+    usage: Option<Arc<dyn DomainUsage>>,
     /// Per destination: when the last callout found no primary answering.
     unreachable_since: Mutex<HashMap<String, Instant>>,
     pub(super) learned: Mutex<HashMap<String, LearningEvent>>,
@@ -100,26 +109,36 @@ impl RecipientService {
 
     /// A service that keeps its cache in memory only (tests, tools).
     pub fn in_memory(config: &Config, clock: Arc<dyn Clock>, deliverer: Option<Deliverer>) -> Self {
-        let files = config
-            .recipients
-            .domains
-            .iter()
-            .filter_map(|(name, d)| d.list.clone().map(|path| (name.clone(), path)));
         RecipientService {
-            settings: config.recipients.clone(),
-            domains: config.domains.clone(),
+            settings: Live::new(config.recipients.clone()),
+            domains: Live::new(config.domains.clone()),
             hostname: config.hostname.clone(),
             clock,
             cache: Mutex::new(Cache::new(DEFAULT_MAX_ENTRIES)),
             cache_path: None,
             dirty: AtomicBool::new(false),
-            lists: Lists::new(files),
+            lists: Live::new(lists_of(config)),
             callouts: CalloutPool::default(),
             deliverer,
             health: None,
+            usage: None,
             unreachable_since: Mutex::new(HashMap::new()),
             learned: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Puts a reloaded config's recipient policies, domains and list files in force; checks already
+    /// running finish with the ones they started with. List files are read again on first use.
+    pub fn reconfigure(&self, config: &Config) {
+        self.settings.set(Arc::new(config.recipients.clone()));
+        self.domains.set(Arc::new(config.domains.clone()));
+        self.lists.set(Arc::new(lists_of(config)));
+    }
+
+    /// Lets the queue say what waits for a domain, so its quota can refuse new mail.
+    pub fn with_usage(mut self, usage: Arc<dyn DomainUsage>) -> Self {
+        self.usage = Some(usage);
+        self
     }
 
     /// Lets the queue's view of destination health count as "primary down".
@@ -139,7 +158,10 @@ impl RecipientService {
     /// The final verdict for `address` (never [`Verdict::Callout`]: a needed callout is run here,
     /// bounded by `callout_timeout`). `domain` is the configured domain the route names.
     pub async fn check(&self, address: &str, domain: &str) -> Decision {
-        let policy = self.settings.policy(domain);
+        if self.over_quota(domain) {
+            return self.count(domain, decision_over_quota());
+        }
+        let policy = self.settings.get().policy(domain);
         let Some(key) = AddressKey::parse(address) else {
             return self.count(domain, accept(Reason::AcceptAll));
         };
@@ -161,11 +183,24 @@ impl RecipientService {
         self.count(domain, decision)
     }
 
+    /// True when what waits for `domain` has reached its `max_messages` or `max_bytes`.
+    fn over_quota(&self, domain: &str) -> bool {
+        let domains = self.domains.get();
+        let Some(limits) = domains.iter().find(|d| d.name == domain).map(|d| &d.limits) else {
+            return false;
+        };
+        let (Some(usage), true) = (&self.usage, limits.has_quota()) else {
+            return false;
+        };
+        let (messages, bytes) = usage.usage(domain);
+        limits.is_full(messages, bytes)
+    }
+
     fn known_state(&self, mode: Mode, domain: &str, key: &AddressKey) -> CacheState {
         match mode {
             Mode::AcceptAll => CacheState::Unknown,
             // No usable list: accept rather than refuse on a broken file.
-            Mode::List => match self.lists.contains(domain, key) {
+            Mode::List => match self.lists.get().contains(domain, key) {
                 Some(false) => CacheState::Bad,
                 Some(true) | None => CacheState::Good,
             },
@@ -194,6 +229,7 @@ impl RecipientService {
         let addrs = self.primary_addresses(domain).await;
         let timeout = self
             .settings
+            .get()
             .callout_timeout
             .saturating_sub(started.elapsed());
         let address = key.to_string();
@@ -230,14 +266,15 @@ impl RecipientService {
 
     /// The primary's addresses, best first (static primary or MX hosts more preferred than us).
     async fn primary_addresses(&self, domain: &str) -> Vec<SocketAddr> {
-        let (Some(deliverer), Some(config)) = (
-            &self.deliverer,
-            self.domains.iter().find(|d| d.name == domain),
-        ) else {
+        let domains = self.domains.get();
+        let (Some(deliverer), Some(config)) =
+            (&self.deliverer, domains.iter().find(|d| d.name == domain))
+        else {
             return Vec::new();
         };
         let resolve = deliverer.resolve(config);
-        match tokio::time::timeout(self.settings.callout_timeout, resolve).await {
+        let callout_timeout = self.settings.get().callout_timeout;
+        match tokio::time::timeout(callout_timeout, resolve).await {
             Ok(Ok(hosts)) => hosts.iter().flat_map(|h| h.sockets()).collect(),
             _ => Vec::new(),
         }
@@ -246,8 +283,8 @@ impl RecipientService {
     /// Records an answer about an address (any source) and marks the cache for saving.
     pub fn learn(&self, key: &AddressKey, known: Known, source: &'static str) {
         let ttl = match known {
-            Known::Good => self.settings.positive_ttl,
-            Known::Bad => self.settings.negative_ttl,
+            Known::Good => self.settings.get().positive_ttl,
+            Known::Bad => self.settings.get().negative_ttl,
         };
         let now_ms = self.now_ms();
         self.cache().insert(key.clone(), known, now_ms, ttl);
@@ -281,7 +318,7 @@ impl RecipientService {
             let Route::Relay { domain } = &recipient.route else {
                 continue;
             };
-            if self.settings.policy(domain).mode != Mode::Verify {
+            if self.settings.get().policy(domain).mode != Mode::Verify {
                 continue;
             }
             let known = match answer {
@@ -300,6 +337,7 @@ impl RecipientService {
             Verdict::Accept => "accepted",
             Verdict::Refuse550 => "refused",
             Verdict::Tempfail450 | Verdict::TryPrimary451 | Verdict::Callout => "tempfailed",
+            Verdict::OverQuota452 => "over_quota",
         };
         metrics::counter!(
             "backupmx_recipients_total",
@@ -354,3 +392,21 @@ fn accept(reason: Reason) -> Decision {
 
 #[cfg(test)]
 mod tests;
+
+/// The list file of every `list` domain of `config`.
+fn lists_of(config: &Config) -> Lists {
+    Lists::new(
+        config
+            .recipients
+            .domains
+            .iter()
+            .filter_map(|(name, d)| d.list.clone().map(|path| (name.clone(), path))),
+    )
+}
+
+fn decision_over_quota() -> Decision {
+    Decision {
+        verdict: Verdict::OverQuota452,
+        reason: Reason::OverQuota,
+    }
+}

@@ -37,6 +37,8 @@ pub enum Verdict {
     Callout,
     /// 451 4.7.1: monitoring mode while the primary is up.
     TryPrimary451,
+    /// 452 4.2.2: the domain's quota (`max_messages`, `max_bytes`) is reached.
+    OverQuota452,
 }
 
 /// Why: the `reason` label of `backupmx_recipients_total`.
@@ -51,6 +53,7 @@ pub enum Reason {
     UnknownTempfailed,
     PrimaryUp,
     NeedsCallout,
+    OverQuota,
 }
 
 impl Reason {
@@ -65,6 +68,7 @@ impl Reason {
             Reason::UnknownTempfailed => "unknown_tempfailed",
             Reason::PrimaryUp => "primary_up",
             Reason::NeedsCallout => "callout",
+            Reason::OverQuota => "over_quota",
         }
     }
 }

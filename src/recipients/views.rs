@@ -65,17 +65,19 @@ impl RecipientService {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         let cache = self.cache();
+        let (settings, lists) = (self.settings.get(), self.lists.get());
         self.domains
+            .get()
             .iter()
             .map(|d| {
-                let policy = self.settings.policy(&d.name);
+                let policy = settings.policy(&d.name);
                 let (cache_good, cache_bad) = cache.counts(&d.name, now_ms);
                 DomainView {
                     domain: d.name.clone(),
                     policy: mode_label(policy.mode),
                     unknown_when_down: unknown_label(&policy),
                     monitoring: policy.accept_only_when_primary_down,
-                    list_entries: self.lists.len(&d.name),
+                    list_entries: lists.len(&d.name),
                     cache_good,
                     cache_bad,
                     last_learning: learned.get(&d.name).cloned(),
@@ -87,7 +89,7 @@ impl RecipientService {
     /// What the cache (or list) says about `address`; `None` when it is not an address.
     pub fn lookup(&self, address: &str) -> Option<LookupView> {
         let key = AddressKey::parse(address)?;
-        let policy = self.settings.policy(&key.domain);
+        let policy = self.settings.get().policy(&key.domain);
         let now_ms = self.now_ms();
         let cache = self.cache();
         let hit = key
@@ -99,7 +101,7 @@ impl RecipientService {
             None => "unknown",
         };
         if policy.mode == Mode::List {
-            state = match self.lists.contains(&key.domain, &key) {
+            state = match self.lists.get().contains(&key.domain, &key) {
                 Some(true) => "listed",
                 Some(false) => "not_listed",
                 None => "unknown",

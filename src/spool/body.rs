@@ -4,13 +4,14 @@
 use std::io;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::sync::mpsc;
 
+use super::SpoolError;
+use super::layout::Layout;
 use super::writer::PendingBody;
-use super::{Shared, SpoolError};
 use crate::envelope::QueueId;
 
 /// Bodies up to this size stay in memory and go into a shared data segment (group-committed);
@@ -22,7 +23,8 @@ const SPILL_CHUNK: usize = 256 * 1024;
 /// Receives one message body while DATA/BDAT runs. Dropping it discards the body.
 pub struct BodyWriter {
     pub(super) id: QueueId,
-    pub(super) shared: Arc<Shared>,
+    /// Where a body too large for memory spills to (the spool directory's `tmp/`, either backend).
+    layout: Layout,
     buf: Vec<u8>,
     spill: Option<Spill>,
     len: u64,
@@ -34,10 +36,10 @@ struct Spill {
 }
 
 impl BodyWriter {
-    pub(super) fn new(id: QueueId, shared: Arc<Shared>) -> BodyWriter {
+    pub(super) fn new(id: QueueId, layout: Layout) -> BodyWriter {
         BodyWriter {
             id,
-            shared,
+            layout,
             buf: Vec::new(),
             spill: None,
             len: 0,
@@ -61,7 +63,7 @@ impl BodyWriter {
         self.len += data.len() as u64;
         self.buf.extend_from_slice(data);
         if self.spill.is_none() && self.buf.len() > INLINE_LIMIT {
-            let path = self.shared.layout.tmp_body(self.id);
+            let path = self.layout.tmp_body(self.id);
             let file = tokio::fs::File::create(&path).await?;
             self.spill = Some(Spill { path, file });
         }
@@ -116,6 +118,11 @@ pub struct BodyReader {
 enum ReaderInner {
     Memory(io::Cursor<Vec<u8>>),
     File(tokio::fs::File),
+    /// Chunks of the shared queue, fed by a task (see `postgres/body.rs`).
+    Chunks {
+        current: io::Cursor<Vec<u8>>,
+        rx: mpsc::Receiver<io::Result<Vec<u8>>>,
+    },
 }
 
 impl BodyReader {
@@ -129,6 +136,14 @@ impl BodyReader {
             inner: ReaderInner::File(file),
         }
     }
+    pub(super) fn stream(rx: mpsc::Receiver<io::Result<Vec<u8>>>) -> BodyReader {
+        BodyReader {
+            inner: ReaderInner::Chunks {
+                current: io::Cursor::new(Vec::new()),
+                rx,
+            },
+        }
+    }
 }
 
 impl AsyncRead for BodyReader {
@@ -140,6 +155,18 @@ impl AsyncRead for BodyReader {
         match &mut self.get_mut().inner {
             ReaderInner::Memory(cursor) => Pin::new(cursor).poll_read(cx, buf),
             ReaderInner::File(file) => Pin::new(file).poll_read(cx, buf),
+            ReaderInner::Chunks { current, rx } => loop {
+                if (current.position() as usize) < current.get_ref().len() {
+                    return Pin::new(current).poll_read(cx, buf);
+                }
+                match rx.poll_recv(cx) {
+                    Poll::Ready(Some(Ok(chunk))) => *current = io::Cursor::new(chunk),
+                    Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(e)),
+                    // The end of the body.
+                    Poll::Ready(None) => return Poll::Ready(Ok(())),
+                    Poll::Pending => return Poll::Pending,
+                }
+            },
         }
     }
 }

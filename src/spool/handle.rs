@@ -1,4 +1,4 @@
-//! The [`Spool`] handle: opening (lock + recovery), queue-id allocation, and the async entry points that
+//! The local backend's handle ([`LocalSpool`]): opening (lock + recovery), queue-id allocation, and the async entry points that
 //! hand work to the group committer and read bodies back.
 
 use std::fs::{self, File, OpenOptions};
@@ -36,16 +36,16 @@ pub(crate) struct Shared {
     _lock: File,
 }
 
-/// Handle to the spool; cheap to clone, shared by every session and the queue.
+/// The local backend: the journal and data segments in one directory. Cheap to clone.
 #[derive(Clone)]
-pub struct Spool {
+pub(crate) struct LocalSpool {
     shared: Arc<Shared>,
 }
 
-impl Spool {
+impl LocalSpool {
     /// Opens (creating if needed) the spool at `dir`, locks it against a second process, recovers every
     /// live message and cleans up leftovers of a crash.
-    pub fn open(dir: &Path) -> Result<(Spool, Vec<StoredMessage>), SpoolError> {
+    pub fn open(dir: &Path) -> Result<(LocalSpool, Vec<StoredMessage>), SpoolError> {
         let layout = Layout::new(dir);
         fs::create_dir_all(dir)?;
         let lock = OpenOptions::new()
@@ -107,12 +107,12 @@ impl Spool {
             quarantined: recovered.quarantined,
             _lock: lock,
         });
-        Ok((Spool { shared }, messages))
+        Ok((LocalSpool { shared }, messages))
     }
 
     /// Starts a new body; its queue id is allocated now (the Received header names it).
     pub fn body_writer(&self) -> BodyWriter {
-        BodyWriter::new(self.next_id(), self.shared.clone())
+        BodyWriter::new(self.next_id(), self.shared.layout.clone())
     }
 
     /// Queue ids increase with arrival: milliseconds since the epoch in the high bits, a counter below,

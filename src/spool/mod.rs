@@ -6,9 +6,11 @@ mod body;
 mod codec;
 #[cfg(test)]
 mod damage_tests;
+mod facade;
 mod handle;
 mod layout;
 mod live;
+pub mod postgres;
 mod record;
 mod recover;
 mod replay;
@@ -17,24 +19,31 @@ mod segments;
 mod staged;
 #[cfg(test)]
 mod tests;
+pub mod transfer;
 mod writer;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 
 pub use body::{BodyReader, BodyWriter, INLINE_LIMIT};
-pub(crate) use handle::Shared;
-pub use handle::Spool;
+pub use facade::Spool;
 pub use replay::{JournalCheck, JournalEnd, Replay, Skip, check_journal_bytes};
 
 use crate::envelope::{Attempt, Envelope, QueueId, RecipientStatus};
 
 /// Why the spool could not do what was asked. Every spool error is temporary for the SMTP client
-/// (452 4.3.1): nothing is acknowledged that is not on disk.
+/// (452 4.3.1; 451 4.3.0 when the shared queue's database is unavailable): nothing is acknowledged
+/// that is not on disk or committed.
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
     #[error("spool I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// The shared queue's database cannot be reached (or did not answer in time): 451 4.3.0.
+    #[error("the shared queue's database is unavailable: {0}")]
+    Unavailable(String),
+    /// The shared queue cannot be used by this binary (schema, node name).
+    #[error("{0}")]
+    Schema(String),
     #[error("spool is closed")]
     Closed,
     #[error("unknown queue id {0}")]

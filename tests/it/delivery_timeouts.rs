@@ -65,6 +65,7 @@ fn client(command_timeout: Duration, data_timeout: Duration) -> ClientConfig {
         command_timeout,
         data_timeout,
         tls_ca_file: None,
+        mta_sts_port: 443,
     };
     ClientConfig::new("backup.example.test", &delivery, TlsPolicy::None).unwrap()
 }

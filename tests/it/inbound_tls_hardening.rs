@@ -221,7 +221,7 @@ async fn the_implicit_tls_listener_speaks_tls_first() {
     let ctx = Arc::new(InboundContext {
         checks: Arc::new(checks),
         recipients: Arc::new(recipients),
-        config: Arc::new(config),
+        config: backupmx::live::Live::new(config),
         spool: spool.clone(),
         queue,
         tls: Some(acceptor),

@@ -75,6 +75,8 @@ pub struct Settings {
     pub delivery_command_timeout: String,
     /// Further `key = value` lines of `[delivery]` (e.g. `tls_ca_file = "..."`).
     pub delivery_extra: Vec<String>,
+    /// Further `key = value` lines of `[spool]` (e.g. `backend = "postgres"`).
+    pub spool_extra: Vec<String>,
     /// Appended verbatim to the file; keys before any table header belong to the last `[[domain]]`.
     pub extra_toml: String,
 }
@@ -108,6 +110,7 @@ impl Settings {
             }],
             delivery_command_timeout: "10s".into(),
             delivery_extra: Vec::new(),
+            spool_extra: Vec::new(),
             extra_toml: String::new(),
         }
     }
@@ -227,11 +230,12 @@ impl Settings {
             ));
         }
         out.push_str(&format!(
-            "\n[spool]\ndir = {:?}\n\n[dns]\nnameservers = {}\n\n\
+            "\n[spool]\ndir = {:?}\n{}\n[dns]\nnameservers = {}\n\n\
              [delivery]\nport = {}\nconnect_timeout = {:?}\ncommand_timeout = {:?}\n{}\n\
              [queue]\nretry = {}\nmax_lifetime = {:?}\nprobe_interval = {:?}\n{}\n\
              [admin]\nlisten = \"{}\"\n{}",
             spool.display().to_string(),
+            joined(&self.spool_extra),
             list(&nameservers),
             self.delivery_port,
             self.delivery_connect_timeout,

@@ -1,6 +1,9 @@
 //! `TestDns`: an in-process authoritative DNS server (hickory-server) on 127.0.0.1, UDP and TCP on
-//! one port, serving the MX/A/AAAA/TXT records a test gives it; every other name is NXDOMAIN. Names
-//! given to [`TestDns::servfail`] get SERVFAIL instead (a broken authoritative server).
+//! one port, serving the MX/A/AAAA/TXT/PTR/TLSA records a test gives it; every other name is
+//! NXDOMAIN. Names given to [`TestDns::servfail`] get SERVFAIL instead (a broken authoritative
+//! server). Names given to [`TestDns::authenticate`] are answered with the AD bit set, as a
+//! DNSSEC-validating resolver answers for a signed zone: this stands in for DNSSEC in the DANE
+//! tests (backupmx trusts its resolver's AD bit, as Postfix does; it does not validate itself).
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -13,8 +16,9 @@ use std::time::Duration;
 use backupmx::config::DnsConfig;
 use hickory_server::Server;
 use hickory_server::net::runtime::{Time, TokioRuntimeProvider};
-use hickory_server::proto::op::ResponseCode;
-use hickory_server::proto::rr::rdata::{A, AAAA, MX, SOA, TXT};
+use hickory_server::proto::op::{Metadata, ResponseCode};
+use hickory_server::proto::rr::rdata::tlsa::{CertUsage, Matching, Selector};
+use hickory_server::proto::rr::rdata::{A, AAAA, MX, PTR, SOA, TLSA, TXT};
 use hickory_server::proto::rr::{Name, RData, Record};
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::store::in_memory::InMemoryZoneHandler;
@@ -36,13 +40,33 @@ pub enum TestData {
     Aaaa(Ipv6Addr),
     /// One TXT record (SPF, DKIM key, DMARC policy), split into 255-byte strings as needed.
     Txt(String),
+    Ptr(String),
+    /// usage, selector, matching type, data.
+    Tlsa(u8, u8, u8, Vec<u8>),
 }
 
-/// `name TXT "text"`.
+/// `name TXT text`.
 pub fn txt(name: &str, text: &str) -> TestRecord {
     TestRecord {
         name: name.to_owned(),
         data: TestData::Txt(text.to_owned()),
+    }
+}
+
+/// The PTR record of `ip` (in in-addr.arpa / ip6.arpa) pointing to `target`.
+pub fn ptr(ip: &str, target: &str) -> TestRecord {
+    let ip = IpAddr::from_str(ip).expect("test PTR address");
+    TestRecord {
+        name: Name::from(ip).to_ascii(),
+        data: TestData::Ptr(target.to_owned()),
+    }
+}
+
+/// `name TLSA usage selector matching data`.
+pub fn tlsa(name: &str, usage: u8, selector: u8, matching: u8, data: &[u8]) -> TestRecord {
+    TestRecord {
+        name: name.to_owned(),
+        data: TestData::Tlsa(usage, selector, matching, data.to_vec()),
     }
 }
 
@@ -71,12 +95,16 @@ pub struct TestDns {
     addr: SocketAddr,
     server: Server<FailingNames>,
     servfail: Arc<Mutex<HashSet<String>>>,
+    authenticated: Arc<Mutex<HashSet<String>>>,
 }
 
-/// The catalog, except that queries for the names in `servfail` get SERVFAIL.
+/// The catalog, except that queries for the names in `servfail` get SERVFAIL, and those for the
+/// names in `authenticated` are answered from `records` with the AD bit set.
 struct FailingNames {
     catalog: Catalog,
     servfail: Arc<Mutex<HashSet<String>>>,
+    authenticated: Arc<Mutex<HashSet<String>>>,
+    records: Vec<Record>,
 }
 
 // The trait is declared with `#[async_trait]`: this is its expanded form (no extra dependency).
@@ -98,6 +126,33 @@ impl RequestHandler for FailingNames {
                 let name = info.query.name().to_string().to_ascii_lowercase();
                 self.servfail.lock().unwrap().contains(&name)
             });
+            let signed = request.request_info().ok().and_then(|info| {
+                let name = info.query.name().to_string().to_ascii_lowercase();
+                let wanted = info.query.query_type();
+                self.authenticated.lock().unwrap().contains(&name).then(|| {
+                    self.records
+                        .iter()
+                        .filter(|r| {
+                            r.name.to_string().to_ascii_lowercase() == name
+                                && r.record_type() == wanted
+                        })
+                        .collect::<Vec<&Record>>()
+                })
+            });
+            if let Some(answers) = signed {
+                let mut metadata = Metadata::response_from_request(&request.metadata);
+                metadata.authentic_data = true;
+                metadata.recursion_available = true;
+                if answers.is_empty() {
+                    metadata.response_code = ResponseCode::NXDomain;
+                }
+                let response = MessageResponseBuilder::new(&request.queries, None)
+                    .build(metadata, answers, None, None, None);
+                return response_handle
+                    .send_response(response)
+                    .await
+                    .expect("send an authenticated answer");
+            }
             if !failing {
                 return self
                     .catalog
@@ -143,6 +198,7 @@ impl TestDns {
             TTL,
         );
         zone.upsert_mut(Record::from_rdata(Name::root(), TTL, RData::SOA(soa)), 1);
+        let mut served = Vec::new();
         for record in records {
             let data = match &record.data {
                 TestData::Mx(preference, exchange) => {
@@ -158,11 +214,18 @@ impl TestDns {
                         .collect::<Vec<_>>();
                     RData::TXT(TXT::new(strings))
                 }
+                TestData::Ptr(target) => RData::PTR(PTR(name(target))),
+                TestData::Tlsa(usage, selector, matching, data) => RData::TLSA(TLSA::new(
+                    CertUsage::from(*usage),
+                    Selector::from(*selector),
+                    Matching::from(*matching),
+                    data.clone(),
+                )),
             };
-            assert!(
-                zone.upsert_mut(Record::from_rdata(name(&record.name), TTL, data), 1),
-                "record {record:?}"
-            );
+            let record = Record::from_rdata(name(&record.name), TTL, data);
+            // Several TXT or TLSA records at one name form one set.
+            zone.upsert_mut(record.clone(), 1);
+            served.push(record);
         }
         let mut catalog = Catalog::new();
         catalog.upsert(
@@ -182,9 +245,12 @@ impl TestDns {
         }
         let (udp, addr, tcp) = sockets.expect("a loopback port free on both UDP and TCP");
         let servfail = Arc::new(Mutex::new(HashSet::new()));
+        let authenticated = Arc::new(Mutex::new(HashSet::new()));
         let mut server = Server::new(FailingNames {
             catalog,
             servfail: servfail.clone(),
+            authenticated: authenticated.clone(),
+            records: served,
         });
         server.register_socket(udp);
         server.register_listener(tcp, Duration::from_secs(5), 4096);
@@ -192,7 +258,15 @@ impl TestDns {
             addr,
             server,
             servfail,
+            authenticated,
         }
+    }
+
+    /// From now on, answers for `name` carry the AD bit (DNSSEC-validated, as a validating
+    /// resolver would say for a signed zone).
+    pub fn authenticate(&self, name: &str) {
+        let absolute = format!("{}.", name.trim_end_matches('.').to_ascii_lowercase());
+        self.authenticated.lock().unwrap().insert(absolute);
     }
 
     /// From now on, queries for `name` (any type) get SERVFAIL.

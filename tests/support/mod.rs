@@ -5,16 +5,20 @@
 //! fault-test helpers ([`fault`]) and envelopes. Everything binds loopback and stops when dropped.
 
 pub mod admin;
+pub mod cluster;
 pub mod config;
 pub mod dns;
 pub mod e2e;
 pub mod exclusive;
 pub mod fault;
 pub mod inbound;
+pub mod mta_sts;
+pub mod package;
 pub mod postgres;
 pub mod rogue;
 pub mod server;
 pub mod sink;
+pub mod tcp_proxy;
 pub mod tls_front;
 pub mod ui;
 
@@ -91,6 +95,7 @@ pub fn client_config(tls: TlsPolicy) -> ClientConfig {
         command_timeout: Duration::from_secs(5),
         data_timeout: Duration::from_secs(5),
         tls_ca_file: None,
+        mta_sts_port: 443,
     };
     ClientConfig::new("backup.example.test", &delivery, tls).expect("a valid client config")
 }

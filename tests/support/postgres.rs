@@ -151,6 +151,17 @@ impl TestPostgres {
         }
     }
 
+    /// Stops the server (fast shutdown: every connection is cut) and starts it again on the same
+    /// data directory and port.
+    pub fn restart(&self) {
+        self.stop();
+        self.start_server();
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     pub fn url(&self, database: &str) -> String {
         format!("postgres://{USER}@127.0.0.1:{}/{database}", self.port)
     }

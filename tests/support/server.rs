@@ -188,7 +188,13 @@ impl Server {
         }
     }
 
-    /// SIGHUP: the server reloads its certificate.
+    /// Writes the config file again from the current settings (before a SIGHUP or `backupmx reload`).
+    pub fn write_config(&self) {
+        let text = self.settings.toml(&self.spool_dir(), self.dir.path());
+        std::fs::write(self.config_path(), text).expect("write the config");
+    }
+
+    /// SIGHUP: the server reloads its config (and certificate).
     pub fn hangup(&self) {
         signal(self.child.as_ref().expect("server running"), "-HUP");
     }

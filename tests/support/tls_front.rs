@@ -65,6 +65,76 @@ impl TestCa {
     }
 }
 
+/// A certificate and its key, as PEM and DER.
+#[derive(Clone)]
+pub struct Issued {
+    pub cert_pem: String,
+    pub key_pem: String,
+    pub der: CertificateDer<'static>,
+    key_der: Vec<u8>,
+}
+
+impl Issued {
+    /// A server configuration presenting this certificate.
+    pub fn acceptor(&self) -> TlsAcceptor {
+        let key = KeyPair::try_from(self.key_der.as_slice()).unwrap();
+        acceptor(self.der.clone(), &key)
+    }
+
+    /// The pair as the files the real binary reads.
+    pub fn certificate(&self) -> crate::support::config::Certificate {
+        crate::support::config::Certificate {
+            cert_pem: self.cert_pem.clone(),
+            key_pem: self.key_pem.clone(),
+        }
+    }
+}
+
+impl TestCa {
+    /// A certificate for `names` issued by this CA, valid from `not_before` to `not_after`
+    /// (seconds from now, negative in the past).
+    pub fn issue_valid(&self, names: &[&str], not_before: i64, not_after: i64) -> Issued {
+        let key = KeyPair::generate().unwrap();
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut params = CertificateParams::new(names).unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        params.not_before = date(now + not_before);
+        params.not_after = date(now + not_after);
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        Issued {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            der: cert.der().clone(),
+            key_der: key.serialize_der(),
+        }
+    }
+
+    /// A certificate for `names` valid from yesterday for a year.
+    pub fn issue(&self, names: &[&str]) -> Issued {
+        self.issue_valid(names, -86_400, 365 * 86_400)
+    }
+}
+
+/// A self-signed certificate for `names` (no CA vouches for it).
+pub fn self_signed(names: &[&str]) -> Issued {
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let certified = rcgen::generate_simple_self_signed(names).unwrap();
+    Issued {
+        cert_pem: certified.cert.pem(),
+        key_pem: certified.signing_key.serialize_pem(),
+        der: certified.cert.der().clone(),
+        key_der: certified.signing_key.serialize_der(),
+    }
+}
+
+/// `seconds` since the epoch as rcgen takes it.
+fn date(seconds: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp(seconds).unwrap()
+}
+
 /// A server configuration with a self-signed certificate for `names` (no CA vouches for it).
 pub fn self_signed_acceptor(names: &[&str]) -> TlsAcceptor {
     let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();

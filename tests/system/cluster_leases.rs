@@ -138,7 +138,7 @@ async fn candidates_list_destinations_with_pending_mail_oldest_first() {
         ]
     );
     assert_eq!(
-        lease::to_acquire("a", &found, 0, 2),
+        lease::to_acquire("a", &found, 2),
         vec!["early.test", "late.test", "owned.test"][..2].to_vec()
     );
 }

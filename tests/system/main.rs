@@ -9,12 +9,17 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod acme_pebble;
 mod admin_ui_browser;
 mod admin_ui_recipients;
 mod cluster_db;
+mod cluster_faults;
 mod cluster_leases;
+mod cluster_moving_in;
+mod cluster_nodes;
 mod cluster_store;
 mod e2e_crash_loop;
 mod e2e_full_disk;
 mod e2e_postfix_sink;
 mod inbound_slow;
+mod package_deb;

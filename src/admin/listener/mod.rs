@@ -19,7 +19,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use super::access::is_allowed;
-use crate::config::AdminConfig;
+use crate::config::{AdminConfig, Config};
+use crate::live::Live;
 use activity::{Activity, Tracked};
 use deadline_body::DeadlineBody;
 pub use slots::{Slot, Slots};
@@ -36,6 +37,8 @@ pub async fn run(
     listener: TcpListener,
     app: Router,
     config: &AdminConfig,
+    // `[admin] allow` is read from the config in force at each accept (a reload may change it).
+    live: Live<Config>,
     shutdown: watch::Receiver<bool>,
 ) {
     let limits = &config.limits;
@@ -60,7 +63,7 @@ pub async fn run(
                 continue;
             }
         };
-        if !is_allowed(&config.allow, peer.ip()) {
+        if !is_allowed(&live.get().admin.allow, peer.ip()) {
             // Closed at once: no byte is read, no route or header is revealed.
             drop(stream);
             refusals.note(peer, "not_allowed");

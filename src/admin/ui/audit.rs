@@ -74,8 +74,8 @@ pub fn render(actions: &[AuditEntry], failures: &[AuditEntry], csrf: &str) -> St
 }
 
 pub async fn show(State(state): State<UiState>, session: Session) -> Html<String> {
-    let actions = backend::recent(&state.admin, Kind::Actions, SHOWN);
-    let failures = backend::recent(&state.admin, Kind::Failures, SHOWN);
+    let actions = backend::recent(&state.admin, Kind::Actions, SHOWN).await;
+    let failures = backend::recent(&state.admin, Kind::Failures, SHOWN).await;
     Html(render(&actions, &failures, &session.csrf))
 }
 
@@ -90,6 +90,7 @@ mod tests {
             from_ip: ip.into(),
             action: action.into(),
             detail: format!("d{at_ms}"),
+            node: None,
         }
     }
 

@@ -53,8 +53,8 @@ pub fn record(state: &AdminState, who: &str, from: IpAddr, action: &str, detail:
 }
 
 /// The newest `n` audit entries of `kind`, newest first.
-pub fn recent(state: &AdminState, kind: Kind, n: usize) -> Vec<AuditEntry> {
-    state.audit.recent_of(kind, n)
+pub async fn recent(state: &AdminState, kind: Kind, n: usize) -> Vec<AuditEntry> {
+    state.audit.recent_everywhere(kind, n).await
 }
 
 /// Whether the console is served over TLS (then the session cookie is `Secure`). The admin listener

@@ -28,6 +28,14 @@ pub struct DomainRow {
     pub detail: String,
     pub next_attempt: String,
     pub histogram: Vec<usize>,
+    /// `ready`, `warning`, `broken`, or `unchecked` (issue 17's readiness).
+    pub readiness: &'static str,
+    /// The badge's text: the verdict and the checks that fail (or warn), e.g. `broken: mta_sts`.
+    pub readiness_text: String,
+    /// Those checks' details, for the badge's tooltip.
+    pub readiness_detail: String,
+    /// Usage against the domain's quota ("3 of 500 messages; 1.2 KiB of 10.0 MiB"), or empty.
+    pub quota: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -42,9 +50,20 @@ pub struct DashboardView {
     pub quarantined: Vec<String>,
     /// Clients and messages the sender checks refused since start (filled by the handlers).
     pub refused: Vec<crate::checks::RefusedCount>,
+    /// The cluster's nodes (filled by the handlers; empty on a single node).
+    pub nodes: Vec<super::nodes::NodeRow>,
 }
 
 fn state_text(d: &DomainSummary, now_ms: u64) -> String {
+    let text = health_text(d, now_ms);
+    if d.removed {
+        format!("removed, draining; {text}")
+    } else {
+        text
+    }
+}
+
+fn health_text(d: &DomainSummary, now_ms: u64) -> String {
     match (d.state, d.since_ms) {
         ("unknown", _) if d.messages == 0 => "nothing queued".to_string(),
         ("down" | "misconfigured", Some(since)) => {
@@ -53,6 +72,18 @@ fn state_text(d: &DomainSummary, now_ms: u64) -> String {
         ("unknown", _) => "not tried yet".to_string(),
         (state, _) => state.to_string(),
     }
+}
+
+/// Usage against `[[domain]] max_messages` / `max_bytes`, when the domain has a quota.
+fn quota_text(d: &DomainSummary) -> String {
+    let mut parts = Vec::new();
+    if let Some(max) = d.max_messages {
+        parts.push(format!("{} of {max} messages", d.messages));
+    }
+    if let Some(max) = d.max_bytes {
+        parts.push(format!("{} of {}", bytes(d.bytes), bytes(max)));
+    }
+    parts.join("; ")
 }
 
 /// The dashboard's figures at `now_ms`.
@@ -81,6 +112,10 @@ pub fn view(domains: &[DomainSummary], now_ms: u64) -> DashboardView {
                     .map(|t| due_in(now_ms, t))
                     .unwrap_or_else(|| "–".into()),
                 histogram: d.age_histogram.iter().map(|b| b.count).collect(),
+                readiness: "unchecked",
+                readiness_text: "not checked yet".into(),
+                readiness_detail: String::new(),
+                quota: quota_text(d),
             }
         })
         .collect();
@@ -96,6 +131,7 @@ pub fn view(domains: &[DomainSummary], now_ms: u64) -> DashboardView {
         updated: timestamp(now_ms),
         quarantined: Vec::new(),
         refused: Vec::new(),
+        nodes: Vec::new(),
     }
 }
 
@@ -158,8 +194,9 @@ fn domain_rows(view: &DashboardView, csrf: &str) -> String {
     for d in &view.domains {
         let queue_link = format!("/queue?domain={}", url_component(&d.domain));
         rows.push_str(&format!(
-            "<tr data-domain=\"{domain}\"><th scope=\"row\"><a href=\"{link}\">{domain}</a></th>\
-             <td class=\"num\" data-field=\"messages\">{messages}</td><td class=\"num\" data-field=\"bytes\">{bytes}</td>\
+            "<tr data-domain=\"{domain}\"><th scope=\"row\"><a href=\"{link}\">{domain}</a> \
+             <span class=\"badge readiness-{readiness}\" data-field=\"readiness_text\" title=\"{readiness_detail}\">{readiness_text}</span></th>\
+             <td class=\"num\" data-field=\"messages\">{messages}<div class=\"detail\" data-field=\"quota\">{quota}</div></td><td class=\"num\" data-field=\"bytes\">{bytes}</td>\
              <td class=\"num\" data-field=\"oldest\">{oldest}</td>\
              <td><span class=\"badge state-{state}\" data-field=\"state\">{state}</span> \
              <span data-field=\"state_text\">{state_text}</span><div class=\"detail\" data-field=\"detail\">{detail}</div></td>\
@@ -167,6 +204,7 @@ fn domain_rows(view: &DashboardView, csrf: &str) -> String {
             domain = esc(&d.domain),
             link = esc(&queue_link),
             messages = d.messages,
+            quota = esc(&d.quota),
             bytes = esc(&d.bytes),
             oldest = esc(&d.oldest),
             state = esc(d.state),
@@ -174,6 +212,9 @@ fn domain_rows(view: &DashboardView, csrf: &str) -> String {
             detail = esc(&d.detail),
             next = esc(&d.next_attempt),
             flush = flush_form(csrf, Some(&d.domain)),
+            readiness = esc(d.readiness),
+            readiness_text = esc(&d.readiness_text),
+            readiness_detail = esc(&d.readiness_detail),
         ));
     }
     rows
@@ -224,7 +265,7 @@ pub fn render(view: &DashboardView, csrf: &str, query: &FlushQuery) -> String {
          <div class=\"figure\"><span id=\"total-bytes\">{total_bytes}</span> in the spool</div></section>\
          <table class=\"domains\" id=\"domains\"><thead><tr><th>Domain</th><th class=\"num\">Messages</th>\
          <th class=\"num\">Size</th><th class=\"num\">Oldest</th><th>Primary</th><th>Next attempt</th><th></th></tr></thead>\
-         <tbody>{rows}</tbody></table>{histogram}{refused}{quarantine}",
+         <tbody>{rows}</tbody></table>{nodes}{histogram}{refused}{quarantine}",
         updated = esc(&view.updated),
         flush_all = flush_form(csrf, None),
         banner = flush_banner(query, view),
@@ -234,6 +275,7 @@ pub fn render(view: &DashboardView, csrf: &str, query: &FlushQuery) -> String {
         histogram = histogram_table(view),
         refused = refused_section(&view.refused),
         quarantine = super::quarantine::section(&view.quarantined),
+        nodes = super::nodes::section(&view.nodes),
     );
     page(
         "Dashboard",
@@ -268,14 +310,55 @@ fn refused_section(refused: &[crate::checks::RefusedCount]) -> String {
     format!("<h2>Sender checks since start</h2><section class=\"totals\">{figures}</section>")
 }
 
-fn current_view(state: &UiState) -> DashboardView {
+async fn current_view(state: &UiState) -> DashboardView {
     let now_ms = to_unix_ms(state.admin.queue.now());
-    let mut view = view(&state.admin.queue.domains(), now_ms);
+    // The shared queue's database unreachable: the dashboard still renders, with no domain lines.
+    let domains = state.admin.queue.domains().await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "dashboard: queue view unavailable");
+        Vec::new()
+    });
+    let mut view = view(&domains, now_ms);
     view.quarantined = state.admin.queue.quarantined();
     if let Some(checks) = &state.admin.checks {
         view.refused = checks.refused_counts();
     }
+    if let Some(readiness) = &state.admin.readiness {
+        for row in &mut view.domains {
+            if let Some(latest) = readiness.latest(&row.domain) {
+                set_readiness(row, &latest);
+            }
+        }
+    }
+    if let Ok(Some(nodes)) = state.admin.queue.cluster_nodes().await {
+        view.nodes = nodes
+            .into_iter()
+            .map(|n| super::nodes::NodeRow {
+                name: n.name,
+                alive: n.alive,
+                heartbeat_age_s: n.heartbeat_age_s,
+                claims: n.claims,
+            })
+            .collect();
+    }
     view
+}
+
+/// The row's readiness badge: the verdict, and the checks that make it so.
+pub fn set_readiness(row: &mut DomainRow, latest: &crate::readiness::Readiness) {
+    let worst = latest.worst_checks();
+    row.readiness = latest.verdict.as_str();
+    row.readiness_text = if worst.is_empty() {
+        latest.verdict.as_str().to_owned()
+    } else {
+        format!("{}: {}", latest.verdict.as_str(), worst.join(", "))
+    };
+    row.readiness_detail = latest
+        .checks
+        .iter()
+        .filter(|c| worst.contains(&c.name))
+        .map(|c| format!("{}: {}", c.name, c.detail))
+        .collect::<Vec<_>>()
+        .join("\n");
 }
 
 pub async fn show(
@@ -283,11 +366,11 @@ pub async fn show(
     session: Session,
     Query(query): Query<FlushQuery>,
 ) -> Html<String> {
-    Html(render(&current_view(&state), &session.csrf, &query))
+    Html(render(&current_view(&state).await, &session.csrf, &query))
 }
 
 pub async fn json(State(state): State<UiState>, _session: Session) -> Json<DashboardView> {
-    Json(current_view(&state))
+    Json(current_view(&state).await)
 }
 
 #[derive(Debug, Deserialize)]
@@ -320,11 +403,13 @@ pub async fn flush(
         .admin
         .queue
         .domains()
+        .await
+        .unwrap_or_default()
         .iter()
         .filter(|d| domain.as_ref().is_none_or(|name| d.domain == *name))
         .map(|d| d.messages)
         .sum();
-    let n = state.admin.queue.flush(&scope);
+    let n = state.admin.queue.flush(&scope).await.unwrap_or(0);
     backend::record(
         &state.admin,
         ADMIN_USER,

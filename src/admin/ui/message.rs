@@ -260,8 +260,18 @@ pub async fn show(
     session: Session,
     Path(id): Path<String>,
 ) -> Response {
-    let Some((id, detail)) = queue_id(&id).and_then(|id| Some((id, state.admin.queue.get(id)?)))
-    else {
+    let detail = match queue_id(&id) {
+        Some(id) => state
+            .admin
+            .queue
+            .get(id)
+            .await
+            .ok()
+            .flatten()
+            .map(|d| (id, d)),
+        None => None,
+    };
+    let Some((id, detail)) = detail else {
         return error_page(
             StatusCode::NOT_FOUND,
             &session.csrf,

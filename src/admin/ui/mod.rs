@@ -10,6 +10,7 @@ mod format;
 mod login;
 mod markup;
 mod message;
+mod nodes;
 mod postmaster;
 mod quarantine;
 mod queue;

@@ -84,7 +84,7 @@ fn summarise(id: QueueId, size: u64, raw: &[u8]) -> MailboxEntry {
 }
 
 pub async fn list(State(state): State<UiState>, session: Session) -> Response {
-    let ids = match state.admin.queue.postmaster_list() {
+    let ids = match state.admin.queue.postmaster_list().await {
         Ok(ids) => ids,
         Err(e) => {
             return error_page(

@@ -241,12 +241,22 @@ pub async fn list(
     session: Session,
     Query(mut q): Query<ListQuery>,
 ) -> Html<String> {
-    let (mut total, mut messages) = state.admin.queue.list(&q.filter());
+    let (mut total, mut messages) = state
+        .admin
+        .queue
+        .list(&q.filter())
+        .await
+        .unwrap_or_default();
     // A page past the last shows the last.
     let last = total.div_ceil(PAGE_SIZE).max(1);
     if q.page() > last {
         q.page = Some(last.to_string());
-        (total, messages) = state.admin.queue.list(&q.filter());
+        (total, messages) = state
+            .admin
+            .queue
+            .list(&q.filter())
+            .await
+            .unwrap_or_default();
     }
     let now_ms = to_unix_ms(state.admin.queue.now());
     Html(render(total, &messages, &q, now_ms, &session.csrf))
@@ -394,8 +404,10 @@ pub async fn action(
 async fn apply(state: &UiState, action: &str, ids: &[QueueId]) -> Vec<String> {
     let queue = &state.admin.queue;
     if action == "flush" {
-        queue.flush(&FlushScope::Ids(ids.to_vec()));
-        return Vec::new();
+        return match queue.flush(&FlushScope::Ids(ids.to_vec())).await {
+            Ok(_) => Vec::new(),
+            Err(e) => vec![e.to_string()],
+        };
     }
     let mut failures = Vec::new();
     for id in ids {

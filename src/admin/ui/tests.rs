@@ -31,6 +31,9 @@ fn domain(name: &str, state: &'static str, messages: usize) -> DomainSummary {
         bytes: 3 * 1024,
         oldest_received_at_ms: Some(NOW - (3 * 3600 + 12 * 60) * 1000),
         state,
+        removed: false,
+        max_messages: None,
+        max_bytes: None,
         since_ms: Some(NOW - 600_000),
         detail: Some(format!("connect: refused {HOSTILE}")),
         next_attempt_at_ms: Some(NOW + 12_000),
@@ -39,6 +42,7 @@ fn domain(name: &str, state: &'static str, messages: usize) -> DomainSummary {
             .enumerate()
             .map(|(i, label)| AgeBucket { label, count: i })
             .collect(),
+        claimed_by: Some(format!("node-{HOSTILE}")),
     }
 }
 
@@ -59,6 +63,8 @@ fn summary(sender: &str) -> MessageSummary {
         last_error: Some(format!("421 {HOSTILE}")),
         held: false,
         status: "deferred",
+        accepted_by: format!("node-{HOSTILE}"),
+        claimed_by: None,
     }
 }
 
@@ -113,6 +119,30 @@ fn dashboard_counts_what_the_sender_checks_refused() {
 }
 
 #[test]
+fn dashboard_shows_a_removed_domain_draining_and_usage_against_its_quota() {
+    let mut removed = domain("gone.test", "down", 3);
+    removed.removed = true;
+    let mut limited = domain("quota.test", "up", 3);
+    limited.max_messages = Some(500);
+    limited.max_bytes = Some(10 * 1024 * 1024);
+    let view = dashboard::view(&[removed, limited], NOW);
+    assert!(
+        view.domains[0]
+            .state_text
+            .starts_with("removed, draining; since "),
+        "{}",
+        view.domains[0].state_text
+    );
+    assert_eq!(view.domains[0].quota, "");
+    assert_eq!(
+        view.domains[1].quota,
+        "3 of 500 messages; 3.0 KiB of 10.0 MiB"
+    );
+    let html = dashboard::render(&view, "tok", &FlushQuery::default());
+    assert!(html.contains("data-field=\"quota\">3 of 500 messages; 3.0 KiB of 10.0 MiB</div>"));
+}
+
+#[test]
 fn dashboard_flush_banner_counts_down() {
     let view = dashboard::view(&[domain("example.test", "up", 2)], NOW);
     let query = FlushQuery {
@@ -127,6 +157,42 @@ fn dashboard_flush_banner_counts_down() {
         n: Some(1),
     };
     assert_escaped(&dashboard::render(&view, "tok", &hostile));
+}
+
+#[test]
+fn dashboard_badges_name_the_failing_readiness_checks() {
+    use crate::readiness::{Check, Readiness, Status};
+    let mut view = dashboard::view(
+        &[
+            domain("example.test", "up", 0),
+            domain("other.test", "up", 0),
+        ],
+        NOW,
+    );
+    let broken = Readiness::new(
+        "example.test",
+        vec![
+            Check::new("mx", Status::Ok, "fine"),
+            Check::new("certificate", Status::Warn, "expires soon"),
+            Check::new(
+                "mta_sts",
+                Status::Fail,
+                "mode enforce: <mx2> matches no mx line",
+            ),
+        ],
+    );
+    dashboard::set_readiness(&mut view.domains[0], &broken);
+    let html = dashboard::render(&view, "tok", &FlushQuery::default());
+    assert!(
+        html.contains("<span class=\"badge readiness-broken\" data-field=\"readiness_text\" \
+                       title=\"mta_sts: mode enforce: &lt;mx2&gt; matches no mx line\">broken: mta_sts</span>"),
+        "{html}"
+    );
+    assert!(html.contains("badge readiness-unchecked"), "{html}");
+    let json = serde_json::to_value(&view).unwrap();
+    assert_eq!(json["domains"][0]["readiness"], "broken");
+    assert_eq!(json["domains"][0]["readiness_text"], "broken: mta_sts");
+    assert_eq!(json["domains"][1]["readiness_text"], "not checked yet");
 }
 
 #[test]
@@ -345,6 +411,7 @@ fn postmaster_and_audit_pages_escape() {
         from_ip: "127.0.0.1".into(),
         action: "login".into(),
         detail: HOSTILE.into(),
+        node: None,
     };
     let rows = [row];
     let html = audit::render(&rows, &rows, "tok");

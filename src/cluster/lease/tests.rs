@@ -117,11 +117,11 @@ fn a_node_takes_free_destinations_oldest_mail_first_up_to_its_share() {
     ];
     // 5 destinations over 2 nodes: share 4; n1 holds one, so it may take three more.
     assert_eq!(
-        to_acquire("n1", &candidates, 1, 2),
+        to_acquire("n1", &candidates, 2),
         vec!["c.test", "b.test", "d.test"]
     );
     // Over 5 nodes the share is 2: n1 takes only the oldest free one.
-    assert_eq!(to_acquire("n1", &candidates, 1, 5), vec!["c.test"]);
+    assert_eq!(to_acquire("n1", &candidates, 5), vec!["c.test"]);
 }
 
 #[test]
@@ -129,6 +129,18 @@ fn a_lone_node_takes_everything_and_a_full_node_takes_nothing() {
     let candidates: Vec<Candidate> = (0..6)
         .map(|i| candidate(&format!("d{i}.test"), None, i))
         .collect();
-    assert_eq!(to_acquire("n1", &candidates, 0, 1).len(), 6);
-    assert!(to_acquire("n1", &candidates, 7, 2).is_empty());
+    assert_eq!(to_acquire("n1", &candidates, 1).len(), 6);
+    // Holding its share of what has mail (4 of 6 over 2 nodes), a node takes nothing more.
+    let owned: Vec<Candidate> = (0..6)
+        .map(|i| candidate(&format!("d{i}.test"), (i < 4).then_some("n1"), i))
+        .collect();
+    assert!(to_acquire("n1", &owned, 2).is_empty());
+}
+
+#[test]
+fn leases_on_drained_destinations_do_not_count() {
+    // n1 still holds leases on two drained destinations (not candidates); the dead node's last
+    // destination with mail is free: n1 takes it.
+    let candidates = vec![candidate("d3.test", None, 7)];
+    assert_eq!(to_acquire("n1", &candidates, 2), vec!["d3.test"]);
 }

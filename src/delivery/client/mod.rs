@@ -24,7 +24,7 @@ use crate::envelope::Envelope;
 pub use body::DotStuffer;
 pub use commands::{mail_command, precheck, rcpt_command, xtext};
 pub use hello::Extensions;
-pub use tls::TlsPolicy;
+pub use tls::{TlsPolicy, trust_roots};
 pub use transaction::{EnvelopeStep, Opened, Staged};
 
 /// Settings of the client, built once from the configuration.
@@ -40,6 +40,9 @@ pub struct ClientConfig {
     tls_config: Arc<rustls::ClientConfig>,
     /// Used under [`TlsPolicy::Require`]: verifies the certificate against the MX name.
     verified_tls_config: Arc<rustls::ClientConfig>,
+    /// Set by [`ClientConfig::with_dane`]: verifies the certificate against the host's TLSA records
+    /// instead (under [`TlsPolicy::Require`]).
+    dane_tls_config: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl ClientConfig {
@@ -60,13 +63,34 @@ impl ClientConfig {
             tls,
             tls_config,
             verified_tls_config,
+            dane_tls_config: None,
+        })
+    }
+
+    /// The verifying rustls configuration (built-in roots plus `[delivery] tls_ca_file`), also used
+    /// for MTA-STS policy fetches.
+    pub fn verified_rustls_config(&self) -> Arc<rustls::ClientConfig> {
+        Arc::clone(&self.verified_tls_config)
+    }
+
+    /// Required TLS whose certificate must match one of `records` (DANE, RFC 7672).
+    pub fn with_dane(
+        &self,
+        records: Vec<crate::delivery::dane::Tlsa>,
+    ) -> Result<ClientConfig, ClientError> {
+        let config = tls::dane_config(records).map_err(|e| ClientError::TlsSetup(e.to_string()))?;
+        Ok(ClientConfig {
+            tls: TlsPolicy::Require,
+            dane_tls_config: Some(config),
+            ..self.clone()
         })
     }
 
     /// The rustls configuration for the current policy.
     pub(crate) fn rustls_config(&self) -> Arc<rustls::ClientConfig> {
-        match self.tls {
-            TlsPolicy::Require => Arc::clone(&self.verified_tls_config),
+        match (self.tls, &self.dane_tls_config) {
+            (TlsPolicy::Require, Some(dane)) => Arc::clone(dane),
+            (TlsPolicy::Require, None) => Arc::clone(&self.verified_tls_config),
             _ => Arc::clone(&self.tls_config),
         }
     }
@@ -75,6 +99,7 @@ impl ClientConfig {
     pub fn with_tls(&self, tls: TlsPolicy) -> ClientConfig {
         ClientConfig {
             tls,
+            dane_tls_config: None,
             ..self.clone()
         }
     }
@@ -113,6 +138,10 @@ pub enum ClientError {
     TlsUnavailable(String),
     #[error("cannot set up TLS: {0}")]
     TlsSetup(String),
+    /// The primary's published policy (MTA-STS, DANE) forbids this host, or the look-up it needs
+    /// failed: the mail is deferred, never sent in clear.
+    #[error("{0}")]
+    TlsPolicy(String),
     /// Reading the stored body failed (local problem; the transaction was abandoned).
     #[error("cannot read the message body: {0}")]
     Body(String),
@@ -162,7 +191,8 @@ impl ClientError {
             ClientError::Timeout { .. } => Reply::new(451, EnhancedCode(4, 4, 2), self.to_string()),
             ClientError::TlsHandshake(_)
             | ClientError::TlsUnavailable(_)
-            | ClientError::TlsSetup(_) => Reply::new(451, EnhancedCode(4, 7, 5), self.to_string()),
+            | ClientError::TlsSetup(_)
+            | ClientError::TlsPolicy(_) => Reply::new(451, EnhancedCode(4, 7, 5), self.to_string()),
             ClientError::Body(_) => Reply::new(451, EnhancedCode(4, 3, 0), self.to_string()),
             _ => Reply::new(451, EnhancedCode(4, 4, 2), self.to_string()),
         }

@@ -67,6 +67,78 @@ impl ServerCertVerifier for AcceptAnyCertificate {
     }
 }
 
+/// DANE (RFC 7672 §3): the certificate chain must match one of the host's usable TLSA records;
+/// the handshake signature is still checked against the leaf's key. Under DANE-EE the name and dates
+/// are not checked; under DANE-TA the chain is only matched, not path-validated (a simplification:
+/// the issuer named by the record must be in the chain the server sends).
+#[derive(Debug)]
+struct DaneVerifier {
+    records: Vec<crate::delivery::dane::Tlsa>,
+    signatures: AcceptAnyCertificate,
+}
+
+impl ServerCertVerifier for DaneVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let mut chain = vec![end_entity.clone()];
+        chain.extend(intermediates.iter().cloned());
+        if crate::delivery::dane::chain_matches(&self.records, &chain) {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General(
+                "DANE: the certificate matches none of the TLSA records".into(),
+            ))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.signatures.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.signatures.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.signatures.supported_verify_schemes()
+    }
+}
+
+/// The client configuration for DANE: certificates are checked against `records` only.
+pub fn dane_config(
+    records: Vec<crate::delivery::dane::Tlsa>,
+) -> Result<Arc<ClientConfig>, rustls::Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = DaneVerifier {
+        records,
+        signatures: AcceptAnyCertificate {
+            algorithms: provider.signature_verification_algorithms,
+        },
+    };
+    let config = ClientConfig::builder_with_provider(Arc::clone(&provider) as Arc<CryptoProvider>)
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
 /// The client configuration for opportunistic TLS.
 pub fn opportunistic_config() -> Result<Arc<ClientConfig>, rustls::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -85,7 +157,11 @@ impl From<crate::config::TlsMode> for TlsPolicy {
     fn from(mode: crate::config::TlsMode) -> TlsPolicy {
         match mode {
             crate::config::TlsMode::None => TlsPolicy::None,
-            crate::config::TlsMode::Opportunistic => TlsPolicy::Opportunistic,
+            // `auto` is resolved per delivery by `Deliverer::connect_for`; without a policy it is
+            // opportunistic.
+            crate::config::TlsMode::Auto | crate::config::TlsMode::Opportunistic => {
+                TlsPolicy::Opportunistic
+            }
             crate::config::TlsMode::Require => TlsPolicy::Require,
         }
     }
@@ -95,6 +171,18 @@ impl From<crate::config::TlsMode> for TlsPolicy {
 /// against the Mozilla roots built in (webpki-roots: the same on every host, whatever its CA bundle
 /// layout) plus the PEM certificates of `ca_file`.
 pub fn verified_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, String> {
+    let roots = trust_roots(ca_file)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider as Arc<CryptoProvider>)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// The Mozilla roots built in plus the PEM certificates of `ca_file` (`[delivery] tls_ca_file`).
+pub fn trust_roots(ca_file: Option<&Path>) -> Result<RootCertStore, String> {
     let mut roots = RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
@@ -112,13 +200,7 @@ pub fn verified_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, Stri
             return Err(format!("{}: no PEM certificate found", path.display()));
         }
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider as Arc<CryptoProvider>)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+    Ok(roots)
 }
 
 /// The name sent as SNI: the MX host name when it is a valid DNS name, else the address.

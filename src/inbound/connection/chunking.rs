@@ -113,7 +113,7 @@ impl Connection {
             Ok(envelope) => match body.write_error {
                 Some(error) => {
                     tracing::warn!(peer = %self.peer, %error, "spool write failed during BDAT");
-                    replies::storage_failure()
+                    replies::spool_failure(&error)
                 }
                 None => {
                     self.check_and_commit(envelope, body.writer, &body.capture)

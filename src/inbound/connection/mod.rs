@@ -227,7 +227,7 @@ impl Connection {
         let mut filtered = Vec::new();
         capture.feed(header.as_bytes(), &mut filtered);
         let mut write_error = writer.write(&filtered).await.err();
-        let mut scanner = DataScanner::new(self.ctx.config.smtp.max_message_size);
+        let mut scanner = DataScanner::new(self.session.max_message_size());
         let mut unstuffed = Vec::new();
         let mut input = pipelined;
         let mut len = input.len();
@@ -264,7 +264,7 @@ impl Connection {
             Ok(envelope) => match write_error {
                 Some(error) => {
                     tracing::warn!(peer = %self.peer, %error, "spool write failed during DATA");
-                    replies::storage_failure()
+                    replies::spool_failure(&error)
                 }
                 None => self.check_and_commit(envelope, writer, &capture).await,
             },
@@ -310,14 +310,15 @@ impl Connection {
         match self.ctx.spool.commit(envelope, writer).await {
             Ok(stored) => {
                 let id = stored.id;
-                tracing::info!(peer = %self.peer, %id, size = stored.size, "message queued");
+                let domain = stored.envelope.domains_text();
+                tracing::info!(peer = %self.peer, %id, domain, size = stored.size, "message queued");
                 metrics::counter!("backupmx_messages_accepted_total").increment(1);
                 self.ctx.queue.submit(stored);
                 replies::queued(id)
             }
             Err(error) => {
                 tracing::warn!(peer = %self.peer, %error, "spool commit failed");
-                replies::storage_failure()
+                replies::spool_failure(&error)
             }
         }
     }

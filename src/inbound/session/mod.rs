@@ -45,6 +45,9 @@ pub struct SessionSettings {
     pub max_messages: u32,
     /// Per-domain recipient validation (issue 7); plain `accept_all` domains need nothing more.
     pub recipients: crate::config::RecipientsConfig,
+    /// Domains with a quota (`max_messages`, `max_bytes`): each RCPT is checked by the driver, like
+    /// a recipient policy, and gets 452 4.2.2 once the quota is reached.
+    pub quota_domains: std::collections::HashSet<String>,
 }
 
 impl SessionSettings {
@@ -58,6 +61,12 @@ impl SessionSettings {
             max_unknown_commands: config.limits.max_unknown_commands,
             max_messages: config.limits.messages_per_connection,
             recipients: config.recipients.clone(),
+            quota_domains: config
+                .domains
+                .iter()
+                .filter(|d| d.limits.has_quota())
+                .map(|d| d.name.clone())
+                .collect(),
         }
     }
 }
@@ -179,6 +188,11 @@ pub struct Session {
 }
 
 impl Session {
+    /// The largest message this session takes (its settings', kept across a config reload).
+    pub fn max_message_size(&self) -> u64 {
+        self.settings.max_message_size
+    }
+
     pub fn new(settings: Arc<SessionSettings>, client: ClientInfo) -> Session {
         Session {
             settings,

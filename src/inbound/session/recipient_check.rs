@@ -14,7 +14,8 @@ pub(super) fn check_step(settings: &SessionSettings, recipient: &Recipient) -> O
     let Route::Relay { domain } = &recipient.route else {
         return None;
     };
-    if !settings.recipients.policy(domain).needs_check() {
+    if !settings.recipients.policy(domain).needs_check() && !settings.quota_domains.contains(domain)
+    {
         return None;
     }
     let action = Action::CheckRecipient {
@@ -52,6 +53,7 @@ fn refusal_reply(verdict: Verdict, address: String) -> Reply {
     let refusal = match verdict {
         Verdict::Refuse550 => RecipientRefusal::NotInList { address },
         Verdict::Tempfail450 => RecipientRefusal::Unverifiable { address },
+        Verdict::OverQuota452 => RecipientRefusal::OverQuota { address },
         _ => RecipientRefusal::TryPrimary { address },
     };
     refusal.smtp_reply()

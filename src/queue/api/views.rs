@@ -28,6 +28,10 @@ pub struct MessageSummary {
     /// `held`, `sending`, `misconfigured` (destination's MX needs fixing), `deferred` (tried, waiting)
     /// or `queued` (not tried yet).
     pub status: &'static str,
+    /// The node that accepted it (`[cluster] node`).
+    pub accepted_by: String,
+    /// The node that delivers its pending mail now; null when no node holds it (or nothing is pending).
+    pub claimed_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -61,12 +65,19 @@ pub struct DomainSummary {
     pub oldest_received_at_ms: Option<u64>,
     /// `up`, `down`, `misconfigured` or `unknown` (not tried since start).
     pub state: &'static str,
+    /// Removed from the config by a reload; its queue still drains (no new mail is accepted).
+    pub removed: bool,
+    /// `[[domain]] max_messages` and `max_bytes`: the quota `messages` and `bytes` count against.
+    pub max_messages: Option<u64>,
+    pub max_bytes: Option<u64>,
     pub since_ms: Option<u64>,
     /// The last error or the misconfiguration's reason.
     pub detail: Option<String>,
     pub next_attempt_at_ms: Option<u64>,
     /// Message counts by age, as Postfix's qshape buckets them.
     pub age_histogram: Vec<AgeBucket>,
+    /// The node delivering this destination (in a cluster; this node otherwise).
+    pub claimed_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -43,6 +43,7 @@ impl Scheduler {
             self.destinations.get(dest).map(|d| &d.health),
             Some(Health::Misconfigured { .. })
         );
+        let lifetime = self.lifetimes.get(dest).copied();
         let Some(entry) = self.messages.get_mut(&id) else {
             return Consequences::default();
         };
@@ -61,7 +62,8 @@ impl Scheduler {
             .count();
         let mut next_due = now;
         if !sorted.deferred.is_empty() {
-            match retry_time(&self.policy, received, tries, now, misconfigured) {
+            let policy = self.policy.with_lifetime(lifetime);
+            match retry_time(&policy, received, tries, now, misconfigured) {
                 Some(at) => next_due = at,
                 None => expire_deferred(entry, id, &mut sorted, tries, at_ms, &mut out),
             }

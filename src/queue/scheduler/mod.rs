@@ -13,7 +13,7 @@ use crate::envelope::{QueueId, Route};
 use crate::spool::{StoredMessage, Update};
 
 /// The destination key of recipients kept in the local postmaster mailbox (not a domain name).
-pub const POSTMASTER: &str = "(postmaster)";
+pub const POSTMASTER: &str = crate::envelope::POSTMASTER_DESTINATION;
 pub use crate::envelope::DELAY_WARNING_SENT;
 pub use admin::AdminRefusal;
 
@@ -101,6 +101,8 @@ pub struct Scheduler {
     probe_interval: Duration,
     /// Destinations kept while empty (see [`Scheduler::pin`]).
     pinned: std::collections::HashSet<String>,
+    /// Per-destination `max_lifetime` overrides (`[[domain]] max_lifetime`).
+    lifetimes: HashMap<String, Duration>,
 }
 
 fn is_down(health: &Health) -> bool {
@@ -130,6 +132,7 @@ impl Scheduler {
             max_parallel: max_parallel.max(1),
             pinned: Default::default(),
             probe_interval,
+            lifetimes: HashMap::new(),
         }
     }
 
@@ -221,6 +224,25 @@ impl Scheduler {
             Decision::RetryAt(t) => t,
             Decision::Expire => now,
         }
+    }
+
+    /// The domains whose mail has its own `max_lifetime` (replaces the previous set).
+    pub fn set_lifetimes(&mut self, lifetimes: HashMap<String, Duration>) {
+        self.lifetimes = lifetimes;
+    }
+
+    /// What waits for `dest`: messages with recipients pending there, and their bytes. Costs one
+    /// look-up per message of that destination (for quotas, bounded by the quota itself).
+    pub fn usage(&self, dest: &str) -> (u64, u64) {
+        let mut messages = 0;
+        let mut bytes = 0;
+        for id in self.book.job_ids(dest) {
+            if let Some(entry) = self.messages.get(&id) {
+                messages += 1;
+                bytes += entry.message.size;
+            }
+        }
+        (messages, bytes)
     }
 
     pub fn message(&self, id: QueueId) -> Option<&StoredMessage> {
@@ -358,3 +380,4 @@ mod destinations;
 mod compact;
 
 mod finish;
+mod ownership;

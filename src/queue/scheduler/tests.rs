@@ -263,6 +263,25 @@ fn expiry_fails_the_remaining_recipients_with_4_4_7_and_bounces() {
 }
 
 #[test]
+fn a_domains_own_max_lifetime_overrides_the_queues() {
+    let mut s = Scheduler::new(short_policy(), 4, PROBE);
+    // a.test keeps its mail 10 minutes instead of 150 s; b.test follows the queue's rule.
+    s.set_lifetimes([(A.to_string(), Duration::from_secs(10 * MIN))].into());
+    s.insert(msg(1, 0, &["x@a.test"]), t(0));
+    s.insert(msg(2, 0, &["y@b.test"]), t(0));
+    for at in [0, 60, 120] {
+        assert!(attempt_all(&mut s, A, at, later()).bounces.is_empty());
+        assert!(attempt_all(&mut s, B, at, later()).bounces.is_empty());
+    }
+    assert_eq!(attempt_all(&mut s, B, 150, later()).bounces.len(), 1);
+    assert!(attempt_all(&mut s, A, 180, later()).bounces.is_empty());
+    assert_eq!(s.usage(A), (1, 100));
+    assert_eq!(s.usage(B), (0, 0));
+    assert_eq!(attempt_all(&mut s, A, 10 * MIN, later()).bounces.len(), 1);
+    assert_eq!(s.usage(A), (0, 0));
+}
+
+#[test]
 fn a_misconfigured_destination_never_expires_its_mail() {
     let mut s = Scheduler::new(short_policy(), 4, PROBE);
     s.insert(msg(1, 0, &["x@a.test"]), t(0));

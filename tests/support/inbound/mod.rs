@@ -76,7 +76,7 @@ pub async fn start_with(
     let ctx = Arc::new(InboundContext {
         checks: Arc::new(checks),
         recipients: Arc::new(recipients),
-        config: Arc::new(config),
+        config: backupmx::live::Live::new(config),
         spool: spool.clone(),
         queue,
         tls,

@@ -45,6 +45,12 @@
         messages: d.messages, bytes: d.bytes, oldest: d.oldest,
         state_text: d.state_text, detail: d.detail, next_attempt: d.next_attempt,
       });
+      const ready = tr.querySelector('[data-field="readiness_text"]');
+      if (ready) {
+        setText(ready, d.readiness_text);
+        ready.className = "badge readiness-" + d.readiness;
+        if (ready.title !== d.readiness_detail) ready.title = d.readiness_detail;
+      }
       const badge = tr.querySelector('[data-field="state"]');
       if (badge) {
         setText(badge, d.state);

@@ -25,12 +25,14 @@ pub(super) fn settings(max_recipients: usize) -> Arc<SessionSettings> {
             subdomains: false,
             primary: None,
             tls: Default::default(),
+            limits: Default::default(),
         },
         DomainConfig {
             name: "corp.test".into(),
             subdomains: true,
             primary: None,
             tls: Default::default(),
+            limits: Default::default(),
         },
     ];
     Arc::new(SessionSettings {
@@ -42,6 +44,7 @@ pub(super) fn settings(max_recipients: usize) -> Arc<SessionSettings> {
         max_unknown_commands: DEFAULT_MAX_UNKNOWN_COMMANDS,
         max_messages: 0,
         recipients: Default::default(),
+        quota_domains: Default::default(),
     })
 }
 

@@ -107,3 +107,29 @@ fn an_answer_without_a_question_is_refused() {
         "503 5.5.1"
     );
 }
+
+#[test]
+fn a_quota_domain_is_checked_and_over_quota_gets_452_4_2_2() {
+    let mut settings = (*settings(3)).clone();
+    settings.quota_domains.insert("example.test".into());
+    let mut s = Session::new(Arc::new(settings), client(false, true));
+    dialogue(
+        &mut s,
+        &[
+            ("EHLO c.test", "250"),
+            ("MAIL FROM:<a@sender.test>", "250 2.1.0"),
+        ],
+    );
+    ask(&mut s, "RCPT TO:<bob@example.test>");
+    let over = Decision {
+        verdict: Verdict::OverQuota452,
+        reason: Reason::OverQuota,
+    };
+    assert_eq!(head(&s.recipient_checked(over).reply), "452 4.2.2");
+    // Under the quota, the same check accepts.
+    ask(&mut s, "RCPT TO:<carol@example.test>");
+    assert_eq!(
+        head(&s.recipient_checked(decision(Verdict::Accept)).reply),
+        "250 2.1.5"
+    );
+}

@@ -1,0 +1,133 @@
+//! Config reload without a restart (SIGHUP, `systemctl reload`, `backupmx reload` through the API):
+//! reads the config file again; a file that fails validation is refused with every
+//! `FILE:LINE: KEY: message` in the log and the running config stays. Otherwise the reload plan
+//! (`config::reload::plan`) is applied: the config in force is replaced (new SMTP connections, the
+//! admin allow-list), recipient validation and the queue's domain table are reconfigured (a removed
+//! domain gets no new mail and drains), the TLS certificate is read again, and what waits for a
+//! restart is named. Open sessions and queued mail are untouched.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::notify;
+use crate::config::Config;
+use crate::config::reload::{ReloadReport, ReloadResult, plan};
+use crate::inbound::TlsReloader;
+use crate::live::Live;
+use crate::queue::QueueContext;
+use crate::recipients::RecipientService;
+
+/// Everything a reload touches.
+pub struct Reloader {
+    /// `None`: the server runs on the embedded default; there is nothing to read again.
+    pub file: Option<PathBuf>,
+    pub live: Live<Config>,
+    pub recipients: Arc<RecipientService>,
+    pub queue: Arc<QueueContext>,
+    pub tls: Option<TlsReloader>,
+}
+
+impl Reloader {
+    /// Reads the file and applies what may change; logs the outcome either way.
+    pub fn reload(&self) -> ReloadResult {
+        notify::reloading();
+        let result = self.reload_file();
+        match &result {
+            Ok(report) => {
+                tracing::info!(summary = %report.summary, "config reloaded");
+                if !report.restart_needed.is_empty() {
+                    tracing::warn!(
+                        settings = %report.restart_needed.join("; "),
+                        "config reload: these changed settings keep their running value until a restart"
+                    );
+                }
+                notify::reloaded("accepting mail (config reloaded)");
+            }
+            Err(errors) => {
+                for line in errors.lines() {
+                    tracing::error!("config reload refused, the running config stays: {line}");
+                }
+                notify::reloaded("accepting mail (config reload refused, see the log)");
+            }
+        }
+        result
+    }
+
+    fn reload_file(&self) -> ReloadResult {
+        let Some(file) = &self.file else {
+            return Err("no config file: the server runs on the embedded default".to_string());
+        };
+        let loaded = Config::load(file).map_err(|errors| errors.to_string())?;
+        let running = self.live.get();
+        let plan = plan(&running, loaded);
+        let apply = Arc::new(plan.apply.clone());
+        self.reload_certificate(&apply);
+        self.recipients.reconfigure(&apply);
+        self.queue.reconfigure(&apply, &plan.removed);
+        self.live.set(apply);
+        Ok(ReloadReport {
+            summary: plan.summary(),
+            restart_needed: plan.need_restart,
+        })
+    }
+
+    /// A certificate that cannot be read is logged and the current one kept (the rest still applies).
+    fn reload_certificate(&self, config: &Config) {
+        let (Some(tls), Some(cert), Some(key)) =
+            (&self.tls, &config.smtp.tls_cert, &config.smtp.tls_key)
+        else {
+            return;
+        };
+        match tls.reload_from(cert, key) {
+            Ok(()) => tracing::info!(cert = %cert.display(), "TLS certificate and key reloaded"),
+            Err(error) => {
+                tracing::warn!(%error, "TLS reload failed, keeping the current certificate")
+            }
+        }
+    }
+}
+
+/// Reloads on every SIGHUP and every request until shutdown. The SIGHUP handler is installed when
+/// this is called, so a SIGHUP right after start-up cannot end the process.
+pub fn run(
+    reloader: Reloader,
+    mut requests: mpsc::Receiver<oneshot::Sender<ReloadResult>>,
+    mut shutdown: watch::Receiver<bool>,
+) -> impl Future<Output = ()> + Send + 'static {
+    let hangups = signal(SignalKind::hangup());
+    async move {
+        let mut hangups = match hangups {
+            Ok(hangups) => Some(hangups),
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGHUP: reload only through the API");
+                None
+            }
+        };
+        loop {
+            let hangup = async {
+                match hangups.as_mut() {
+                    Some(h) => h.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = shutdown.wait_for(|stop| *stop) => return,
+                received = hangup => {
+                    if received.is_none() {
+                        return;
+                    }
+                    tracing::info!("SIGHUP: reloading the config");
+                    let _ = reloader.reload();
+                }
+                request = requests.recv() => {
+                    let Some(reply) = request else { return };
+                    tracing::info!("reload requested through the admin API");
+                    let _ = reply.send(reloader.reload());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! The cluster loop (issue 13): a node's side of sharing one queue. Every `lease / 5` it sends its
+//! heartbeat, which renews its destination leases, and takes free destinations up to its fair share;
+//! whenever any node commits mail (a notification) or at least every second, it loads the new mail of
+//! the destinations it owns into its scheduler, oldest first. A destination it loses (taken over, or
+//! its lease past the node's own deadline because renewals fail) is dropped from the scheduler at
+//! once: this node delivers nothing of it any more. The deadlines are watched by their own timer
+//! (`fence.rs`), so a database that stops answering can never keep a node delivering. The decisions
+//! are the pure `cluster::lease`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tracing::{info, warn};
+
+use super::context::QueueContext;
+use crate::cluster::events::Event;
+use crate::cluster::lease::{Leases, to_acquire};
+use crate::spool::postgres::{Arrivals, PgSpool};
+
+mod admin;
+mod fence;
+
+pub(super) use fence::Fence;
+
+/// Messages loaded per query: a destination with more is loaded over several pages.
+const PAGE: i64 = 1000;
+/// A load that takes longer is abandoned (and tried again next round).
+const LOAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// New mail is looked for at least this often (a notification can be lost with its connection).
+const POLL: Duration = Duration::from_secs(1);
+
+/// Listening for notifications is (re)established within this, or tried again next round.
+const LISTEN_TIMEOUT: Duration = Duration::from_secs(2);
+
+struct Node {
+    ctx: Arc<QueueContext>,
+    shared: Arc<PgSpool>,
+    leases: Arc<Mutex<Leases>>,
+    /// Owned destinations and the highest arrival loaded for each.
+    loaded: HashMap<String, u64>,
+    next_heartbeat: Instant,
+}
+
+/// Runs until aborted by the run loop (after its last connection finished, so renewals go on while
+/// connections drain at shutdown).
+pub(super) async fn run(ctx: Arc<QueueContext>, shared: Arc<PgSpool>) {
+    let leases = Arc::new(Mutex::new(Leases::new(shared.lease())));
+    let fence = Fence::new(leases.clone());
+    ctx.install_fence(fence.clone());
+    let watchdog = tokio::spawn(fence.clone().watch(ctx.clone()));
+    let mut node = Node {
+        leases,
+        ctx,
+        shared,
+        loaded: HashMap::new(),
+        next_heartbeat: Instant::now(),
+    };
+    let _stop_watchdog = AbortOnDrop(watchdog);
+    let mut arrivals: Option<Arrivals> = None;
+    loop {
+        if arrivals.is_none() && !node.ctx.shutting_down() {
+            let listen = tokio::time::timeout(LISTEN_TIMEOUT, node.shared.arrivals());
+            arrivals = listen.await.ok().and_then(Result::ok);
+        }
+        if Instant::now() >= node.next_heartbeat {
+            node.heartbeat().await;
+        }
+        node.forget_lost(&fence);
+        if !node.ctx.shutting_down() {
+            node.load_new_mail().await;
+        }
+        let until_heartbeat = node
+            .next_heartbeat
+            .saturating_duration_since(Instant::now());
+        let wait = until_heartbeat.min(POLL);
+        match arrivals.as_mut() {
+            Some(listening) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    event = listening.next() => match event {
+                        Some(Event::Admin(action)) => admin::apply(&node.ctx, action).await,
+                        Some(Event::Arrival) => {}
+                        None => arrivals = None,
+                    },
+                }
+            }
+            None => tokio::time::sleep(wait).await,
+        }
+    }
+}
+
+/// Stops the fence's watchdog with the loop (the run loop aborts the loop at shutdown).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Node {
+    fn leases(&self) -> std::sync::MutexGuard<'_, Leases> {
+        self.leases.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Renews this node's leases and claims free destinations within its share.
+    async fn heartbeat(&mut self) {
+        // A database that does not answer (a cut network) must not stall the loop: the node's own
+        // deadlines are checked between heartbeats whatever happens to this one.
+        let renew_interval = self.leases().renew_interval();
+        self.next_heartbeat = Instant::now() + renew_interval;
+        let answer = tokio::time::timeout(renew_interval, self.shared.heartbeat());
+        let round = match answer.await {
+            Ok(Ok(round)) => round,
+            Ok(Err(error)) => {
+                warn!(%error, "cluster heartbeat failed; claims end at their deadline");
+                return;
+            }
+            Err(_) => {
+                warn!("cluster heartbeat timed out; claims end at their deadline");
+                return;
+            }
+        };
+        if !round.still_registered {
+            warn!(node = %self.shared.node(), "another process runs under this node name");
+        }
+        let lost = self.leases().renewed(round.sent_at, &round.held);
+        self.give_up(lost.destinations, "taken over by another node");
+        if self.ctx.shutting_down() {
+            return;
+        }
+        let wanted = to_acquire(self.shared.node(), &round.candidates, round.live_nodes);
+        let wanted: Vec<String> = wanted
+            .into_iter()
+            .filter(|d| !self.loaded.contains_key(d))
+            .collect();
+        if wanted.is_empty() {
+            return;
+        }
+        let answer = tokio::time::timeout(renew_interval, self.shared.acquire(&wanted));
+        match answer.await.unwrap_or_else(|_| {
+            Err(crate::spool::SpoolError::Unavailable(
+                "claiming timed out".into(),
+            ))
+        }) {
+            Ok((sent_at, granted)) => {
+                for (destination, epoch) in granted {
+                    info!(%destination, epoch, "claimed destination");
+                    self.leases().acquired(&destination, epoch, sent_at);
+                    self.loaded.insert(destination, 0);
+                }
+            }
+            Err(error) => warn!(%error, "claiming destinations failed"),
+        }
+    }
+
+    /// Forgets the load marks of destinations the fence's watchdog gave up.
+    fn forget_lost(&mut self, fence: &Fence) {
+        for destination in fence.take_lost() {
+            self.loaded.remove(&destination);
+        }
+    }
+
+    fn give_up(&mut self, destinations: Vec<String>, why: &str) {
+        for destination in destinations {
+            self.loaded.remove(&destination);
+            let messages = self.ctx.release_destination(&destination);
+            warn!(%destination, messages, reason = why, "stopped delivering destination");
+        }
+    }
+
+    /// Loads what was committed for owned destinations since the last look.
+    async fn load_new_mail(&mut self) {
+        let now = Instant::now();
+        let owned: Vec<(String, u64)> = self
+            .loaded
+            .iter()
+            .map(|(d, after)| (d.clone(), *after))
+            .collect();
+        let leases = self.leases.clone();
+        let mine = move |d: &str| {
+            let leases = leases.lock().unwrap_or_else(|e| e.into_inner());
+            leases.may_deliver(d, now).is_some()
+        };
+        let mut added = 0usize;
+        for (destination, mut after) in owned {
+            loop {
+                let load = self.shared.load_pending(&destination, after, PAGE, &mine);
+                let page = match tokio::time::timeout(LOAD_TIMEOUT, load).await {
+                    Ok(Ok(page)) => page,
+                    Ok(Err(error)) => {
+                        warn!(%destination, %error, "loading queued mail failed");
+                        break;
+                    }
+                    Err(_) => {
+                        warn!(%destination, "loading queued mail timed out");
+                        break;
+                    }
+                };
+                let full = page.len() as i64 == PAGE;
+                for loaded in page {
+                    after = after.max(loaded.arrival);
+                    if self.ctx.adopt(loaded.message, &destination) {
+                        added += 1;
+                    }
+                }
+                if !full {
+                    break;
+                }
+            }
+            if let Some(mark) = self.loaded.get_mut(&destination) {
+                *mark = after;
+            }
+        }
+        if added > 0 {
+            self.ctx.wake();
+        }
+    }
+}
