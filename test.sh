@@ -5,6 +5,9 @@
 #                  "No configuration", so no Postfix service is configured or started (the test
 #                  starts smtp-sink itself);
 #   - chromium and chromium-driver   for the console's browser tests (headless, through chromedriver);
+#   - openssl      for the sender-check tests, which make DKIM and ARC keys with it;
+#   - python3-dkim, python3-nacl, python3-dnspython   dkimpy, the independent DKIM/ARC verifier the
+#                  sender-check tests ask (any python3 on PATH that already imports them will do);
 #   - pebble       Let's Encrypt's ACME test server, for the ACME test (a throwaway process on
 #                  loopback with its own config, stopped by PID);
 #   - postgresql   for the cluster tests, which start a throwaway server (initdb + pg_ctl on a private
@@ -24,10 +27,20 @@ declare -A NEEDED=(
     [/usr/sbin/smtp-sink]=postfix
     [/usr/bin/chromium]=chromium
     [/usr/bin/chromedriver]=chromium-driver
+    [/usr/bin/openssl]=openssl
     [/usr/bin/pebble]=pebble
     [/usr/bin/systemd-analyze]=systemd
     [/usr/bin/readelf]=binutils
 )
+
+# True when a python3 (the one on PATH, or Debian's) imports dkimpy, PyNaCl and dnspython.
+have_dkimpy() {
+    local python
+    for python in python3 /usr/bin/python3; do
+        "$python" -c 'import dkim, nacl, dns.resolver' >/dev/null 2>&1 && return 0
+    done
+    return 1
+}
 
 missing_packages() {
     local path
@@ -37,6 +50,7 @@ missing_packages() {
         done
         # The server binaries' path carries the major version (15 on Debian 12).
         compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || echo postgresql
+        have_dkimpy || printf '%s\n' python3-dkim python3-nacl python3-dnspython
     } | sort -u
 }
 

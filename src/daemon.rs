@@ -11,6 +11,7 @@ use tracing::info;
 
 use crate::acme::{Acme, AcmeError};
 use crate::admin::{self, AdminState};
+use crate::checks::{CheckSetupError, SenderChecker};
 use crate::clock::SystemClock;
 use crate::config::{Config, SpoolBackend};
 use crate::delivery::{Deliverer, SetupError};
@@ -42,6 +43,8 @@ pub enum StartError {
     Tls(#[from] TlsError),
     #[error("delivery set-up: {0}")]
     Delivery(#[from] SetupError),
+    #[error("sender checks: {0}")]
+    Checks(#[from] CheckSetupError),
     #[error("readiness check set-up: {0}")]
     Readiness(String),
     #[error("{0}")]
@@ -90,6 +93,9 @@ impl StartError {
             }
             StartError::Delivery(_) => {
                 "check [dns] nameservers (or /etc/resolv.conf) and [delivery] tls_ca_file".into()
+            }
+            StartError::Checks(_) => {
+                "check [dns] nameservers (or /etc/resolv.conf) and [arc] key_file".into()
             }
             StartError::AdminTlsUnsupported => "remove [admin] tls_cert and tls_key".into(),
             StartError::Readiness(_) => "check [delivery] tls_ca_file (PEM CA certificates)".into(),
@@ -241,6 +247,7 @@ pub async fn run_file(
         tokio::spawn(acme.run(reloader.clone(), shutdown.clone()));
     }
     let deliverer = Deliverer::new(&config)?;
+    let checks = Arc::new(SenderChecker::new(&config)?);
     let readiness = Arc::new(ReadinessService::new(
         Gatherer::new(&config, deliverer.clone()).map_err(StartError::Readiness)?,
         tls_reloader.clone(),
@@ -293,6 +300,7 @@ pub async fn run_file(
     tokio::spawn(reload::run(reloader, reload_inbox, shutdown.clone()));
     let admin_state = AdminState::new(config.clone(), QueueApi::new(queue_ctx.clone()))
         .with_recipients(recipients.clone())
+        .with_checks(checks.clone())
         .with_readiness(readiness.clone())
         .with_live_config(live.clone())
         .with_reload(reload_requests);
@@ -312,6 +320,7 @@ pub async fn run_file(
         queue,
         tls,
         recipients,
+        checks,
     });
     info!(hostname = %config.hostname, spool = %dir.display(), "backupmx running");
     // The spool was recovered by `Spool::open` and every listener accepts (the kernel queues

@@ -94,11 +94,31 @@ pub struct Envelope {
     pub helo: String,
     /// Arrival time, Unix milliseconds.
     pub received_at_ms: u64,
+    /// What the sender checks found and added at the end of data (issue 15); `None` for messages
+    /// that were not checked (our own DSNs, checks off, spools from before the checks).
+    /// Boxed: most of the queue's envelopes carry it, and a box keeps `Envelope` small where it
+    /// moves through the spool's channels.
+    pub auth: Option<Box<AuthStamp>>,
+}
+
+/// The sender checks' outcome kept with a message: the header fields computed at the end of data,
+/// which delivery prepends to the stored body, and each check's result for the admin views.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuthStamp {
+    /// Complete header fields, each ending in CRLF (ARC set, Authentication-Results), sent before
+    /// the stored body; the body itself stays byte for byte as received.
+    pub prepend: String,
+    /// `(check, result)` pairs in a fixed order, e.g. `("spf", "pass")`, `("dkim", "fail")`.
+    pub results: Vec<(String, String)>,
 }
 
 impl Envelope {
     pub fn is_null_sender(&self) -> bool {
         self.sender.is_empty()
+    }
+    /// The header fields delivery sends before the stored body (empty when none).
+    pub fn prepended(&self) -> &[u8] {
+        self.auth.as_ref().map_or(&[][..], |a| a.prepend.as_bytes())
     }
     /// The backed-up domains its recipients are relayed to, each once, comma-separated (for logs:
     /// the journal's `DOMAIN` field); "postmaster" for the local mailbox.
@@ -170,6 +190,7 @@ pub(crate) mod samples {
             client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             helo: "client.test".into(),
             received_at_ms,
+            auth: None,
         }
     }
 }

@@ -4,6 +4,7 @@
 pub mod acme;
 pub mod admin;
 pub mod bounce;
+pub mod checks;
 pub mod clock;
 pub mod cluster;
 pub mod config;

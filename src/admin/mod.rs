@@ -66,6 +66,9 @@ pub struct AdminState {
     pub reload: Option<ReloadRequests>,
     /// Recipient validation (issue 7); `None` until [`AdminState::with_recipients`].
     pub recipients: Option<Arc<crate::recipients::RecipientService>>,
+    /// The sender checks (issue 15), for the dashboard's refusal counts; `None` until
+    /// [`AdminState::with_checks`].
+    pub checks: Option<Arc<crate::checks::SenderChecker>>,
     /// Per-domain readiness (issue 17); `None` until [`AdminState::with_readiness`].
     pub readiness: Option<Arc<crate::readiness::ReadinessService>>,
 }
@@ -108,6 +111,7 @@ impl AdminState {
             queue,
             reload: None,
             recipients: None,
+            checks: None,
             readiness: None,
         }
     }
@@ -127,6 +131,11 @@ impl AdminState {
     /// Shows and manages the recipient cache through the console, the API and the CLI.
     pub fn with_recipients(mut self, recipients: Arc<crate::recipients::RecipientService>) -> Self {
         self.recipients = Some(recipients);
+        self
+    }
+
+    pub fn with_checks(mut self, checks: Arc<crate::checks::SenderChecker>) -> Self {
+        self.checks = Some(checks);
         self
     }
 

@@ -25,6 +25,9 @@ const TOP_KEYS: &[&str] = &[
     "admin",
     "limits",
     "recipients",
+    "checks",
+    "dnsbl",
+    "arc",
     "acme",
     "cluster",
 ];
@@ -77,7 +80,15 @@ pub(super) fn build_config(root: &Section, c: &mut Collector) -> Config {
     let delivery = build_delivery(&root.table(c, "delivery"), c);
     let queue = build_queue(&root.table(c, "queue"), c);
     let mut domain_recipients = std::collections::BTreeMap::new();
-    let domains = super::domains::build_domains(root, c, delivery.port, &mut domain_recipients);
+    let mut sender_checks = std::collections::BTreeMap::new();
+    let domains = super::domains::build_domains(
+        root,
+        c,
+        delivery.port,
+        &mut domain_recipients,
+        &mut sender_checks,
+    );
+    let checks = super::checks::build_checks(root, c, sender_checks);
     let admin = super::admin::build_admin(&root.table(c, "admin"), c);
     let limits = super::client_limits::build_limits(&root.table(c, "limits"), c);
     let recipients_section = root.table(c, "recipients");
@@ -99,6 +110,7 @@ pub(super) fn build_config(root: &Section, c: &mut Collector) -> Config {
         admin,
         limits,
         recipients,
+        checks,
     }
 }
 

@@ -19,6 +19,8 @@ const DOMAIN_KEYS: &[&str] = &[
     "recipient_list",
     "unknown_when_down",
     "accept_only_when_primary_down",
+    // sender checks (checks.rs)
+    "sender_checks",
     // retention and quotas (domain_limits.rs)
     "max_lifetime",
     "max_messages",
@@ -31,6 +33,7 @@ pub(super) fn build_domains(
     c: &mut Collector,
     default_port: u16,
     recipients: &mut BTreeMap<String, DomainRecipients>,
+    sender_checks: &mut BTreeMap<String, super::SenderChecks>,
 ) -> Vec<DomainConfig> {
     let Some(sections) = root.tables(c, "domain") else {
         let message = "at least one [[domain]] is required (the domains this server backs up)";
@@ -51,6 +54,9 @@ pub(super) fn build_domains(
         first_seen.insert(domain.name.clone(), c.line_of(&name_span));
         if let Some(policy) = super::recipients::domain_recipients(section, c) {
             recipients.insert(domain.name.clone(), policy);
+        }
+        if let Some(mode) = super::checks::domain_sender_checks(section, c) {
+            sender_checks.insert(domain.name.clone(), mode);
         }
         domains.push(domain);
     }

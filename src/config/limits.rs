@@ -109,3 +109,11 @@ pub const DEFAULT_MAX_UNKNOWN_COMMANDS: u64 = 10;
 pub const CLIENT_LIMIT_BOUNDS: RangeInclusive<u64> = 0..=1_000_000;
 /// Bounds of the error limits (never off: a client looping on errors must end).
 pub const ERROR_LIMIT_BOUNDS: RangeInclusive<u64> = 1..=10_000;
+
+/// `[checks]` (issue 15): postscreen's default threshold; weights stay small so sums never overflow.
+pub const DEFAULT_DNSBL_THRESHOLD: i64 = 1;
+pub const DNSBL_WEIGHT_LIMIT: i64 = 1000;
+/// Messages up to this size are verified (DKIM, DMARC) and ARC-sealed from memory: 4 MiB covers
+/// nearly all real mail and bounds what one session holds.
+pub const DEFAULT_MAX_VERIFY_SIZE: u64 = 4 * 1024 * 1024;
+pub const MAX_VERIFY_SIZE_BOUNDS: RangeInclusive<u64> = 0..=64 * 1024 * 1024;

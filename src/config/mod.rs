@@ -9,6 +9,7 @@
 mod acme;
 mod admin;
 mod build;
+mod checks;
 mod client_limits;
 mod cluster;
 mod domain_limits;
@@ -32,6 +33,7 @@ mod syntax;
 mod tests;
 
 pub use acme::{AcmeConfig, DEFAULT_ACME_HTTP_LISTEN};
+pub use checks::{ArcConfig, ChecksConfig, DnsblList, SenderChecks, signing_key_kind};
 pub use cluster::{ClusterConfig, PostgresConfig, Secret, SpoolBackend};
 pub use duration::{format_duration, parse_duration};
 pub use error::{ConfigError, ConfigErrors};
@@ -64,6 +66,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Recipient validation (issue 7): `[recipients]` and the per-domain policies.
     pub recipients: RecipientsConfig,
+    /// Sender checks (issue 15): `[[dnsbl]]`, `[checks]`, `[arc]`, per-domain `sender_checks`.
+    pub checks: ChecksConfig,
     /// Certificates by ACME (issue 17); `None` without an `[acme]` section.
     pub acme: Option<AcmeConfig>,
 }

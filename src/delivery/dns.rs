@@ -152,6 +152,42 @@ impl DnsResolver {
         Ok(records)
     }
 
+    /// The A records of `name` with how long they may be kept (DNSBL look-ups); NXDOMAIN and "no
+    /// A record" come back as an empty list with the negative TTL (60 s when the zone gives none).
+    pub async fn lookup_a_with_ttl(
+        &self,
+        name: &str,
+    ) -> Result<(Vec<std::net::Ipv4Addr>, Duration), DnsError> {
+        use hickory_resolver::net::DnsError as Proto;
+        let fqdn_name = fqdn(name)?;
+        match self.inner.ipv4_lookup(fqdn_name).await {
+            Ok(lookup) => {
+                let ttl = lookup
+                    .valid_until()
+                    .saturating_duration_since(std::time::Instant::now());
+                let ips = lookup
+                    .answers()
+                    .iter()
+                    .filter_map(|record| match &record.data {
+                        RData::A(a) => Some(a.0),
+                        _ => None,
+                    })
+                    .collect();
+                Ok((ips, ttl))
+            }
+            Err(NetError::Dns(Proto::NoRecordsFound(no_records)))
+                if matches!(
+                    no_records.response_code,
+                    ResponseCode::NXDomain | ResponseCode::NoError
+                ) =>
+            {
+                let ttl = no_records.negative_ttl.map_or(60, u64::from);
+                Ok((Vec::new(), Duration::from_secs(ttl)))
+            }
+            Err(error) => Err(classify(name, "A", &error)),
+        }
+    }
+
     /// The IPv4 and IPv6 addresses of `host` (A before AAAA); an IP literal is returned as is.
     pub async fn lookup_ips(&self, host: &str) -> Result<Vec<IpAddr>, DnsError> {
         if let Ok(ip) = host.parse::<IpAddr>() {
@@ -172,6 +208,26 @@ impl DnsResolver {
         }
         Ok(ips)
     }
+}
+
+/// The nameservers and options every resolver of backupmx uses (delivery, the DNSBL screen, the
+/// sender checks' library), and their description.
+pub fn settings(config: &DnsConfig) -> Result<(ResolverConfig, ResolverOpts, String), DnsError> {
+    let nameservers = &config.nameservers;
+    let (resolver_config, mut options, description) = if nameservers.is_empty() {
+        let (system, options) = read_system_conf().map_err(|e| DnsError::Setup(e.to_string()))?;
+        let description = describe_system(&system);
+        (system, options, description)
+    } else {
+        let servers = nameservers.iter().map(|addr| name_server(*addr)).collect();
+        (
+            ResolverConfig::from_name_servers(servers),
+            ResolverOpts::default(),
+            describe_configured(nameservers),
+        )
+    };
+    tune(&mut options);
+    Ok((resolver_config, options, description))
 }
 
 impl DnsResolver {

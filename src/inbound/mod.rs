@@ -44,4 +44,6 @@ pub struct InboundContext {
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// Recipient validation: list look-ups, the verify cache and callouts (issue 7).
     pub recipients: Arc<crate::recipients::RecipientService>,
+    /// Sender checks (issue 15): the DNSBL screen at connect, SPF/DKIM/DMARC/ARC at the end of data.
+    pub checks: Arc<crate::checks::SenderChecker>,
 }

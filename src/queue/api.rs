@@ -223,6 +223,12 @@ fn detail_of(summary: MessageSummary, m: &StoredMessage) -> MessageDetail {
             smtputf8: m.envelope.smtputf8,
             envid: m.envelope.envid.clone(),
             history: history.collect(),
+            checks: m
+                .envelope
+                .auth
+                .iter()
+                .flat_map(|auth| auth.results.iter().cloned())
+                .collect(),
         }
     }
 }

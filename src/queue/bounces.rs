@@ -141,6 +141,7 @@ fn envelope_of(dsn: &Dsn, hostname: &str, now: SystemTime) -> Option<Envelope> {
         client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
         helo: hostname.to_string(),
         received_at_ms: to_unix_ms(now),
+        auth: None,
     })
 }
 

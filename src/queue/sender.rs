@@ -61,7 +61,7 @@ pub(super) async fn send_all(ctx: &Arc<QueueContext>, dest: &str, mut conn: Conn
         let msg = Message {
             envelope: &message.envelope,
             recipients: &claim.recipients,
-            size: message.size,
+            size: message.size + message.envelope.prepended().len() as u64,
         };
         let started = std::time::Instant::now();
         let report = match conn.envelope(&msg, staged).await {
@@ -175,7 +175,7 @@ async fn prepare(
     let msg = Message {
         envelope: &message.envelope,
         recipients: &claim.recipients,
-        size: message.size,
+        size: message.size + message.envelope.prepended().len() as u64,
     };
     match conn.stage(&msg).await {
         Ok(staged) => Ok(Sending {

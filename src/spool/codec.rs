@@ -126,6 +126,10 @@ impl<'a> Decoder<'a> {
             _ => Err("bad option tag"),
         }
     }
+    /// True when every byte was read (an optional trailing section is absent).
+    pub fn at_end(&self) -> bool {
+        self.input.is_empty()
+    }
     pub fn finish(self) -> DecodeResult<()> {
         if self.input.is_empty() {
             Ok(())

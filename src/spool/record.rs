@@ -4,7 +4,7 @@
 use super::codec::{DecodeResult, Decoder, Encoder};
 use super::{StoredMessage, Update};
 use crate::envelope::{
-    Attempt, BodyType, Envelope, Notify, QueueId, Recipient, RecipientStatus, Ret, Route,
+    Attempt, AuthStamp, BodyType, Envelope, Notify, QueueId, Recipient, RecipientStatus, Ret, Route,
 };
 
 /// Where a message body lives.
@@ -60,7 +60,41 @@ pub fn encode_message(message: &StoredMessage, body: &BodyLocation) -> Vec<u8> {
     for a in &message.attempts {
         encode_attempt(&mut e, a);
     }
+    if let Some(auth) = &message.envelope.auth {
+        encode_auth(&mut e, auth);
+    }
     e.buf
+}
+
+/// The optional trailing section of a Message record (issue 15): `u8 1` (its version), `str
+/// prepend`, `u32 n`, n × (`str check`, `str result`). Records written before it simply end after
+/// the attempts, so old journals still recover.
+const AUTH_SECTION: u8 = 1;
+
+fn encode_auth(e: &mut Encoder, auth: &AuthStamp) {
+    e.u8(AUTH_SECTION);
+    e.str(&auth.prepend);
+    e.u32(auth.results.len() as u32);
+    for (check, result) in &auth.results {
+        e.str(check);
+        e.str(result);
+    }
+}
+
+fn decode_auth(d: &mut Decoder) -> DecodeResult<Option<Box<AuthStamp>>> {
+    if d.at_end() {
+        return Ok(None);
+    }
+    if d.u8()? != AUTH_SECTION {
+        return Err("unknown trailing section in message record");
+    }
+    let prepend = d.str()?;
+    let n = d.u32()? as usize;
+    let mut results = Vec::with_capacity(n.min(16));
+    for _ in 0..n {
+        results.push((d.str()?, d.str()?));
+    }
+    Ok(Some(Box::new(AuthStamp { prepend, results })))
 }
 
 pub fn encode_update(update: &Update) -> Vec<u8> {
@@ -97,12 +131,13 @@ pub fn decode(payload: &[u8]) -> DecodeResult<Record> {
             let id = QueueId(d.u64()?);
             let body = decode_location(&mut d)?;
             let held = d.bool()?;
-            let envelope = decode_envelope(&mut d)?;
+            let mut envelope = decode_envelope(&mut d)?;
             let n = d.u32()? as usize;
             let mut attempts = Vec::with_capacity(n.min(1024));
             for _ in 0..n {
                 attempts.push(decode_attempt(&mut d)?);
             }
+            envelope.auth = decode_auth(&mut d)?;
             let size = body.len();
             Record::Message {
                 message: StoredMessage {
@@ -265,6 +300,7 @@ fn decode_envelope(d: &mut Decoder) -> DecodeResult<Envelope> {
         client_ip,
         helo,
         received_at_ms,
+        auth: None,
     })
 }
 

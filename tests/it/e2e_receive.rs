@@ -8,7 +8,7 @@ use std::time::Duration;
 use support::SmtpSink;
 use support::config::Settings;
 use support::e2e::client::{Client, send_one};
-use support::e2e::mail::{message, message_id, strip_first_received};
+use support::e2e::mail::{message, message_id, strip_first_received, strip_prepended};
 use support::server::Server;
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -42,7 +42,13 @@ async fn quick_start_accepts_forwards_identical_bytes_and_refuses_relaying() {
     let got = sink.wait_for(1, WAIT).await;
     assert_eq!(got[0].recipients, vec!["someone@example.test".to_owned()]);
     assert_eq!(got[0].sender, "sender@sender.test");
-    let received = String::from_utf8_lossy(&got[0].data);
+    // The sender checks' results come first (tag, the default), then our Received.
+    let data = String::from_utf8_lossy(&got[0].data);
+    assert!(
+        data.starts_with("Authentication-Results: mx2.example.test;"),
+        "{data}"
+    );
+    let received = String::from_utf8_lossy(strip_prepended(&got[0].data));
     assert!(
         received.starts_with("Received: from client.test ([127.0.0.1])\r\n\tby mx2.example.test"),
         "{received}"

@@ -217,7 +217,9 @@ async fn the_implicit_tls_listener_speaks_tls_first() {
     let (plain_addr, tls_addr) = (plain.local_addr().unwrap(), implicit.local_addr().unwrap());
     let config = config(dir.path());
     let recipients = RecipientService::in_memory(&config, Arc::new(SystemClock), None);
+    let checks = backupmx::checks::SenderChecker::new(&config).expect("sender checks");
     let ctx = Arc::new(InboundContext {
+        checks: Arc::new(checks),
         recipients: Arc::new(recipients),
         config: backupmx::live::Live::new(config),
         spool: spool.clone(),

@@ -56,3 +56,4 @@ mod inbound_tls_hardening;
 mod newcomer_check_dns;
 mod newcomer_startup_errors;
 mod readiness;
+mod sender_checks;

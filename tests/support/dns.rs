@@ -38,6 +38,7 @@ pub enum TestData {
     Mx(u16, String),
     A(Ipv4Addr),
     Aaaa(Ipv6Addr),
+    /// One TXT record (SPF, DKIM key, DMARC policy), split into 255-byte strings as needed.
     Txt(String),
     Ptr(String),
     /// usage, selector, matching type, data.
@@ -205,7 +206,14 @@ impl TestDns {
                 }
                 TestData::A(ip) => RData::A(A(*ip)),
                 TestData::Aaaa(ip) => RData::AAAA(AAAA(*ip)),
-                TestData::Txt(text) => RData::TXT(TXT::new(vec![text.clone()])),
+                TestData::Txt(text) => {
+                    let strings = text
+                        .as_bytes()
+                        .chunks(255)
+                        .map(|c| String::from_utf8_lossy(c).into_owned())
+                        .collect::<Vec<_>>();
+                    RData::TXT(TXT::new(strings))
+                }
                 TestData::Ptr(target) => RData::PTR(PTR(name(target))),
                 TestData::Tlsa(usage, selector, matching, data) => RData::TLSA(TLSA::new(
                     CertUsage::from(*usage),

@@ -82,6 +82,7 @@ pub fn envelope(sender: &str, recipients: &[&str]) -> Envelope {
         client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
         helo: "client.test".into(),
         received_at_ms: 0,
+        auth: None,
     }
 }
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use support::config::{Settings, free_port};
 use support::e2e::client::send_one;
-use support::e2e::mail::{message, strip_first_received};
+use support::e2e::mail::{message, strip_first_received, strip_prepended};
 use support::server::Server;
 use tempfile::TempDir;
 
@@ -183,9 +183,12 @@ async fn delivers_to_postfix_smtp_sink_with_identical_bytes() {
         ["<bob@example.test>", "<carol@example.test>"]
     );
     let after_ours = strip_first_received(&dump.message);
+    // Our Authentication-Results (sender checks, `tag` by default), then our Received.
     assert!(
-        dump.message.starts_with(b"Received: from client.test "),
-        "our Received header comes first:\n{}",
+        dump.message
+            .starts_with(b"Authentication-Results: mx2.example.test;")
+            && strip_prepended(&dump.message).starts_with(b"Received: from client.test "),
+        "our Authentication-Results and Received header come first:\n{}",
         String::from_utf8_lossy(&dump.message)
     );
     assert_eq!(

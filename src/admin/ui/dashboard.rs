@@ -48,6 +48,8 @@ pub struct DashboardView {
     pub updated: String,
     /// What recovery set aside at the last start (filled by the handlers, empty in [`view`]).
     pub quarantined: Vec<String>,
+    /// Clients and messages the sender checks refused since start (filled by the handlers).
+    pub refused: Vec<crate::checks::RefusedCount>,
     /// The cluster's nodes (filled by the handlers; empty on a single node).
     pub nodes: Vec<super::nodes::NodeRow>,
 }
@@ -128,6 +130,7 @@ pub fn view(domains: &[DomainSummary], now_ms: u64) -> DashboardView {
         domains: rows,
         updated: timestamp(now_ms),
         quarantined: Vec::new(),
+        refused: Vec::new(),
         nodes: Vec::new(),
     }
 }
@@ -262,7 +265,7 @@ pub fn render(view: &DashboardView, csrf: &str, query: &FlushQuery) -> String {
          <div class=\"figure\"><span id=\"total-bytes\">{total_bytes}</span> in the spool</div></section>\
          <table class=\"domains\" id=\"domains\"><thead><tr><th>Domain</th><th class=\"num\">Messages</th>\
          <th class=\"num\">Size</th><th class=\"num\">Oldest</th><th>Primary</th><th>Next attempt</th><th></th></tr></thead>\
-         <tbody>{rows}</tbody></table>{nodes}{histogram}{quarantine}",
+         <tbody>{rows}</tbody></table>{nodes}{histogram}{refused}{quarantine}",
         updated = esc(&view.updated),
         flush_all = flush_form(csrf, None),
         banner = flush_banner(query, view),
@@ -270,6 +273,7 @@ pub fn render(view: &DashboardView, csrf: &str, query: &FlushQuery) -> String {
         total_bytes = esc(&view.total_bytes),
         rows = domain_rows(view, csrf),
         histogram = histogram_table(view),
+        refused = refused_section(&view.refused),
         quarantine = super::quarantine::section(&view.quarantined),
         nodes = super::nodes::section(&view.nodes),
     );
@@ -282,6 +286,30 @@ pub fn render(view: &DashboardView, csrf: &str, query: &FlushQuery) -> String {
     )
 }
 
+/// "Refused by the sender checks since start": one figure per check.
+fn refused_section(refused: &[crate::checks::RefusedCount]) -> String {
+    if refused.is_empty() {
+        return String::new();
+    }
+    let figures: String = refused
+        .iter()
+        .map(|r| {
+            let label = match r.check {
+                "dnsbl" => "clients refused by DNSBL",
+                "spf" => "messages refused by SPF",
+                "dmarc" => "messages refused by DMARC",
+                _ => "messages deferred (temporary DNS errors)",
+            };
+            format!(
+                "<div class=\"figure\"><span id=\"refused-{check}\">{count}</span> {label}</div>",
+                check = r.check,
+                count = r.count
+            )
+        })
+        .collect();
+    format!("<h2>Sender checks since start</h2><section class=\"totals\">{figures}</section>")
+}
+
 async fn current_view(state: &UiState) -> DashboardView {
     let now_ms = to_unix_ms(state.admin.queue.now());
     // The shared queue's database unreachable: the dashboard still renders, with no domain lines.
@@ -291,6 +319,9 @@ async fn current_view(state: &UiState) -> DashboardView {
     });
     let mut view = view(&domains, now_ms);
     view.quarantined = state.admin.queue.quarantined();
+    if let Some(checks) = &state.admin.checks {
+        view.refused = checks.refused_counts();
+    }
     if let Some(readiness) = &state.admin.readiness {
         for row in &mut view.domains {
             if let Some(latest) = readiness.latest(&row.domain) {

@@ -143,6 +143,7 @@ fn envelope_table(m: &MessageDetail, now_ms: u64) -> String {
             ),
         ),
         ("Envelope id", m.envid.clone().unwrap_or_else(|| "–".into())),
+        ("Sender checks", sender_checks(m)),
         ("Attempts", s.attempts.to_string()),
         (
             "Next attempt",
@@ -319,4 +320,23 @@ pub async fn download(
         raw,
     )
         .into_response()
+}
+
+/// The sender checks' results as `spf=pass dkim=none ...`, or a dash for an unchecked message.
+fn sender_checks(m: &MessageDetail) -> String {
+    if m.checks.is_empty() {
+        return "–".into();
+    }
+    let order = ["dnsbl", "spf", "dkim", "dmarc", "iprev"];
+    let mut shown: Vec<String> = order
+        .iter()
+        .filter_map(|check| m.checks.get(*check).map(|r| format!("{check}={r}")))
+        .collect();
+    shown.extend(
+        m.checks
+            .iter()
+            .filter(|(check, _)| !order.contains(&check.as_str()))
+            .map(|(check, r)| format!("{check}={r}")),
+    );
+    shown.join(" ")
 }

@@ -94,6 +94,31 @@ fn dashboard_shows_state_ages_histogram_and_escapes() {
 }
 
 #[test]
+fn dashboard_counts_what_the_sender_checks_refused() {
+    let mut view = dashboard::view(&[domain("example.test", "up", 0)], NOW);
+    let html = dashboard::render(&view, "tok", &FlushQuery::default());
+    assert!(
+        !html.contains("Sender checks since start"),
+        "no section without the checks"
+    );
+    view.refused = vec![
+        crate::checks::RefusedCount {
+            check: "dnsbl",
+            what: "clients",
+            count: 3,
+        },
+        crate::checks::RefusedCount {
+            check: "spf",
+            what: "messages",
+            count: 2,
+        },
+    ];
+    let html = dashboard::render(&view, "tok", &FlushQuery::default());
+    assert!(html.contains("<span id=\"refused-dnsbl\">3</span> clients refused by DNSBL"));
+    assert!(html.contains("<span id=\"refused-spf\">2</span> messages refused by SPF"));
+}
+
+#[test]
 fn dashboard_shows_a_removed_domain_draining_and_usage_against_its_quota() {
     let mut removed = domain("gone.test", "down", 3);
     removed.removed = true;
@@ -292,6 +317,10 @@ fn detail() -> MessageDetail {
             host: "mx1.example.test".into(),
             result: format!("451 4.3.0 {HOSTILE}"),
         }],
+        checks: [("spf", "softfail"), ("dkim", "none"), ("dnsbl", "pass")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
     }
 }
 
@@ -304,6 +333,7 @@ fn message_page_shows_everything_as_text() {
     assert_eq!(p.headers, format!("Subject: {HOSTILE}\r\nFrom: a@b.test"));
     assert!(p.text.contains(HOSTILE));
     let html = message::render(&detail(), &p, NOW, "tok");
+    assert!(html.contains("dnsbl=pass spf=softfail dkim=none"), "{html}");
     assert_escaped(&html);
     assert!(!html.contains("<html><body>"));
     assert!(html.contains("mx1.example.test"));

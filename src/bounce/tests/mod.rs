@@ -46,6 +46,7 @@ pub(super) fn envelope() -> Envelope {
         client_ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)),
         helo: "out.sender.test".to_owned(),
         received_at_ms: 1_700_000_000_000,
+        auth: None,
     }
 }
 

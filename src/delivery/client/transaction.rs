@@ -6,7 +6,7 @@
 //! or `envelope`'s own write.
 
 use backupmx_smtp::{EnhancedCode, Reply};
-use tokio::io::AsyncRead;
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::commands::{envelope_batch, mail_command, precheck, rcpt_command};
 use super::{ClientError, Connection, Message, RecipientOutcome, Response, SendReport, body};
@@ -127,6 +127,9 @@ pub(crate) async fn send_body<R: AsyncRead + Unpin>(
 ) -> SendReport {
     let mut progress = opened.progress;
     let trailer = std::mem::take(&mut conn.outbox);
+    // The header fields computed at the end of data (Authentication-Results, ARC set) go first;
+    // the stored body follows unchanged.
+    let body = message.envelope.prepended().chain(body);
     let sent = body::send_body(&mut conn.wire, body, &trailer).await;
     let result = match sent {
         Ok(()) => {

@@ -5,6 +5,7 @@
 use tokio::time::Instant;
 
 use super::{Connection, READ_CHUNK, Stop};
+use crate::checks::Capture;
 use crate::inbound::chunk::ChunkChecker;
 use crate::inbound::replies;
 use crate::spool::{BodyWriter, SpoolError};
@@ -16,13 +17,22 @@ pub(super) struct ChunkBody {
     checker: ChunkChecker,
     /// The first spool write error; the message will be refused with it at LAST.
     write_error: Option<SpoolError>,
+    /// Our forged Authentication-Results removed, a bounded copy for the sender checks.
+    capture: Capture,
+    filtered: Vec<u8>,
 }
 
 impl ChunkBody {
     async fn write(&mut self, data: &[u8]) {
         self.checker.feed(data);
-        if self.write_error.is_none() {
-            self.write_error = self.writer.write(data).await.err();
+        self.filtered.clear();
+        self.capture.feed(data, &mut self.filtered);
+        self.store_filtered().await;
+    }
+
+    async fn store_filtered(&mut self) {
+        if self.write_error.is_none() && !self.filtered.is_empty() {
+            self.write_error = self.writer.write(&self.filtered).await.err();
         }
     }
 }
@@ -72,19 +82,29 @@ impl Connection {
         let header = self
             .session
             .received_header(writer.id(), self.abuse.clock().now());
-        let write_error = writer.write(header.as_bytes()).await.err();
+        let mut capture = self.new_capture();
+        let mut filtered = Vec::new();
+        capture.feed(header.as_bytes(), &mut filtered);
+        let write_error = writer.write(&filtered).await.err();
         ChunkBody {
             writer,
             checker: ChunkChecker::new(),
             write_error,
+            capture,
+            filtered,
         }
     }
 
     async fn finish_chunks(&mut self, mut body: ChunkBody) -> Reply {
-        if body.checker.needs_final_crlf() && body.write_error.is_none() {
+        if body.checker.needs_final_crlf() {
             // The content must end a line before it is relayed with DATA; add the missing CRLF.
-            body.write_error = body.writer.write(b"\r\n").await.err();
+            body.filtered.clear();
+            body.capture.feed(b"\r\n", &mut body.filtered);
+            body.store_filtered().await;
         }
+        body.filtered.clear();
+        body.capture.finish(&mut body.filtered);
+        body.store_filtered().await;
         match self
             .session
             .end_data(body.checker.finish(), self.abuse.clock().now())
@@ -95,7 +115,10 @@ impl Connection {
                     tracing::warn!(peer = %self.peer, %error, "spool write failed during BDAT");
                     replies::spool_failure(&error)
                 }
-                None => self.commit(envelope, body.writer).await,
+                None => {
+                    self.check_and_commit(envelope, body.writer, &body.capture)
+                        .await
+                }
             },
         }
     }

@@ -20,6 +20,7 @@ use super::abuse::AbuseGuard;
 use super::replies;
 use super::server::shutdown_requested;
 use super::session::{Action, Session, TlsInfo};
+use crate::checks::Capture;
 use crate::queue::FlushScope;
 use crate::spool::BodyWriter;
 use chunking::ChunkBody;
@@ -78,6 +79,8 @@ pub(crate) struct Connection {
     abuse: Arc<AbuseGuard>,
     /// TLS handshake before the greeting (port-465 style listener).
     implicit_tls: bool,
+    /// The DNSBL screen's result for this client, kept with its messages.
+    dnsbl: &'static str,
 }
 
 impl Connection {
@@ -105,6 +108,7 @@ impl Connection {
             chunk_body: None,
             abuse,
             implicit_tls: false,
+            dnsbl: "skipped",
         }
     }
 
@@ -128,6 +132,13 @@ impl Connection {
             self.start_tls().await?;
         }
         self.await_greeting_turn().await?;
+        let (refusal, dnsbl) = self.ctx.checks.screen(self.session.client().ip).await;
+        self.dnsbl = dnsbl;
+        if let Some(refusal) = refusal {
+            // Listed: no greeting, no recipient ever accepted from this client.
+            metrics::counter!("backupmx_clients_refused_total", "check" => "dnsbl").increment(1);
+            return self.close_with(refusal, Stop::Closed).await;
+        }
         self.session.greeting().write_to(&mut self.out);
         let mut buf = vec![0u8; READ_CHUNK];
         loop {
@@ -212,15 +223,20 @@ impl Connection {
         let header = self
             .session
             .received_header(writer.id(), self.abuse.clock().now());
-        let mut write_error = writer.write(header.as_bytes()).await.err();
+        let mut capture = self.new_capture();
+        let mut filtered = Vec::new();
+        capture.feed(header.as_bytes(), &mut filtered);
+        let mut write_error = writer.write(&filtered).await.err();
         let mut scanner = DataScanner::new(self.session.max_message_size());
         let mut unstuffed = Vec::new();
         let mut input = pipelined;
         let mut len = input.len();
         loop {
             let progress = scanner.feed(&input[..len], &mut unstuffed);
-            if write_error.is_none() && !unstuffed.is_empty() {
-                write_error = writer.write(&unstuffed).await.err();
+            filtered.clear();
+            capture.feed(&unstuffed, &mut filtered);
+            if write_error.is_none() && !filtered.is_empty() {
+                write_error = writer.write(&filtered).await.err();
             }
             unstuffed.clear();
             if progress.done {
@@ -234,6 +250,11 @@ impl Connection {
             let deadline = Instant::now() + self.timing.data_timeout;
             len = self.read_into(&mut input, deadline).await?;
         }
+        filtered.clear();
+        capture.finish(&mut filtered);
+        if write_error.is_none() && !filtered.is_empty() {
+            write_error = writer.write(&filtered).await.err();
+        }
         let verdict = scanner.finish();
         let reply = match self.session.end_data(verdict, self.abuse.clock().now()) {
             Err(refusal) => {
@@ -245,11 +266,42 @@ impl Connection {
                     tracing::warn!(peer = %self.peer, %error, "spool write failed during DATA");
                     replies::spool_failure(&error)
                 }
-                None => self.commit(envelope, writer).await,
+                None => self.check_and_commit(envelope, writer, &capture).await,
             },
         };
         reply.write_to(&mut self.out);
         Ok(())
+    }
+
+    /// The filter and bounded copy a message streams through (see `checks::capture`).
+    fn new_capture(&self) -> Capture {
+        let checks = &self.ctx.checks;
+        Capture::new(checks.authserv_id(), checks.capture_limit())
+    }
+
+    /// The sender checks' judgement, then the commit: a refused message is never committed (the
+    /// refusal comes before any 250, so nothing is ever bounced for it).
+    async fn check_and_commit(
+        &mut self,
+        mut envelope: crate::envelope::Envelope,
+        writer: BodyWriter,
+        capture: &Capture,
+    ) -> Reply {
+        if capture.removed() > 0 {
+            tracing::info!(peer = %self.peer, removed = capture.removed(),
+                "removed Authentication-Results fields carrying our authserv-id");
+        }
+        let judgement = self
+            .ctx
+            .checks
+            .judge(&envelope, capture.message(), self.dnsbl)
+            .await;
+        if let Some(refusal) = judgement.refusal {
+            metrics::counter!("backupmx_messages_rejected_total").increment(1);
+            return refusal;
+        }
+        envelope.auth = judgement.stamp.map(Box::new);
+        self.commit(envelope, writer).await
     }
 
     /// Commits and answers; 250 only once the spool says the message is durable. Never raced against a

@@ -112,6 +112,7 @@ impl Session {
                 .map(|g| g.name.clone())
                 .unwrap_or_default(),
             received_at_ms: to_unix_ms(now),
+            auth: None,
         }
     }
 }

@@ -51,6 +51,9 @@ pub struct MessageDetail {
     pub smtputf8: bool,
     pub envid: Option<String>,
     pub history: Vec<AttemptView>,
+    /// The sender checks' results (issue 15), e.g. `{"spf": "pass", "dkim": "none", "dmarc":
+    /// "none", "iprev": "pass", "dnsbl": "pass"}`; empty when the message was not checked.
+    pub checks: std::collections::BTreeMap<String, String>,
 }
 
 /// A destination's state as the console shows it.

@@ -53,6 +53,7 @@ pub(super) fn msg(id: u64, received: u64, rcpts: &[&str]) -> StoredMessage {
             client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             helo: "client.test".into(),
             received_at_ms: ms(received),
+            auth: None,
         },
         attempts: Vec::new(),
         held: false,

@@ -100,6 +100,7 @@ fn learning_from_deliveries_only_for_verify_domains() {
         client_ip: std::net::IpAddr::from([127, 0, 0, 1]),
         helo: "h".into(),
         received_at_ms: 0,
+        auth: None,
     };
     let failed = |status| DeliveryAnswer::Refused { status };
     let results = [

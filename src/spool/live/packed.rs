@@ -143,6 +143,7 @@ mod tests {
                 client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
                 helo: "client.test".into(),
                 received_at_ms: 1_700_000_000_000,
+                auth: None,
             },
             attempts: Vec::new(),
             held: false,

@@ -39,6 +39,7 @@ pub(crate) fn sample_message(id: u64) -> StoredMessage {
             client_ip: "::1".parse().unwrap(),
             helo: "client.test".into(),
             received_at_ms: 1_700_000_000_000,
+            auth: None,
         },
         attempts: vec![Attempt {
             at_ms: 9,
@@ -98,5 +99,36 @@ fn truncated_records_fail_cleanly() {
     });
     for cut in 0..bytes.len() {
         assert!(decode(&bytes[..cut]).is_err());
+    }
+}
+
+#[test]
+fn the_auth_stamp_round_trips_and_records_without_it_still_decode() {
+    let body = BodyLocation::File { len: 4096 };
+    let mut message = sample_message(7);
+    let old_form = encode_message(&message, &body);
+    message.envelope.auth = Some(Box::new(AuthStamp {
+        prepend: "Authentication-Results: mx2.test; spf=pass\r\n".into(),
+        results: vec![
+            ("spf".into(), "pass".into()),
+            ("dkim".into(), "none".into()),
+        ],
+    }));
+    let new_form = encode_message(&message, &body);
+    assert_eq!(
+        &new_form[..old_form.len()],
+        &old_form[..],
+        "a trailing section only"
+    );
+    match decode(&new_form).unwrap() {
+        Record::Message { message: got, .. } => assert_eq!(got, message),
+        other => panic!("{other:?}"),
+    }
+    match decode(&old_form).unwrap() {
+        Record::Message { message: got, .. } => assert_eq!(got.envelope.auth, None),
+        other => panic!("{other:?}"),
+    }
+    for cut in old_form.len() + 1..new_form.len() {
+        assert!(decode(&new_form[..cut]).is_err(), "cut at {cut}");
     }
 }

@@ -59,6 +59,48 @@ impl Client {
         client
     }
 
+    /// Connects from the loopback address `source` (127.0.0.2, 127.0.0.3 ...: all of 127/8 is
+    /// local on Linux) and returns the client with the server's first reply, whatever it is.
+    pub async fn open_from(addr: SocketAddr, source: std::net::IpAddr) -> (Client, Reply) {
+        let socket = match source {
+            std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+            std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+        }
+        .expect("socket");
+        socket
+            .bind(SocketAddr::new(source, 0))
+            .expect("bind the source address");
+        let stream = tokio::time::timeout(READ_TIMEOUT, socket.connect(addr))
+            .await
+            .expect("connect timeout")
+            .expect("connect to backupmx");
+        let (read, writer) = stream.into_split();
+        let mut client = Client {
+            reader: BufReader::new(read),
+            writer,
+        };
+        let first = client.read_reply().await;
+        (client, first)
+    }
+
+    /// Like [`Client::connect`] from `source`, saying `EHLO helo`.
+    pub async fn connect_from(addr: SocketAddr, source: std::net::IpAddr, helo: &str) -> Client {
+        let (mut client, greeting) = Client::open_from(addr, source).await;
+        assert_eq!(greeting.code, 220, "greeting {greeting:?}");
+        let ehlo = client.cmd(&format!("EHLO {helo}")).await;
+        assert_eq!(ehlo.code, 250, "EHLO {ehlo:?}");
+        client
+    }
+
+    /// True when the server has closed the connection (reads end of stream within the timeout).
+    pub async fn is_closed(&mut self) -> bool {
+        let mut line = String::new();
+        matches!(
+            tokio::time::timeout(READ_TIMEOUT, self.reader.read_line(&mut line)).await,
+            Ok(Ok(0)) | Ok(Err(_))
+        )
+    }
+
     pub async fn read_reply(&mut self) -> Reply {
         let mut lines = Vec::new();
         loop {

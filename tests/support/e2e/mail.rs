@@ -28,13 +28,25 @@ pub fn dot_stuff(message: &[u8]) -> Vec<u8> {
     out
 }
 
-/// `data` without its first header field, which must be a (folded) `Received:` by backupmx.
-pub fn strip_first_received(data: &[u8]) -> &[u8] {
-    assert!(
-        data.starts_with(b"Received: "),
-        "no Received first: {}",
-        String::from_utf8_lossy(&data[..data.len().min(200)])
-    );
+/// Header fields backupmx prepends at delivery (issue 15: the sender checks' results, the ARC set).
+const PREPENDED: [&[u8]; 4] = [
+    b"Authentication-Results: ",
+    b"ARC-Seal: ",
+    b"ARC-Message-Signature: ",
+    b"ARC-Authentication-Results: ",
+];
+
+/// `data` without the fields backupmx prepends at delivery (Authentication-Results, ARC set).
+pub fn strip_prepended(data: &[u8]) -> &[u8] {
+    let mut rest = data;
+    while PREPENDED.iter().any(|name| rest.starts_with(name)) {
+        rest = skip_field(rest);
+    }
+    rest
+}
+
+/// `data` after its first (possibly folded) header field.
+fn skip_field(data: &[u8]) -> &[u8] {
     let mut rest = data;
     let mut first = true;
     while !rest.is_empty() && (first || rest[0] == b' ' || rest[0] == b'\t') {
@@ -46,6 +58,18 @@ pub fn strip_first_received(data: &[u8]) -> &[u8] {
         rest = &rest[end..];
     }
     rest
+}
+
+/// `data` without the fields backupmx prepends and its first header field, which must be a
+/// (folded) `Received:` by backupmx.
+pub fn strip_first_received(data: &[u8]) -> &[u8] {
+    let data = strip_prepended(data);
+    assert!(
+        data.starts_with(b"Received: "),
+        "no Received first: {}",
+        String::from_utf8_lossy(&data[..data.len().min(200)])
+    );
+    skip_field(data)
 }
 
 /// The `<id@e2e.test>` id of a message, or "" when it has none.

@@ -72,7 +72,9 @@ pub async fn start_with(
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let recipients = RecipientService::in_memory(&config, Arc::new(SystemClock), None);
+    let checks = backupmx::checks::SenderChecker::new(&config).expect("sender checks");
     let ctx = Arc::new(InboundContext {
+        checks: Arc::new(checks),
         recipients: Arc::new(recipients),
         config: backupmx::live::Live::new(config),
         spool: spool.clone(),
