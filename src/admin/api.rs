@@ -189,16 +189,10 @@ fn rfc822(id: &QueueId, bytes: Vec<u8>) -> Response {
 
 /// Unix milliseconds as RFC 3339 (`2026-12-02T11:30:05.120Z`, UTC).
 fn rfc3339(ms: u64) -> String {
-    let secs = ms / 1000;
-    let (year, month, day) = crate::clock::civil_from_days(secs / 86_400);
-    let rem = secs % 86_400;
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60,
-        ms % 1000
-    )
+    // `2026-12-02 11:30:05Z` from the console's formatter, made RFC 3339 with the milliseconds.
+    let seconds = super::ui::timestamp(ms);
+    let date_time = seconds.trim_end_matches('Z').replacen(' ', "T", 1);
+    format!("{date_time}.{:03}Z", ms % 1000)
 }
 
 /// `GET /api/v1/cluster`: the nodes sharing the queue. A single node with its local spool lists

@@ -30,16 +30,21 @@ pub enum DbCommand {
     Check(Database),
 }
 
-pub fn db(command: DbCommand) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+/// A runtime for a database command; the error printed, and the exit status to use.
+pub(super) fn runtime(exit: u8) -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
+        .map_err(|e| {
             eprintln!("error: cannot start the tokio runtime: {e}");
-            return ExitCode::from(EXIT_DATABASE);
-        }
+            ExitCode::from(exit)
+        })
+}
+
+pub fn db(command: DbCommand) -> ExitCode {
+    let runtime = match runtime(EXIT_DATABASE) {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
     };
     let (DbCommand::Migrate(database) | DbCommand::Check(database)) = &command;
     runtime.block_on(run(database, &command))

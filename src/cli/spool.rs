@@ -37,15 +37,9 @@ pub enum SpoolCommand {
 }
 
 pub fn spool(command: SpoolCommand) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::db::runtime(EXIT_FAILED) {
         Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: cannot start the tokio runtime: {e}");
-            return ExitCode::from(EXIT_FAILED);
-        }
+        Err(code) => return code,
     };
     let result = runtime.block_on(async {
         match command {

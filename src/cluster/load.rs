@@ -70,6 +70,15 @@ pub async fn pending_for<C: GenericClient>(
             attempts: Vec::new(),
         })
         .collect();
+    fill_details(client, &mut loaded).await?;
+    Ok(loaded)
+}
+
+/// Fills in every message's recipients and attempts (two queries, pipelined).
+pub async fn fill_details<C: GenericClient>(
+    client: &C,
+    loaded: &mut [Loaded],
+) -> Result<(), tokio_postgres::Error> {
     let ids: Vec<i64> = loaded.iter().map(|m| m.id as i64).collect();
     let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&ids];
     // The two reads are independent: no ordering is needed between them.
@@ -104,7 +113,7 @@ pub async fn pending_for<C: GenericClient>(
                 .push((a.get::<_, i64>(1) as u64, a.get(2), a.get(3)));
         }
     }
-    Ok(loaded)
+    Ok(())
 }
 
 /// A connection that listens for committed mail and for admin actions. The channel closes when the

@@ -2,12 +2,10 @@
 //! listing in arrival order with each message's accepting node and the node that owns its pending
 //! mail; one message; per-destination totals; and the admin actions done on the rows themselves.
 
-use std::collections::HashMap;
-
 use tokio_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
 
-use super::load::{Loaded, StoredRecipient};
+use super::load::{Loaded, fill_details};
 
 /// Which rows a listing shows (strings already lower-cased; `status` one of `held`, `queued`,
 /// `deferred`).
@@ -92,66 +90,29 @@ async fn page<C: GenericClient>(
     ];
     let rows = client.query(LIST, &params).await?;
     let total = rows.first().map_or(0, |r| r.get::<_, i64>(7) as usize);
-    let mut listed: Vec<Listed> = rows
+    let mut loaded: Vec<Loaded> = rows
         .iter()
-        .map(|r| Listed {
-            message: Loaded {
-                id: r.get::<_, i64>(0) as u64,
-                arrival: r.get::<_, i64>(1) as u64,
-                accepted_by: r.get(2),
-                envelope: r.get(3),
-                held: r.get(4),
-                size: r.get::<_, i64>(5) as u64,
-                recipients: Vec::new(),
-                attempts: Vec::new(),
-            },
-            claimed_by: r.get(6),
+        .map(|r| Loaded {
+            id: r.get::<_, i64>(0) as u64,
+            arrival: r.get::<_, i64>(1) as u64,
+            accepted_by: r.get(2),
+            envelope: r.get(3),
+            held: r.get(4),
+            size: r.get::<_, i64>(5) as u64,
+            recipients: Vec::new(),
+            attempts: Vec::new(),
         })
         .collect();
-    details(client, &mut listed).await?;
+    fill_details(client, &mut loaded).await?;
+    let listed = loaded
+        .into_iter()
+        .zip(rows.iter().map(|r| r.get::<_, Option<String>>(6)))
+        .map(|(message, claimed_by)| Listed {
+            message,
+            claimed_by,
+        })
+        .collect();
     Ok((total, listed))
-}
-
-/// Fills in every listed message's recipients and attempts (two queries, pipelined).
-async fn details<C: GenericClient>(
-    client: &C,
-    listed: &mut [Listed],
-) -> Result<(), tokio_postgres::Error> {
-    let ids: Vec<i64> = listed.iter().map(|l| l.message.id as i64).collect();
-    let params: [&(dyn ToSql + Sync); 1] = [&ids];
-    let (recipients, attempts) = tokio::try_join!(
-        client.query(
-            "SELECT message_id, idx, destination, status, reply, at_ms FROM recipients
-             WHERE message_id = ANY($1) ORDER BY message_id, idx",
-            &params,
-        ),
-        client.query(
-            "SELECT message_id, at_ms, host, result FROM attempts
-             WHERE message_id = ANY($1) ORDER BY message_id, id",
-            &params,
-        ),
-    )?;
-    let position: HashMap<i64, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
-    for r in recipients {
-        if let Some(&i) = position.get(&r.get::<_, i64>(0)) {
-            listed[i].message.recipients.push(StoredRecipient {
-                index: r.get::<_, i16>(1) as u16,
-                destination: r.get(2),
-                status: r.get(3),
-                reply: r.get(4),
-                at_ms: r.get::<_, Option<i64>>(5).map(|v| v as u64),
-            });
-        }
-    }
-    for a in attempts {
-        if let Some(&i) = position.get(&a.get::<_, i64>(0)) {
-            listed[i]
-                .message
-                .attempts
-                .push((a.get::<_, i64>(1) as u64, a.get(2), a.get(3)));
-        }
-    }
-    Ok(())
 }
 
 /// One destination's pending mail across the cluster.

@@ -7,6 +7,7 @@ mod audit;
 mod backend;
 mod dashboard;
 mod format;
+pub(crate) use format::timestamp;
 mod login;
 mod markup;
 mod message;
