@@ -37,6 +37,23 @@ pub struct Loaded {
     pub attempts: Vec<(u64, String, String)>,
 }
 
+impl Loaded {
+    /// A message from a row whose first six columns are `id, arrival, accepted_by, envelope, held,
+    /// size` (its recipients and attempts come from [`fill_details`]).
+    pub fn from_row(r: &tokio_postgres::Row) -> Loaded {
+        Loaded {
+            id: r.get::<_, i64>(0) as u64,
+            arrival: r.get::<_, i64>(1) as u64,
+            accepted_by: r.get(2),
+            envelope: r.get(3),
+            held: r.get(4),
+            size: r.get::<_, i64>(5) as u64,
+            recipients: Vec::new(),
+            attempts: Vec::new(),
+        }
+    }
+}
+
 /// Up to `limit` messages with a pending recipient for `destination` and an arrival after `after`,
 /// oldest first. Three statements; the last two pipelined.
 pub async fn pending_for<C: GenericClient>(
@@ -57,19 +74,7 @@ pub async fn pending_for<C: GenericClient>(
             &[&destination, &after, &limit],
         )
         .await?;
-    let mut loaded: Vec<Loaded> = rows
-        .iter()
-        .map(|r| Loaded {
-            id: r.get::<_, i64>(0) as u64,
-            arrival: r.get::<_, i64>(1) as u64,
-            accepted_by: r.get(2),
-            envelope: r.get(3),
-            held: r.get(4),
-            size: r.get::<_, i64>(5) as u64,
-            recipients: Vec::new(),
-            attempts: Vec::new(),
-        })
-        .collect();
+    let mut loaded: Vec<Loaded> = rows.iter().map(Loaded::from_row).collect();
     fill_details(client, &mut loaded).await?;
     Ok(loaded)
 }

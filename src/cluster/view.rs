@@ -90,19 +90,7 @@ async fn page<C: GenericClient>(
     ];
     let rows = client.query(LIST, &params).await?;
     let total = rows.first().map_or(0, |r| r.get::<_, i64>(7) as usize);
-    let mut loaded: Vec<Loaded> = rows
-        .iter()
-        .map(|r| Loaded {
-            id: r.get::<_, i64>(0) as u64,
-            arrival: r.get::<_, i64>(1) as u64,
-            accepted_by: r.get(2),
-            envelope: r.get(3),
-            held: r.get(4),
-            size: r.get::<_, i64>(5) as u64,
-            recipients: Vec::new(),
-            attempts: Vec::new(),
-        })
-        .collect();
+    let mut loaded: Vec<Loaded> = rows.iter().map(Loaded::from_row).collect();
     fill_details(client, &mut loaded).await?;
     let listed = loaded
         .into_iter()

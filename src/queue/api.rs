@@ -48,10 +48,7 @@ pub struct QueueApi {
 }
 
 fn destination_of(route: &Route) -> String {
-    match route {
-        Route::Relay { domain } => domain.clone(),
-        Route::Postmaster => super::scheduler::POSTMASTER.to_string(),
-    }
+    route.destination().to_string()
 }
 
 fn recipient_view(r: &crate::envelope::Recipient) -> RecipientView {
@@ -93,33 +90,9 @@ impl QueueApi {
         } else {
             "deferred"
         };
-        MessageSummary {
-            id: m.id.to_string(),
-            sender: m.envelope.sender.clone(),
-            recipients: m.envelope.recipients.iter().map(recipient_view).collect(),
-            size: m.size,
-            received_at_ms: m.envelope.received_at_ms,
-            attempts: m
-                .attempts
-                .iter()
-                .filter(|a| a.result != crate::envelope::DELAY_WARNING_SENT)
-                .count(),
-            next_attempt_at_ms: sched.due_at(m.id).map(to_unix_ms),
-            last_error: m
-                .attempts
-                .iter()
-                .rev()
-                .find(|a| a.result != crate::envelope::DELAY_WARNING_SENT)
-                .map(|a| a.result.clone()),
-            held: m.held,
-            status,
-            accepted_by: self.ctx.node().to_string(),
-            claimed_by: m
-                .envelope
-                .pending()
-                .next()
-                .map(|_| self.ctx.node().to_string()),
-        }
+        let node = self.ctx.node().to_string();
+        let claimed_by = m.envelope.pending().next().map(|_| node.clone());
+        summary_of(m, status, sched.due_at(m.id), node, claimed_by)
     }
 
     /// The messages matching `filter`, oldest first (or newest first), paged; with the total count.
@@ -200,6 +173,36 @@ impl QueueApi {
             Some(shared) => self.cluster_domains(shared).await,
             None => Ok(self.local_domains()),
         }
+    }
+}
+
+/// The summary fields every view computes the same way; `status`, the next attempt and the nodes
+/// are the caller's (the local scheduler's, or the shared queue's).
+fn summary_of(
+    m: &StoredMessage,
+    status: &'static str,
+    next_attempt: Option<SystemTime>,
+    accepted_by: String,
+    claimed_by: Option<String>,
+) -> MessageSummary {
+    let tried = || {
+        m.attempts
+            .iter()
+            .filter(|a| a.result != crate::envelope::DELAY_WARNING_SENT)
+    };
+    MessageSummary {
+        id: m.id.to_string(),
+        sender: m.envelope.sender.clone(),
+        recipients: m.envelope.recipients.iter().map(recipient_view).collect(),
+        size: m.size,
+        received_at_ms: m.envelope.received_at_ms,
+        attempts: tried().count(),
+        next_attempt_at_ms: next_attempt.map(to_unix_ms),
+        last_error: tried().next_back().map(|a| a.result.clone()),
+        held: m.held,
+        status,
+        accepted_by,
+        claimed_by,
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::views::{AGE_BUCKETS, AgeBucket};
 use super::{
     DomainSummary, FlushScope, ListFilter, MessageDetail, MessageSummary, QueueApi, QueueApiError,
-    detail_of, recipient_view,
+    detail_of, summary_of,
 };
 use crate::clock::to_unix_ms;
 use crate::cluster::events::AdminEvent;
@@ -69,33 +69,26 @@ impl QueueApi {
         let (sending, due) = self
             .ctx
             .view(|sched| (sched.is_in_flight(m.id), sched.due_at(m.id)));
-        let mut tried = m
+        let tried = m
             .attempts
             .iter()
-            .filter(|a| a.result != crate::envelope::DELAY_WARNING_SENT);
+            .any(|a| a.result != crate::envelope::DELAY_WARNING_SENT);
         let status = if m.held {
             "held"
         } else if sending {
             "sending"
-        } else if tried.clone().next().is_none() {
+        } else if !tried {
             "queued"
         } else {
             "deferred"
         };
-        MessageSummary {
-            id: m.id.to_string(),
-            sender: m.envelope.sender.clone(),
-            recipients: m.envelope.recipients.iter().map(recipient_view).collect(),
-            size: m.size,
-            received_at_ms: m.envelope.received_at_ms,
-            attempts: tried.clone().count(),
-            next_attempt_at_ms: due.map(to_unix_ms),
-            last_error: tried.next_back().map(|a| a.result.clone()),
-            held: m.held,
+        summary_of(
+            m,
             status,
-            accepted_by: row.message.accepted_by.clone(),
-            claimed_by: row.claimed_by.clone(),
-        }
+            due,
+            row.message.accepted_by.clone(),
+            row.claimed_by.clone(),
+        )
     }
 
     pub(super) async fn cluster_domains(

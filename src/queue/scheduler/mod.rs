@@ -9,7 +9,7 @@ use super::FlushScope;
 use super::order::{Claim, OrderBook};
 use super::retry::{Decision, RetryPolicy};
 use crate::clock::from_unix_ms;
-use crate::envelope::{QueueId, Route};
+use crate::envelope::QueueId;
 use crate::spool::{StoredMessage, Update};
 
 /// The destination key of recipients kept in the local postmaster mailbox (not a domain name).
@@ -146,10 +146,7 @@ impl Scheduler {
         let due = self.due_time(&message, now);
         let mut by_dest: HashMap<String, Vec<(usize, String)>> = HashMap::new();
         for (index, r) in message.envelope.pending() {
-            let dest = match &r.route {
-                Route::Relay { domain } => domain.clone(),
-                Route::Postmaster => POSTMASTER.to_string(),
-            };
+            let dest = r.route.destination().to_string();
             by_dest
                 .entry(dest)
                 .or_default()

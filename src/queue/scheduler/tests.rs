@@ -2,6 +2,7 @@
 //! and delay warnings, plus the fixtures `health_tests` shares. Every instant is explicit
 //! (`t(seconds after T0)`); nothing sleeps or reads the clock.
 
+use crate::envelope::Route;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
