@@ -278,7 +278,6 @@ pub async fn run_file(
             .with_primary_health(queue_state.clone())
             .with_usage(queue_state.clone()),
     );
-    let (queue, commands) = QueueHandle::new();
     let queue_ctx = Arc::new(QueueContext::new(QueueParts {
         config: config.clone(),
         spool: spool.clone(),
@@ -313,7 +312,8 @@ pub async fn run_file(
         .unwrap_or_default();
     info!(addr = %admin_addr, "admin console listening");
     let admin_task = tokio::spawn(admin::serve(admin_listener, admin_state, shutdown.clone()));
-    let queue_task = tokio::spawn(queue::run(queue_ctx, recovered, commands));
+    let queue = QueueHandle::new(queue_ctx.clone());
+    let queue_task = tokio::spawn(queue::run(queue_ctx, recovered));
     let inbound_ctx = Arc::new(InboundContext {
         config: live,
         spool: spool.clone(),

@@ -24,13 +24,14 @@ pub use context::{QueueContext, QueueParts};
 pub use runner::run;
 pub use state::QueueState;
 
+use std::sync::Arc;
+
 use tokio::sync::mpsc;
 
 use crate::envelope::QueueId;
 use crate::spool::StoredMessage;
 
-/// Which messages a flush concerns. ETRN flushes through [`QueueHandle::flush`] (a command to the run
-/// loop), the console, the API and the CLI through [`api::QueueApi::flush`]; both end in the
+/// Which messages a flush concerns. ETRN flushes through [`QueueHandle::flush`], the console, the API and the CLI through [`api::QueueApi::flush`]; both end in the
 /// scheduler's one `flush`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FlushScope {
@@ -40,34 +41,71 @@ pub enum FlushScope {
     Ids(Vec<QueueId>),
 }
 
-/// Commands to the queue's run loop.
+/// What a [`QueueHandle::recording`] handle passes on instead of queueing.
 #[derive(Debug)]
 pub enum QueueCommand {
-    /// A message was just committed to the spool: schedule it.
+    /// A message was just committed to the spool.
     Submit(StoredMessage),
     /// Attempt the matching messages now, ignoring backoff timers.
     Flush(FlushScope),
 }
 
-/// The queue's inbox: cheap to clone, never blocks the caller.
-#[derive(Clone, Debug)]
+/// The queue's inbox for sessions and ETRN: cheap to clone, never blocks the caller for longer than
+/// the scheduler's lock. A submitted message is in the scheduler before the session answers 250, so
+/// the API, the console and the per-domain quotas see it at once; the run loop is woken to act on it.
+#[derive(Clone)]
 pub struct QueueHandle {
-    tx: mpsc::UnboundedSender<QueueCommand>,
+    target: Target,
+}
+
+#[derive(Clone)]
+enum Target {
+    Queue(Arc<QueueContext>),
+    /// The inbound layer run without a queue (its tests): commands go to a channel.
+    Recording(mpsc::UnboundedSender<QueueCommand>),
 }
 
 impl QueueHandle {
-    pub fn new() -> (QueueHandle, mpsc::UnboundedReceiver<QueueCommand>) {
+    pub fn new(ctx: Arc<QueueContext>) -> QueueHandle {
+        QueueHandle {
+            target: Target::Queue(ctx),
+        }
+    }
+
+    /// A handle that queues nothing and passes every command to the returned receiver.
+    pub fn recording() -> (QueueHandle, mpsc::UnboundedReceiver<QueueCommand>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        (QueueHandle { tx }, rx)
+        let handle = QueueHandle {
+            target: Target::Recording(tx),
+        };
+        (handle, rx)
     }
 
-    /// Hands a committed message to the scheduler. If the run loop is gone (shutdown) the message is
-    /// still safe in the spool and will be recovered at the next start.
+    /// Hands a committed message to the scheduler. If the queue is shutting down the message is still
+    /// safe in the spool and will be recovered at the next start.
     pub fn submit(&self, message: StoredMessage) {
-        let _ = self.tx.send(QueueCommand::Submit(message));
+        match &self.target {
+            Target::Queue(ctx) => {
+                ctx.submit(message);
+                ctx.wake();
+            }
+            Target::Recording(tx) => {
+                let _ = tx.send(QueueCommand::Submit(message));
+            }
+        }
     }
 
+    /// Attempts the matching messages now, ignoring backoff timers (ETRN).
     pub fn flush(&self, scope: FlushScope) {
-        let _ = self.tx.send(QueueCommand::Flush(scope));
+        match &self.target {
+            Target::Queue(ctx) => {
+                let n = ctx.flush(&scope);
+                tracing::info!(?scope, messages = n, "queue flushed");
+                ctx.wake();
+            }
+            Target::Recording(tx) => {
+                let _ = tx.send(QueueCommand::Flush(scope));
+            }
+        }
     }
 }

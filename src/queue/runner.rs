@@ -1,16 +1,15 @@
 //! The queue's run loop: loads what the spool recovered, starts delivery workers and recovery probes
-//! when the scheduler says so, defers mail for destinations known to be down, and takes commands
-//! (submit, flush) from sessions, ETRN and the admin layer.
+//! when the scheduler says so, and defers mail for destinations known to be down. Sessions, ETRN and
+//! the admin layer change the scheduler directly and wake the loop.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use super::context::QueueContext;
-use super::{QueueCommand, worker};
+use super::worker;
 use crate::spool::{StoredMessage, Update};
 
 /// The longest the loop sleeps without looking at the clock again.
@@ -19,11 +18,7 @@ const MAX_SLEEP: Duration = Duration::from_secs(1);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Runs until shutdown. `recovered` is what the spool found at start.
-pub async fn run(
-    ctx: Arc<QueueContext>,
-    recovered: Vec<StoredMessage>,
-    mut commands: mpsc::UnboundedReceiver<QueueCommand>,
-) {
+pub async fn run(ctx: Arc<QueueContext>, recovered: Vec<StoredMessage>) {
     // A crash between the last recipient's result and the removal leaves a finished message: remove it.
     let (pending, finished): (Vec<_>, Vec<_>) = recovered
         .into_iter()
@@ -54,10 +49,6 @@ pub async fn run(
             _ = tokio::time::sleep(sleep) => {}
             _ = ctx.woken() => {}
             _ = shutdown.changed() => {}
-            command = commands.recv() => match command {
-                Some(command) => handle_command(&ctx, command),
-                None => break,
-            },
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
         }
     }
@@ -82,16 +73,6 @@ pub async fn run(
             Err(e) => {
                 warn!(error = %e, "could not release cluster claims; they expire on their own")
             }
-        }
-    }
-}
-
-fn handle_command(ctx: &QueueContext, command: QueueCommand) {
-    match command {
-        QueueCommand::Submit(message) => ctx.submit(message),
-        QueueCommand::Flush(scope) => {
-            let n = ctx.flush(&scope);
-            info!(?scope, messages = n, "queue flushed");
         }
     }
 }

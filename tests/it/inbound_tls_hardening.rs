@@ -211,7 +211,7 @@ async fn the_implicit_tls_listener_speaks_tls_first() {
     let (acceptor, _) = files.load();
     let dir = tempfile::tempdir().unwrap();
     let (spool, _) = Spool::open(dir.path()).unwrap();
-    let (queue, mut submitted) = QueueHandle::new();
+    let (queue, mut submitted) = QueueHandle::recording();
     let plain = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let implicit = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (plain_addr, tls_addr) = (plain.local_addr().unwrap(), implicit.local_addr().unwrap());

@@ -68,7 +68,7 @@ pub async fn start_with(
     adjust(&mut config);
     let (spool, recovered) = Spool::open(dir.path()).unwrap();
     assert!(recovered.is_empty());
-    let (queue, queue_rx) = QueueHandle::new();
+    let (queue, queue_rx) = QueueHandle::recording();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let recipients = RecipientService::in_memory(&config, Arc::new(SystemClock), None);
