@@ -273,11 +273,15 @@ pub async fn run_file(
     // The live queue comes first: recipient validation asks it whether a primary is down, and the
     // queue's runtime tells recipient validation what the primary said at delivery.
     let queue_state = Arc::new(QueueState::new(&config));
-    let recipients = Arc::new(
+    let mut recipients =
         RecipientService::new(&config, Arc::new(SystemClock), Some(deliverer.clone()))
             .with_primary_health(queue_state.clone())
-            .with_usage(queue_state.clone()),
-    );
+            .with_usage(queue_state.clone());
+    if let Some(shared) = spool.shared() {
+        // The cluster's table replaces the cache file; the copy arrives once the node listens.
+        recipients = recipients.with_shared_cache(Arc::new(shared.recipient_cache()));
+    }
+    let recipients = Arc::new(recipients);
     let queue_ctx = Arc::new(QueueContext::new(QueueParts {
         config: config.clone(),
         spool: spool.clone(),

@@ -1,6 +1,7 @@
 //! What nodes tell each other through PostgreSQL's NOTIFY: new mail was committed (`backupmx_arrivals`)
 //! and an administrator acted on the queue through some node (`backupmx_admin`): the owner of the
-//! affected mail applies it to its scheduler. The payload format is pure and tested here.
+//! affected mail applies it to its scheduler; a node changed the shared recipient cache
+//! (`backupmx_recipients`, see `verdicts.rs`). The payload format is pure and tested here.
 
 use crate::envelope::QueueId;
 
@@ -25,6 +26,11 @@ pub enum Event {
     /// Some node committed new mail.
     Arrival,
     Admin(AdminEvent),
+    /// A node changed the shared recipient-verification cache (`cluster::verdicts`).
+    Recipients {
+        node: String,
+        change: crate::recipients::CacheChange,
+    },
 }
 
 impl AdminEvent {

@@ -11,6 +11,7 @@ use tracing::warn;
 use super::commit::ARRIVALS_CHANNEL;
 use super::db::{DbError, open, redacted};
 use super::events::{ADMIN_CHANNEL, AdminEvent, Event};
+use super::verdicts::{RECIPIENTS_CHANNEL, parse_notification};
 
 /// One recipient as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,7 +122,7 @@ pub async fn fill_details<C: GenericClient>(
     Ok(())
 }
 
-/// A connection that listens for committed mail and for admin actions. The channel closes when the
+/// A connection that listens for committed mail, admin actions and recipient-cache changes. The channel closes when the
 /// connection ends, and the caller's poll timer covers that until it reconnects.
 pub async fn listen_arrivals(
     url: &str,
@@ -142,6 +143,20 @@ pub async fn listen_arrivals(
                         None => warn!(payload = n.payload(), "unknown admin notification"),
                     }
                 }
+                Some(Ok(AsyncMessage::Notification(n))) if n.channel() == RECIPIENTS_CHANNEL => {
+                    match parse_notification(n.payload()) {
+                        Some((node, change)) => {
+                            let node = node.to_string();
+                            if tx.send(Event::Recipients { node, change }).await.is_err() {
+                                break;
+                            }
+                        }
+                        None => warn!(
+                            payload = n.payload(),
+                            "unknown recipient-cache notification"
+                        ),
+                    }
+                }
                 Some(Ok(AsyncMessage::Notification(_))) => {
                     // A full channel already holds wake-ups: the owner reads everything anyway.
                     let _ = tx.try_send(Event::Arrival);
@@ -157,7 +172,7 @@ pub async fn listen_arrivals(
     });
     client
         .batch_execute(&format!(
-            "LISTEN {ARRIVALS_CHANNEL}; LISTEN {ADMIN_CHANNEL}"
+            "LISTEN {ARRIVALS_CHANNEL}; LISTEN {ADMIN_CHANNEL}; LISTEN {RECIPIENTS_CHANNEL}"
         ))
         .await
         .map_err(|source| DbError::Connect {

@@ -14,4 +14,5 @@ pub mod load;
 pub mod nodes;
 pub mod results;
 pub mod schema;
+pub mod verdicts;
 pub mod view;

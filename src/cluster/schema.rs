@@ -22,6 +22,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "audit source",
         sql: include_str!("schema/002_audit_source.sql"),
     },
+    Migration {
+        version: 3,
+        name: "shared recipient cache",
+        sql: include_str!("schema/003_shared_recipient_cache.sql"),
+    },
 ];
 
 /// The newest schema this binary knows.

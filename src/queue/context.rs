@@ -107,6 +107,11 @@ impl QueueContext {
         self.shutdown.clone()
     }
 
+    /// Recipient validation, which learns from delivery results (and in a cluster from other nodes).
+    pub(super) fn recipients(&self) -> &RecipientService {
+        &self.recipients
+    }
+
     pub(super) fn store(&self) -> &QueueStore {
         &self.store
     }

@@ -82,23 +82,47 @@ impl Cache {
     }
 
     /// Records an answer for `ttl`, replacing what was known; evicts to stay within the bound.
-    pub fn insert(&mut self, key: AddressKey, known: Known, now_ms: u64, ttl: Duration) {
+    /// Returns the entry as stored.
+    pub fn insert(&mut self, key: AddressKey, known: Known, now_ms: u64, ttl: Duration) -> Entry {
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
         let entry = Entry {
             known,
             expires_ms: now_ms.saturating_add(ttl_ms),
             learned_ms: now_ms,
         };
-        self.put(key, entry);
+        self.put(key, entry.clone());
         if self.entries.len() > self.max_entries {
             self.purge_expired(now_ms);
         }
+        self.evict_to_bound();
+        entry
+    }
+
+    /// Drops the entries that expire soonest until the bound holds.
+    fn evict_to_bound(&mut self) {
         while self.entries.len() > self.max_entries {
             let Some((_, oldest)) = self.by_expiry.pop_first() else {
                 break;
             };
             self.entries.remove(&oldest);
         }
+    }
+
+    /// Puts an entry learnt elsewhere (another node, the shared table) with its own times, unless it
+    /// has expired at `now_ms`; evicts to stay within the bound.
+    pub fn restore(&mut self, key: AddressKey, entry: Entry, now_ms: u64) {
+        if entry.expires_ms <= now_ms {
+            self.remove(&key);
+            return;
+        }
+        self.put(key, entry);
+        self.evict_to_bound();
+    }
+
+    /// Drops every entry (before a full copy of the shared table replaces them).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.by_expiry.clear();
     }
 
     fn put(&mut self, key: AddressKey, entry: Entry) {
@@ -153,7 +177,7 @@ impl Cache {
             .entries
             .iter()
             .filter(|(_, e)| e.expires_ms > now_ms)
-            .map(|(k, e)| format!("{} {} {} {k}", e.known.label(), e.expires_ms, e.learned_ms))
+            .map(|(k, e)| entry_line(k, e))
             .collect();
         lines.sort();
         let mut text = format!("{HEADER}\n");
@@ -186,16 +210,23 @@ impl Cache {
                 cache.put(key, entry);
             }
         }
-        while cache.entries.len() > cache.max_entries {
-            if let Some((_, key)) = cache.by_expiry.pop_first() {
-                cache.entries.remove(&key);
-            }
-        }
+        cache.evict_to_bound();
         Ok(cache)
     }
 }
 
-fn parse_line(line: &str) -> Option<(AddressKey, Entry)> {
+/// One entry in the persisted form: `good|bad EXPIRES_MS LEARNED_MS ADDRESS-KEY`.
+pub fn entry_line(key: &AddressKey, entry: &Entry) -> String {
+    format!(
+        "{} {} {} {key}",
+        entry.known.label(),
+        entry.expires_ms,
+        entry.learned_ms
+    )
+}
+
+/// Reads one line written by [`entry_line`].
+pub fn parse_line(line: &str) -> Option<(AddressKey, Entry)> {
     let mut parts = line.splitn(4, ' ');
     let known = match parts.next()? {
         "good" => Known::Good,

@@ -6,7 +6,8 @@
 //! `config::recipient_list`), `verdict` (the decision table; the policy types are `config`'s),
 //! `cache` (entries, expiry, bound, text form). Shells: `store` (the cache file, replaced through
 //! `durable`), `callout` (the SMTP callout client and its per-destination connection), `service`
-//! (what inbound, the queue and the admin layer call). Depends on `config`, never on `queue`: the
+//! (what inbound, the queue and the admin layer call), `shared` (the changes nodes of a cluster tell
+//! each other, and the [`SharedCache`] the cluster layer implements). Depends on `config`, never on `queue`: the
 //! queue implements [`PrimaryHealth`] and reports [`DeliveryAnswer`]s. Rules for users:
 //! docs/recipients.md.
 
@@ -17,6 +18,7 @@ pub mod error;
 pub mod list;
 mod lists;
 mod service;
+pub mod shared;
 pub mod store;
 pub mod verdict;
 mod views;
@@ -26,6 +28,7 @@ pub use cache::{Cache, Known};
 pub use error::{CacheError, ListError, RecipientRefusal};
 pub use list::RecipientList;
 pub use service::{DeliveryAnswer, DomainUsage, LearningEvent, PrimaryHealth, RecipientService};
+pub use shared::{CacheChange, SharedCache, Snapshot};
 pub use verdict::{
     CacheState, Decision, DomainPolicy, Mode, PrimaryState, Reason, UnknownWhenDown, Verdict,
     decide,

@@ -16,6 +16,7 @@ use super::cache::{Cache, DEFAULT_MAX_ENTRIES, Known};
 use super::callout::{CalloutAnswer, CalloutPool};
 use super::error::CacheError;
 use super::lists::Lists;
+use super::shared::{CacheChange, SharedCache};
 use super::store;
 use super::verdict::{CacheState, Decision, Mode, PrimaryState, Reason, Verdict, decide};
 use crate::clock::{Clock, to_unix_ms};
@@ -82,6 +83,8 @@ pub struct RecipientService {
     /// Per destination: when the last callout found no primary answering.
     unreachable_since: Mutex<HashMap<String, Instant>>,
     pub(super) learned: Mutex<HashMap<String, LearningEvent>>,
+    /// In a cluster: where changes go and the copy comes from (instead of the cache file).
+    shared: Option<Arc<dyn SharedCache>>,
 }
 
 impl RecipientService {
@@ -124,6 +127,7 @@ impl RecipientService {
             usage: None,
             unreachable_since: Mutex::new(HashMap::new()),
             learned: Mutex::new(HashMap::new()),
+            shared: None,
         }
     }
 
@@ -138,6 +142,15 @@ impl RecipientService {
     /// Lets the queue say what waits for a domain, so its quota can refuse new mail.
     pub fn with_usage(mut self, usage: Arc<dyn DomainUsage>) -> Self {
         self.usage = Some(usage);
+        self
+    }
+
+    /// Shares the verify cache with the other nodes of a cluster: `shared` replaces the cache file
+    /// (what this node learns goes there, and its copy comes from there: [`Self::resync_shared`]).
+    pub fn with_shared_cache(mut self, shared: Arc<dyn SharedCache>) -> Self {
+        self.cache_path = None;
+        self.cache().clear();
+        self.shared = Some(shared);
         self
     }
 
@@ -287,13 +300,22 @@ impl RecipientService {
             Known::Bad => self.settings.get().negative_ttl,
         };
         let now_ms = self.now_ms();
-        self.cache().insert(key.clone(), known, now_ms, ttl);
+        let entry = self.cache().insert(key.clone(), known, now_ms, ttl);
         self.dirty.store(true, Ordering::Relaxed);
         if source != "callout" {
             tracing::info!("recipient learnt: {key} is {} ({source})", known.label());
         }
+        self.note_learning(key, known, now_ms, source);
+        if let Some(shared) = &self.shared {
+            let (key, source) = (key.clone(), source.to_string());
+            shared.publish(CacheChange::Learned { key, entry, source });
+        }
+    }
+
+    /// The latest learning about `key`'s domain, for the console.
+    fn note_learning(&self, key: &AddressKey, known: Known, at_ms: u64, source: &'static str) {
         let event = LearningEvent {
-            at_ms: now_ms,
+            at_ms,
             address: key.to_string(),
             known: known.label(),
             source,
@@ -302,6 +324,48 @@ impl RecipientService {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(key.domain.clone(), event);
+    }
+
+    /// Applies a change another node made (not published again).
+    pub fn apply_shared(&self, change: CacheChange) {
+        let now_ms = self.now_ms();
+        match change {
+            CacheChange::Learned { key, entry, source } => {
+                let known = entry.known;
+                let learned_ms = entry.learned_ms;
+                self.cache().restore(key.clone(), entry, now_ms);
+                self.note_learning(&key, known, learned_ms, shared_source(&source));
+            }
+            CacheChange::Forgotten { key } => {
+                self.cache().remove(&key);
+            }
+        }
+    }
+
+    /// Replaces this node's copy with the shared table (at start, and whenever the node's listening
+    /// connection was re-established, since changes may have been missed meanwhile). Without a
+    /// shared cache, or when the table cannot be read, nothing changes.
+    pub async fn resync_shared(&self) -> Result<usize, String> {
+        let Some(shared) = &self.shared else {
+            return Ok(0);
+        };
+        let now_ms = self.now_ms();
+        let changes = shared.snapshot(now_ms).await?;
+        let mut cache = self.cache();
+        cache.clear();
+        for change in changes {
+            if let CacheChange::Learned { key, entry, .. } = change {
+                cache.restore(key, entry, now_ms);
+            }
+        }
+        Ok(cache.len())
+    }
+
+    /// Tells the other nodes that an administrator purged `key`.
+    pub(super) fn publish_forgotten(&self, key: &AddressKey) {
+        if let Some(shared) = &self.shared {
+            shared.publish(CacheChange::Forgotten { key: key.clone() });
+        }
     }
 
     /// The queue's hook: recipients the primary accepted are known-good, `5.1.1` refusals known-bad.
@@ -402,6 +466,16 @@ fn lists_of(config: &Config) -> Lists {
             .iter()
             .filter_map(|(name, d)| d.list.clone().map(|path| (name.clone(), path))),
     )
+}
+
+/// The static label of a source another node named (unknown ones are shown as `shared`).
+fn shared_source(source: &str) -> &'static str {
+    match source {
+        "callout" => "callout",
+        "delivery" => "delivery",
+        "import" => "import",
+        _ => "shared",
+    }
 }
 
 fn decision_over_quota() -> Decision {

@@ -125,6 +125,8 @@ impl RecipientService {
         if removed {
             self.mark_dirty();
         }
+        // Another node's copy may hold it even when this one's does not.
+        self.publish_forgotten(&key);
         Some(removed)
     }
 

@@ -17,6 +17,7 @@ mod cluster_faults;
 mod cluster_leases;
 mod cluster_moving_in;
 mod cluster_nodes;
+mod cluster_recipients;
 mod cluster_store;
 mod e2e_crash_loop;
 mod e2e_full_disk;

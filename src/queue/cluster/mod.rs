@@ -68,6 +68,10 @@ pub(super) async fn run(ctx: Arc<QueueContext>, shared: Arc<PgSpool>) {
         if arrivals.is_none() && !node.ctx.shutting_down() {
             let listen = tokio::time::timeout(LISTEN_TIMEOUT, node.shared.arrivals());
             arrivals = listen.await.ok().and_then(Result::ok);
+            if arrivals.is_some() {
+                // Changes made while this node was not listening were missed: take a fresh copy.
+                tokio::spawn(resync_recipients(node.ctx.clone()));
+            }
         }
         if Instant::now() >= node.next_heartbeat && node.heartbeat().await {
             // Newly claimed destinations are loaded at once (a take-over waits for nothing).
@@ -92,6 +96,11 @@ pub(super) async fn run(ctx: Arc<QueueContext>, shared: Arc<PgSpool>) {
                     event = listening.next() => match event {
                         Some(Event::Admin(action)) => admin::apply(&node.ctx, action).await,
                         Some(Event::Arrival) => announced = true,
+                        Some(Event::Recipients { node: from, change }) => {
+                            if from != node.shared.node() {
+                                node.ctx.recipients().apply_shared(change);
+                            }
+                        }
                         None => arrivals = None,
                     },
                 }
@@ -233,5 +242,13 @@ impl Node {
         if added > 0 {
             self.ctx.wake();
         }
+    }
+}
+
+/// Replaces this node's copy of the recipient cache with the shared table.
+async fn resync_recipients(ctx: Arc<QueueContext>) {
+    match ctx.recipients().resync_shared().await {
+        Ok(entries) => info!(entries, "recipient cache copied from the shared table"),
+        Err(error) => warn!(%error, "recipient cache not copied from the shared table"),
     }
 }

@@ -112,3 +112,28 @@ fn a_damaged_file_names_its_line() {
         }
     }
 }
+
+#[test]
+fn restored_entries_keep_their_times_and_the_bound() {
+    let mut c = Cache::new(2);
+    let entry = |known, expires_ms| Entry {
+        known,
+        expires_ms,
+        learned_ms: 500,
+    };
+    c.restore(key("a@x.test"), entry(Known::Bad, 5_000), 1_000);
+    assert_eq!(
+        c.get(&key("a@x.test"), 1_000),
+        Some(&entry(Known::Bad, 5_000))
+    );
+    // An entry already expired is not kept, and removes what was there.
+    c.restore(key("a@x.test"), entry(Known::Good, 900), 1_000);
+    assert!(c.is_empty());
+    c.restore(key("a@x.test"), entry(Known::Good, 3_000), 1_000);
+    c.restore(key("b@x.test"), entry(Known::Good, 4_000), 1_000);
+    c.restore(key("c@x.test"), entry(Known::Good, 6_000), 1_000);
+    assert_eq!(c.len(), 2, "the soonest to expire went");
+    assert_eq!(c.state(&key("a@x.test"), 1_000), CacheState::Unknown);
+    c.clear();
+    assert!(c.is_empty());
+}

@@ -113,6 +113,11 @@ impl PgSpool {
         self.lease
     }
 
+    /// The recipient-verification cache shared through this database, written by this node's name.
+    pub fn recipient_cache(&self) -> crate::cluster::verdicts::SharedVerdicts {
+        crate::cluster::verdicts::SharedVerdicts::start(self.pool.clone(), &self.node)
+    }
+
     pub(super) fn body_writer(&self) -> BodyWriter {
         BodyWriter::new(self.ids.next(), self.layout.clone())
     }
