@@ -28,11 +28,13 @@ const HEADER_PEEK: usize = 64 * 1024;
 /// A stored body, its first part already read (for the hop count).
 type Body = Chain<Cursor<Vec<u8>>, BodyReader>;
 
-/// A message claimed by this connection, its body open and its commands staged.
+/// A message claimed by this connection, its commands staged and its body open. A message pipelined
+/// behind another has its body opened while the elder's body is being sent (`None` until then, and
+/// when it could not be opened).
 struct Sending {
     claim: Claim,
     message: StoredMessage,
-    body: Body,
+    body: Option<Body>,
     staged: Staged,
 }
 
@@ -58,11 +60,15 @@ pub(super) async fn send_all(ctx: &Arc<QueueContext>, dest: &str, mut conn: Conn
             body,
             staged,
         } = sending;
-        let msg = Message {
-            envelope: &message.envelope,
-            recipients: &claim.recipients,
-            size: message.size + message.envelope.prepended().len() as u64,
+        let Some(body) = body else {
+            // Not confirmed without a body (see below); should it happen, its envelope is out and
+            // only dropping the connection takes it back.
+            ctx.unclaim(dest, claim.id);
+            conn.abandon();
+            recorder.finish().await;
+            return;
         };
+        let msg = outgoing(&message, &claim);
         let started = std::time::Instant::now();
         let report = match conn.envelope(&msg, staged).await {
             EnvelopeStep::Finished(report) => report,
@@ -81,7 +87,19 @@ pub(super) async fn send_all(ctx: &Arc<QueueContext>, dest: &str, mut conn: Conn
                 if conn.can_pipeline() && !ctx.shutting_down() {
                     chained = stage_chained(ctx, dest, &mut conn, claim.id).await;
                 }
-                conn.send_body(&msg, opened, body).await
+                match chained.as_mut() {
+                    // The next body (a database round trip with the shared queue) is fetched while
+                    // this one goes out: it is off the drain's critical path.
+                    Some(next) => {
+                        let (report, next_body) = tokio::join!(
+                            conn.send_body(&msg, opened, body),
+                            open_checked(ctx, &next.message)
+                        );
+                        next.body = next_body.ok();
+                        report
+                    }
+                    None => conn.send_body(&msg, opened, body).await,
+                }
             }
         };
         metrics::histogram!("backupmx_delivery_attempt_duration_seconds")
@@ -91,7 +109,11 @@ pub(super) async fn send_all(ctx: &Arc<QueueContext>, dest: &str, mut conn: Conn
         let consequences = decide(ctx, dest, &claim, &message, &results, &host);
         recorder.record(message, consequences).await;
         let next_may_go = match &chained {
-            Some(next) if reusable => ctx.confirm_chained(dest, next.claim.id),
+            // A chained message whose body cannot be read (or that loops) goes back untried; the
+            // ordinary path meets it again and records why it cannot go.
+            Some(next) if reusable && next.body.is_some() => {
+                ctx.confirm_chained(dest, next.claim.id)
+            }
             Some(next) => {
                 ctx.unclaim(dest, next.claim.id);
                 false
@@ -134,8 +156,8 @@ async fn claim_and_stage(
     }
 }
 
-/// Claims a message to pipeline behind `prev` and stages it. Anything unusual (unreadable body, a
-/// local refusal) gives it back untried: the ordinary path meets it again after `prev`.
+/// Claims a message to pipeline behind `prev` and stages its commands (its body is opened by the
+/// caller). A local refusal gives it back untried: the ordinary path meets it again after `prev`.
 async fn stage_chained(
     ctx: &Arc<QueueContext>,
     dest: &str,
@@ -143,12 +165,27 @@ async fn stage_chained(
     prev: crate::envelope::QueueId,
 ) -> Option<Sending> {
     let (claim, message) = ctx.claim(dest, Some(prev))?;
-    match prepare(ctx, conn, claim, message).await {
-        Ok(sending) => Some(sending),
-        Err((claim, _, _)) => {
+    let staged = conn.stage(&outgoing(&message, &claim)).await;
+    match staged {
+        Ok(staged) => Some(Sending {
+            claim,
+            message,
+            body: None,
+            staged,
+        }),
+        Err(_) => {
             ctx.unclaim(dest, claim.id);
             None
         }
+    }
+}
+
+/// What the client sends of `message` for `claim`.
+fn outgoing<'a>(message: &'a StoredMessage, claim: &'a Claim) -> Message<'a> {
+    Message {
+        envelope: &message.envelope,
+        recipients: &claim.recipients,
+        size: message.size + message.envelope.prepended().len() as u64,
     }
 }
 
@@ -172,16 +209,11 @@ async fn prepare(
             return Err((claim, message, results));
         }
     };
-    let msg = Message {
-        envelope: &message.envelope,
-        recipients: &claim.recipients,
-        size: message.size + message.envelope.prepended().len() as u64,
-    };
-    match conn.stage(&msg).await {
+    match conn.stage(&outgoing(&message, &claim)).await {
         Ok(staged) => Ok(Sending {
             claim,
             message,
-            body,
+            body: Some(body),
             staged,
         }),
         Err(report) => Err((claim, message, results_of(report))),
