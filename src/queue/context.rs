@@ -206,11 +206,12 @@ impl QueueContext {
         self.state.with(|sched| sched.insert(message, now));
     }
 
-    /// Queues mail of a destination this node owns (loaded from the shared queue).
-    pub(super) fn adopt(&self, message: StoredMessage, destination: &str) -> bool {
+    /// Queues mail of a destination this node owns (loaded from the shared queue), in the order of
+    /// its `arrival` (commit order).
+    pub(super) fn adopt(&self, message: StoredMessage, arrival: u64, destination: &str) -> bool {
         let now = self.now();
         self.state
-            .with(|sched| sched.adopt(message, destination, now))
+            .with(|sched| sched.adopt(message, arrival, destination, now))
     }
 
     /// Gives up every destination with queued jobs that this node may no longer deliver (jobs that

@@ -95,10 +95,26 @@ impl OrderBook {
     /// (envelope index, address) pairs. Returns false (and changes nothing) when the message already has
     /// a job for that destination or no recipient is given. Insert in arrival order, or insert every
     /// recovered message before claiming any: an older message inserted after a newer one for the same
-    /// mailbox was claimed cannot undo that claim.
+    /// mailbox was claimed cannot undo that claim. Ranked by queue id (the tests' shorthand; the
+    /// scheduler always names the rank).
+    #[cfg(test)]
     pub fn insert<S: AsRef<str>>(
         &mut self,
         id: QueueId,
+        destination: &str,
+        recipients: impl IntoIterator<Item = (usize, S)>,
+        due_at: SystemTime,
+    ) -> bool {
+        self.insert_ranked(id, id.0, destination, recipients, due_at)
+    }
+
+    /// [`OrderBook::insert`] with an explicit arrival `rank`: a mailbox's messages go in rank order
+    /// (ties by id). One node ranks by queue id; a cluster by commit order in the database, which does
+    /// not depend on the nodes' clocks. One book uses one kind of rank.
+    pub fn insert_ranked<S: AsRef<str>>(
+        &mut self,
+        id: QueueId,
+        rank: u64,
         destination: &str,
         recipients: impl IntoIterator<Item = (usize, S)>,
         due_at: SystemTime,
@@ -120,7 +136,7 @@ impl OrderBook {
             self.drop_if_idle(destination);
             return false;
         }
-        dest.insert(id, pending, due_at);
+        dest.insert(id, rank, pending, due_at);
         match self.jobs_of.get_mut(&id) {
             Some(jobs) => jobs.push(name),
             None => {

@@ -227,7 +227,7 @@ impl Node {
                 let full = page.len() as i64 == PAGE;
                 for loaded in page {
                     after = after.max(loaded.arrival);
-                    if self.ctx.adopt(loaded.message, &destination) {
+                    if self.ctx.adopt(loaded.message, loaded.arrival, &destination) {
                         added += 1;
                     }
                 }

@@ -28,6 +28,14 @@ pub struct Claim {
     pub recipients: Vec<usize>,
 }
 
+/// A job's place in the queues: its arrival rank first (commit order in a cluster, the queue id on
+/// one node), the id only breaking ties.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct Place {
+    rank: u64,
+    pub(super) id: QueueId,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum JobState {
     /// Some mailbox has an older message ahead of this one.
@@ -50,9 +58,17 @@ pub(super) struct Job {
     pending: Vec<(Mailbox, u32)>,
     pub(super) due_at: SystemTime,
     state: JobState,
+    rank: u64,
 }
 
 impl Job {
+    fn place(&self, id: QueueId) -> Place {
+        Place {
+            rank: self.rank,
+            id,
+        }
+    }
+
     pub(super) fn is_in_flight(&self) -> bool {
         matches!(self.state, JobState::InFlight | JobState::Chained)
     }
@@ -83,9 +99,9 @@ impl Job {
 pub(super) struct Destination {
     pub(super) jobs: BTreeMap<QueueId, Job>,
     /// Per mailbox, the jobs with a pending recipient there, oldest first.
-    mailboxes: HashMap<Mailbox, BTreeSet<QueueId>>,
-    waiting: BTreeSet<(SystemTime, QueueId)>,
-    due: BTreeSet<QueueId>,
+    mailboxes: HashMap<Mailbox, BTreeSet<Place>>,
+    waiting: BTreeSet<(SystemTime, Place)>,
+    due: BTreeSet<Place>,
     pub(super) in_flight: usize,
 }
 
@@ -95,7 +111,7 @@ impl Destination {
             self.mailboxes
                 .get(mailbox)
                 .and_then(|queue| queue.first())
-                .is_some_and(|head| *head == id)
+                .is_some_and(|head| head.id == id)
         })
     }
 
@@ -104,12 +120,13 @@ impl Destination {
         let Some(job) = self.jobs.get(&id) else {
             return;
         };
+        let place = job.place(id);
         match job.state {
             JobState::Waiting => {
-                self.waiting.remove(&(job.due_at, id));
+                self.waiting.remove(&(job.due_at, place));
             }
             JobState::Due => {
-                self.due.remove(&id);
+                self.due.remove(&place);
             }
             JobState::Blocked | JobState::InFlight | JobState::Chained => {}
         }
@@ -126,7 +143,7 @@ impl Destination {
         let ready = self.is_ready(id, job);
         match (ready, job.state) {
             (true, JobState::Blocked) => {
-                self.waiting.insert((job.due_at, id));
+                self.waiting.insert((job.due_at, job.place(id)));
                 self.set_state(id, JobState::Waiting);
             }
             (false, JobState::Waiting | JobState::Due) => {
@@ -144,7 +161,9 @@ impl Destination {
     }
 
     fn head_of(&self, mailbox: &str) -> Option<QueueId> {
-        self.mailboxes.get(mailbox).and_then(|q| q.first().copied())
+        self.mailboxes
+            .get(mailbox)
+            .and_then(|q| q.first().map(|p| p.id))
     }
 
     /// The shared key of `mailbox` when a job of this destination already uses it.
@@ -154,10 +173,11 @@ impl Destination {
             .map(|(k, _)| k.clone())
     }
 
-    /// Files a job; `pending` holds (mailbox, recipient index) pairs, not empty.
+    /// Files a job at arrival `rank`; `pending` holds (mailbox, recipient index) pairs, not empty.
     pub(super) fn insert(
         &mut self,
         id: QueueId,
+        rank: u64,
         mut pending: Vec<(Mailbox, u32)>,
         due_at: SystemTime,
     ) {
@@ -168,25 +188,27 @@ impl Destination {
             pending,
             due_at,
             state: JobState::Blocked,
+            rank,
         };
+        let place = job.place(id);
         let mut displaced = Vec::new();
         for mailbox in job.mailboxes() {
             let queue = self.mailboxes.entry(mailbox.clone()).or_default();
-            if let Some(head) = queue.first().copied().filter(|head| *head > id) {
+            if let Some(head) = queue.first().copied().filter(|head| *head > place) {
                 // Only happens when mail is inserted out of arrival order (e.g. during recovery).
-                displaced.push(head);
+                displaced.push(head.id);
             }
-            queue.insert(id);
+            queue.insert(place);
         }
         self.jobs.insert(id, job);
         self.refresh(id);
         displaced.into_iter().for_each(|head| self.refresh(head));
     }
 
-    /// Removes `id` from a mailbox queue and returns the mailbox's new head, if any.
-    fn leave_mailbox(&mut self, id: QueueId, mailbox: &str) -> Option<QueueId> {
+    /// Removes a job from a mailbox queue and returns the mailbox's new head, if any.
+    fn leave_mailbox(&mut self, place: Place, mailbox: &str) -> Option<QueueId> {
         let queue = self.mailboxes.get_mut(mailbox)?;
-        queue.remove(&id);
+        queue.remove(&place);
         if queue.is_empty() {
             self.mailboxes.remove(mailbox);
             return None;
@@ -196,19 +218,19 @@ impl Destination {
 
     /// Moves the waiting jobs whose time has come to `due`.
     fn promote_due(&mut self, now: SystemTime) {
-        while let Some(&(at, id)) = self.waiting.first() {
+        while let Some(&(at, place)) = self.waiting.first() {
             if at > now {
                 break;
             }
             self.waiting.pop_first();
-            self.due.insert(id);
-            self.set_state(id, JobState::Due);
+            self.due.insert(place);
+            self.set_state(place.id, JobState::Due);
         }
     }
 
     pub(super) fn claim(&mut self, now: SystemTime) -> Option<Claim> {
         self.promote_due(now);
-        let id = self.due.pop_first()?;
+        let id = self.due.pop_first()?.id;
         let claim = self.take(id, JobState::InFlight)?;
         self.in_flight += 1;
         Some(claim)
@@ -238,6 +260,7 @@ impl Destination {
         let Some(job) = self.jobs.get_mut(&id) else {
             return true;
         };
+        let place = job.place(id);
         let emptied = outcomes
             .iter()
             .filter(|(_, o)| *o == Outcome::Done)
@@ -261,7 +284,7 @@ impl Destination {
         }
         let heads = emptied
             .iter()
-            .filter_map(|m| self.leave_mailbox(id, m))
+            .filter_map(|m| self.leave_mailbox(place, m))
             .collect::<Vec<_>>();
         self.refresh(id);
         heads.into_iter().for_each(|head| self.refresh(head));
@@ -276,9 +299,10 @@ impl Destination {
         if job.state == JobState::InFlight {
             self.in_flight = self.in_flight.saturating_sub(1);
         }
+        let place = job.place(id);
         let heads = job
             .mailboxes()
-            .filter_map(|m| self.leave_mailbox(id, m))
+            .filter_map(|m| self.leave_mailbox(place, m))
             .collect::<Vec<_>>();
         heads.into_iter().for_each(|head| self.refresh(head));
     }
@@ -312,7 +336,7 @@ impl Destination {
         let due_now = self
             .due
             .first()
-            .and_then(|id| self.jobs.get(id))
+            .and_then(|place| self.jobs.get(&place.id))
             .map(|job| job.due_at);
         let waiting = self.waiting.first().map(|(at, _)| *at);
         due_now.into_iter().chain(waiting).min()

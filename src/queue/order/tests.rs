@@ -37,6 +37,36 @@ fn one_mailbox_is_served_strictly_in_order() {
 }
 
 #[test]
+fn the_rank_not_the_id_decides_the_order() {
+    // A cluster ranks by commit order: node B's message (the smaller id, its clock behind) was
+    // committed after node A's.
+    let mut book = OrderBook::new();
+    let late_clock = q(1);
+    let early_clock = q(2);
+    assert!(book.insert_ranked(early_clock, 10, DEST, [(0, "a@example.test")], t(0)));
+    assert!(book.insert_ranked(late_clock, 11, DEST, [(0, "a@example.test")], t(0)));
+    assert!(book.insert_ranked(q(3), 12, DEST, [(0, "b@example.test")], t(0)));
+    assert_eq!(claim(&mut book), Some(2), "rank 10 first");
+    assert_eq!(
+        claim(&mut book),
+        Some(3),
+        "another mailbox goes in parallel"
+    );
+    assert_eq!(claim(&mut book), None, "rank 11 waits for rank 10");
+    assert!(done_all(&mut book, 2, 1));
+    assert_eq!(claim(&mut book), Some(1));
+    // Chained claims follow the rank too.
+    let mut book = OrderBook::new();
+    assert!(book.insert_ranked(q(9), 1, DEST, [(0, "a@example.test")], t(0)));
+    assert!(book.insert_ranked(q(5), 2, DEST, [(0, "a@example.test")], t(0)));
+    assert!(book.insert_ranked(q(7), 3, DEST, [(0, "a@example.test")], t(0)));
+    let first = book.claim_next(DEST, t(0), 1).map(|c| c.id);
+    assert_eq!(first, Some(q(9)));
+    let next = book.claim_after(DEST, q(9), t(0)).map(|c| c.id);
+    assert_eq!(next, Some(q(5)));
+}
+
+#[test]
 fn different_mailboxes_go_in_parallel_oldest_first_up_to_the_limit() {
     let mut book = OrderBook::new();
     for (id, rcpt) in [

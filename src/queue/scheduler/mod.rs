@@ -136,8 +136,15 @@ impl Scheduler {
         }
     }
 
-    /// Queues a message (just received, or recovered at start: insert those oldest first).
-    pub fn insert(&mut self, mut message: StoredMessage, now: SystemTime) {
+    /// Queues a message (just received, or recovered at start: insert those oldest first), ranked by
+    /// its queue id.
+    pub fn insert(&mut self, message: StoredMessage, now: SystemTime) {
+        let rank = message.id.0;
+        self.insert_ranked(message, rank, now);
+    }
+
+    /// Queues a message at arrival `rank` (see [`OrderBook::insert_ranked`]).
+    pub fn insert_ranked(&mut self, mut message: StoredMessage, rank: u64, now: SystemTime) {
         let id = message.id;
         if self.messages.contains_key(&id) {
             return;
@@ -176,7 +183,7 @@ impl Scheduler {
                 };
                 d.next_probe = Some(now);
             }
-            self.book.insert(id, &dest, rcpts, due);
+            self.book.insert_ranked(id, rank, &dest, rcpts, due);
         }
         let warned = self.already_warned(&message);
         self.messages.insert(id, Entry { message, warned });

@@ -11,13 +11,21 @@ use crate::spool::StoredMessage;
 impl Scheduler {
     /// Queues `message` for `destination`, which this node now owns: a message not yet here is
     /// inserted as loaded; one already here (for another destination this node owns) gets the
-    /// recipients of `destination` back as pending. Returns true when something was added.
-    pub fn adopt(&mut self, message: StoredMessage, destination: &str, now: SystemTime) -> bool {
+    /// recipients of `destination` back as pending. `arrival` is its commit order in the shared
+    /// queue: a mailbox's messages go in that order, whatever the nodes' clocks said when their ids
+    /// were made. Returns true when something was added.
+    pub fn adopt(
+        &mut self,
+        message: StoredMessage,
+        arrival: u64,
+        destination: &str,
+        now: SystemTime,
+    ) -> bool {
         let id = message.id;
         let Some(entry) = self.messages.get_mut(&id) else {
             let pending = message.envelope.pending().next().is_some();
             if pending {
-                self.insert(message, now);
+                self.insert_ranked(message, arrival, now);
             }
             return pending;
         };
@@ -37,7 +45,8 @@ impl Scheduler {
             return false;
         }
         let due = self.due_time(&message, now);
-        self.book.insert(id, destination, rcpts, due);
+        self.book
+            .insert_ranked(id, arrival, destination, rcpts, due);
         true
     }
 

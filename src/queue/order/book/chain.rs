@@ -3,7 +3,7 @@
 
 use std::time::SystemTime;
 
-use super::{Claim, Destination, Job, JobState};
+use super::{Claim, Destination, Job, JobState, Place};
 use crate::envelope::QueueId;
 
 impl Destination {
@@ -17,31 +17,31 @@ impl Destination {
         self.promote_due(now);
         let ready = self.due.first().copied();
         let successor = self.successor_of(prev, now);
-        let id = match (ready, successor) {
+        let place = match (ready, successor) {
             (Some(a), Some(b)) => a.min(b),
             (a, b) => a.or(b)?,
         };
-        if ready == Some(id) {
-            self.due.remove(&id);
+        if ready == Some(place) {
+            self.due.remove(&place);
         }
-        self.take(id, JobState::Chained)
+        self.take(place.id, JobState::Chained)
     }
 
     /// The oldest due job that waits only for `prev`: second behind it in some mailbox, and in each
     /// of its mailboxes either the head or second behind `prev`.
-    fn successor_of(&self, prev: QueueId, now: SystemTime) -> Option<QueueId> {
+    fn successor_of(&self, prev: QueueId, now: SystemTime) -> Option<Place> {
         let prev_job = self.jobs.get(&prev)?;
         prev_job
             .mailboxes()
             .filter_map(|mailbox| {
                 let mut queue = self.mailboxes.get(mailbox)?.iter();
-                (queue.next() == Some(&prev)).then(|| queue.next().copied())?
+                (queue.next().map(|p| p.id) == Some(prev)).then(|| queue.next().copied())?
             })
-            .filter(|id| {
-                self.jobs.get(id).is_some_and(|job| {
+            .filter(|place| {
+                self.jobs.get(&place.id).is_some_and(|job| {
                     job.state == JobState::Blocked
                         && job.due_at <= now
-                        && self.ready_after(*id, job, prev)
+                        && self.ready_after(place.id, job, prev)
                 })
             })
             .min()
@@ -55,8 +55,8 @@ impl Destination {
                 None => return false,
             };
             match queue.next() {
-                Some(head) if *head == id => true,
-                Some(head) if *head == prev => queue.next() == Some(&id),
+                Some(head) if head.id == id => true,
+                Some(head) if head.id == prev => queue.next().map(|p| p.id) == Some(id),
                 _ => false,
             }
         })
