@@ -21,21 +21,21 @@ use support::tls_front::{Issued, TestCa};
 use support::{TestDns, addr, mx};
 use tempfile::TempDir;
 
-const US: &str = "mx2.example.net";
-const PRIMARY: &str = "mail.example.com";
+pub(crate) const US: &str = "mx2.example.net";
+pub(crate) const PRIMARY: &str = "mail.example.com";
 
 /// The world of one test: DNS, the policy server, the CA and our certificate.
-struct World {
-    ca: TestCa,
-    dir: TempDir,
-    ca_file: PathBuf,
-    policy: PolicyServer,
-    ours: Issued,
-    listen: SocketAddr,
+pub(crate) struct World {
+    pub(crate) ca: TestCa,
+    pub(crate) dir: TempDir,
+    pub(crate) ca_file: PathBuf,
+    pub(crate) policy: PolicyServer,
+    pub(crate) ours: Issued,
+    pub(crate) listen: SocketAddr,
 }
 
 impl World {
-    async fn new() -> World {
+    pub(crate) async fn new() -> World {
         let ca = TestCa::new();
         let dir = tempfile::tempdir().unwrap();
         let ca_file = ca.write_pem(dir.path());
@@ -58,7 +58,7 @@ impl World {
 
     /// Everything right: MX 10 primary / 20 us, both 127.0.0.1, PTR back to us, an MTA-STS record,
     /// TLSA records for us matching our certificate.
-    fn records(&self) -> Vec<TestRecord> {
+    pub(crate) fn records(&self) -> Vec<TestRecord> {
         let ours = ee_record(&self.ours.der).unwrap();
         vec![
             mx("example.com", 10, PRIMARY),
@@ -73,7 +73,7 @@ impl World {
     }
 
     /// The config text of `mx2.example.net` backing up example.com.
-    fn toml(&self, dns: &TestDns) -> String {
+    pub(crate) fn toml(&self, dns: &TestDns) -> String {
         format!(
             "hostname = \"{US}\"\n\
              [smtp]\nlisten = [\"{listen}\"]\n\
@@ -89,8 +89,17 @@ impl World {
         )
     }
 
-    async fn assess(&self, dns: &TestDns, certificate: Option<&Issued>) -> Readiness {
-        let config = Config::from_toml_str(&self.toml(dns), "test.toml").unwrap();
+    pub(crate) async fn assess(&self, dns: &TestDns, certificate: Option<&Issued>) -> Readiness {
+        self.assess_config(&self.toml(dns), certificate).await
+    }
+
+    /// The readiness of example.com under the config `toml`.
+    pub(crate) async fn assess_config(
+        &self,
+        toml: &str,
+        certificate: Option<&Issued>,
+    ) -> Readiness {
+        let config = Config::from_toml_str(toml, "test.toml").unwrap();
         let deliverer = Deliverer::new(&config).unwrap();
         let gatherer = Gatherer::new(&config, deliverer).unwrap();
         let chain = certificate.map(|c| vec![c.der.clone()]);
@@ -108,7 +117,7 @@ async fn signed(records: &[TestRecord]) -> TestDns {
     dns
 }
 
-fn check<'r>(readiness: &'r Readiness, name: &str) -> &'r backupmx::readiness::Check {
+pub(crate) fn check<'r>(readiness: &'r Readiness, name: &str) -> &'r backupmx::readiness::Check {
     readiness
         .checks
         .iter()
@@ -116,7 +125,7 @@ fn check<'r>(readiness: &'r Readiness, name: &str) -> &'r backupmx::readiness::C
         .unwrap_or_else(|| panic!("no {name} check in {readiness:?}"))
 }
 
-fn assert_check(readiness: &Readiness, name: &str, status: Status, words: &[&str]) {
+pub(crate) fn assert_check(readiness: &Readiness, name: &str, status: Status, words: &[&str]) {
     let found = check(readiness, name);
     assert_eq!(found.status, status, "{name}: {found:?}");
     for word in words {
@@ -452,7 +461,7 @@ async fn check_dns_json_prints_the_readiness() {
 }
 
 /// Writes the config of `world` with our certificate files, asking `dns`, and returns its path.
-fn write_config(world: &World, dns: &TestDns, certificate: &Issued) -> PathBuf {
+pub(crate) fn write_config(world: &World, dns: &TestDns, certificate: &Issued) -> PathBuf {
     let file = world.dir.path().join("backupmx.toml");
     let cert = world.dir.path().join("cert.pem");
     let key = world.dir.path().join("key.pem");
@@ -471,7 +480,7 @@ fn write_config(world: &World, dns: &TestDns, certificate: &Issued) -> PathBuf {
 }
 
 /// Runs `backupmx check-dns example.com --config FILE [--json]`: (exit status, stdout).
-async fn run_check_dns(file: &std::path::Path, json: bool) -> (i32, String) {
+pub(crate) async fn run_check_dns(file: &std::path::Path, json: bool) -> (i32, String) {
     let file = file.to_path_buf();
     let output = tokio::task::spawn_blocking(move || {
         let mut command = Command::new(env!("CARGO_BIN_EXE_backupmx"));
