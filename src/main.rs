@@ -51,7 +51,7 @@ enum Command {
     /// a bad config, 1 when the check cannot run).
     #[command(after_help = "Exit status:\n  \
         0  ready: every readiness check passed (or was skipped)\n  \
-        1  the check could not run (e.g. no tokio runtime, unreadable certificate file)\n  \
+        1  the check could not run (e.g. an unreadable certificate file)\n  \
         2  the config file is invalid or unreadable\n  \
         3  warning: at least one check warns, none fails\n  \
         4  broken: at least one check fails (a WRONG routing fails the mx check; a resolver that\n     does not answer makes it warn)")]

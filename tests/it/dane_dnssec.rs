@@ -136,6 +136,22 @@ async fn a_forged_record_or_a_zone_signed_with_another_key_is_bogus() {
         Status::Fail,
         &["DNSSEC validation failed"],
     );
+
+    // No signatures at all (a zone that should be signed, or nameservers that strip DNSSEC
+    // records): not secure, and nothing proves the zone unsigned either.
+    let mut unsigned_records = world.records();
+    unsigned_records.retain(|r| !r.name.starts_with("_25._tcp"));
+    for records in [world.records(), unsigned_records] {
+        let dns = TestDns::start(&records).await;
+        let toml = validating(&world.toml(&dns), &anchor);
+        let readiness = world.assess_config(&toml, Some(&world.ours)).await;
+        assert_check(
+            &readiness,
+            "dane",
+            Status::Fail,
+            &["DNSSEC validation failed"],
+        );
+    }
 }
 
 /// `check-dns --json` through the real binary with `dnssec = "validate"`: the validated record is
