@@ -5,6 +5,7 @@
 //! `check-dns --json`) and delivery uses DANE (a wrong certificate defers, a right one delivers).
 //! A record whose signature does not verify (forged after signing), or a zone signed with another
 //! key, is bogus: the check fails and the mail is deferred without connecting, never sent in clear.
+//! An unsigned domain delegated from the signed root is insecure, not bogus: its mail flows.
 //! The `"resolver"` mode (the AD bit) keeps its own tests in `readiness.rs` and `e2e_mta_sts.rs`.
 
 use crate::readiness::{PRIMARY, US, World, assert_check, run_check_dns, write_config};
@@ -301,4 +302,29 @@ async fn delivery_uses_dane_only_on_records_backupmx_validated() {
     assert_eq!(strip_first_received(&got[0].data), &body[..]);
     assert!(front.tls_sessions() >= 1);
     drop(server);
+}
+
+/// An unsigned domain under the signed root (NS without DS, the absence proven by the root's
+/// NSEC records): its TLSA records are insecure, not bogus. DANE does not apply (a record that
+/// matches nothing is ignored, as DANE senders ignore it) and the mail goes out with
+/// opportunistic TLS: validating does not stop mail to the many unsigned domains.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsigned_domain_under_the_signed_root_is_insecure_and_gets_its_mail() {
+    let key = ZoneKey::generate();
+    let dir = tempfile::tempdir().unwrap();
+    let anchor = key.write_trust_anchor(dir.path());
+    let sink = SmtpSink::start().await;
+    let certificate = self_signed(&["whatever.invalid"]);
+    let front = TlsFront::start(sink.addr(), FrontTls::Terminate(certificate.acceptor())).await;
+    let unsigned = zone(&[tlsa("_25._tcp.mail.example.test", 3, 1, 1, &[9; 32])]);
+    let dns = TestDns::start_delegated(&[], &key, "example.test", &unsigned).await;
+    let server = start(&dns, &front, &anchor).await;
+    let body = send(&server).await;
+    let got = sink.wait_for(1, WAIT).await;
+    assert_eq!(strip_first_received(&got[0].data), &body[..]);
+    assert!(front.tls_sessions() >= 1, "opportunistic TLS was not used");
+    // Insecure, not a failed look-up (which would also fall back to opportunistic TLS).
+    let log = server.log();
+    assert!(!log.contains("DNSSEC validation failed"), "{log}");
+    assert!(!log.contains("TLSA look-up failed"), "{log}");
 }

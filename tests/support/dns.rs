@@ -22,8 +22,8 @@ use hickory_server::dnssec::NxProofKind;
 use hickory_server::net::runtime::{Time, TokioRuntimeProvider};
 use hickory_server::proto::op::{Metadata, ResponseCode};
 use hickory_server::proto::rr::rdata::tlsa::{CertUsage, Matching, Selector};
-use hickory_server::proto::rr::rdata::{A, AAAA, MX, PTR, SOA, TLSA, TXT};
-use hickory_server::proto::rr::{Name, RData, Record};
+use hickory_server::proto::rr::rdata::{A, AAAA, MX, NS, PTR, SOA, TLSA, TXT};
+use hickory_server::proto::rr::{Name, RData, Record, RecordType};
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::store::in_memory::InMemoryZoneHandler;
 use hickory_server::zone_handler::MessageResponseBuilder;
@@ -108,6 +108,9 @@ pub struct TestDns {
 /// names in `authenticated` are answered from `records` with the AD bit set.
 struct FailingNames {
     catalog: Catalog,
+    /// The root zone alone: it answers DS questions, which belong to the parent side of a zone
+    /// cut (the catalog would send them to the child zone).
+    parents: Catalog,
     servfail: Arc<Mutex<HashSet<String>>>,
     authenticated: Arc<Mutex<HashSet<String>>>,
     records: Vec<Record>,
@@ -160,8 +163,11 @@ impl RequestHandler for FailingNames {
                     .expect("send an authenticated answer");
             }
             if !failing {
-                return self
-                    .catalog
+                let is_ds = request
+                    .request_info()
+                    .is_ok_and(|info| info.query.query_type() == RecordType::DS);
+                let catalog = if is_ds { &self.parents } else { &self.catalog };
+                return catalog
                     .handle_request::<R, T>(request, response_handle)
                     .await;
             }
@@ -197,16 +203,7 @@ fn zone(
         AxfrPolicy::Deny,
         nx_proof,
     );
-    let soa = SOA::new(
-        name("ns.test"),
-        name("hostmaster.test"),
-        1,
-        3600,
-        600,
-        86400,
-        TTL,
-    );
-    zone.upsert_mut(Record::from_rdata(Name::root(), TTL, RData::SOA(soa)), 1);
+    zone.upsert_mut(Record::from_rdata(Name::root(), TTL, RData::SOA(soa())), 1);
     let mut served = Vec::new();
     for record in records {
         let record = to_record(record);
@@ -215,6 +212,19 @@ fn zone(
         served.push(record);
     }
     (zone, served)
+}
+
+/// The SOA record every test zone has.
+fn soa() -> SOA {
+    SOA::new(
+        name("ns.test"),
+        name("hostmaster.test"),
+        1,
+        3600,
+        600,
+        86400,
+        TTL,
+    )
 }
 
 fn to_record(record: &TestRecord) -> Record {
@@ -245,7 +255,7 @@ impl TestDns {
     /// Serves `records` from a root zone on 127.0.0.1:<free port>, UDP and TCP.
     pub async fn start(records: &[TestRecord]) -> TestDns {
         let (zone, served) = zone(records, None);
-        TestDns::serve(zone, served).await
+        TestDns::serve(zone, Vec::new(), served).await
     }
 
     /// Serves `records` from a root zone signed with `key` (DNSKEY, RRSIG, NSEC): a validator
@@ -265,18 +275,56 @@ impl TestDns {
         dnssec::sign(&mut zone, key);
         let forged: Vec<Record> = forged.iter().map(to_record).collect();
         dnssec::forge(&mut zone, &forged);
-        TestDns::serve(zone, served).await
+        TestDns::serve(zone, Vec::new(), served).await
+    }
+
+    /// `signed` in the root zone signed with `key`, which delegates `child` (NS, no DS: proven
+    /// absent by the root's NSEC records) to an unsigned zone holding `unsigned`: an insecure
+    /// delegation, as for any unsigned domain under the signed root.
+    pub async fn start_delegated(
+        signed: &[TestRecord],
+        key: &ZoneKey,
+        child: &str,
+        unsigned: &[TestRecord],
+    ) -> TestDns {
+        let (mut root, mut served) = zone(signed, dnssec::nx_proof());
+        root.upsert_mut(
+            Record::from_rdata(name(child), TTL, RData::NS(NS(name("ns.test")))),
+            1,
+        );
+        dnssec::sign(&mut root, key);
+        let mut child_zone = InMemoryZoneHandler::<TokioRuntimeProvider>::empty(
+            name(child),
+            ZoneType::Primary,
+            AxfrPolicy::Deny,
+            None,
+        );
+        child_zone.upsert_mut(Record::from_rdata(name(child), TTL, RData::SOA(soa())), 1);
+        child_zone.upsert_mut(
+            Record::from_rdata(name(child), TTL, RData::NS(NS(name("ns.test")))),
+            1,
+        );
+        for record in unsigned {
+            let record = to_record(record);
+            child_zone.upsert_mut(record.clone(), 1);
+            served.push(record);
+        }
+        TestDns::serve(root, vec![(name(child), child_zone)], served).await
     }
 
     async fn serve(
-        zone: InMemoryZoneHandler<TokioRuntimeProvider>,
+        root: InMemoryZoneHandler<TokioRuntimeProvider>,
+        children: Vec<(Name, InMemoryZoneHandler<TokioRuntimeProvider>)>,
         served: Vec<Record>,
     ) -> TestDns {
+        let root = Arc::new(root) as Arc<dyn ZoneHandler>;
         let mut catalog = Catalog::new();
-        catalog.upsert(
-            Name::root().into(),
-            vec![Arc::new(zone) as Arc<dyn ZoneHandler>],
-        );
+        catalog.upsert(Name::root().into(), vec![root.clone()]);
+        for (origin, zone) in children {
+            catalog.upsert(origin.into(), vec![Arc::new(zone) as Arc<dyn ZoneHandler>]);
+        }
+        let mut parents = Catalog::new();
+        parents.upsert(Name::root().into(), vec![root]);
 
         // UDP and TCP on the same port: a free UDP port can be taken on TCP, so try a few.
         let mut sockets = None;
@@ -293,6 +341,7 @@ impl TestDns {
         let authenticated = Arc::new(Mutex::new(HashSet::new()));
         let mut server = Server::new(FailingNames {
             catalog,
+            parents,
             servfail: servfail.clone(),
             authenticated: authenticated.clone(),
             records: served,
