@@ -5,7 +5,8 @@
 //! `check-dns --json`) and delivery uses DANE (a wrong certificate defers, a right one delivers).
 //! A record whose signature does not verify (forged after signing), or a zone signed with another
 //! key, is bogus: the check fails and the mail is deferred without connecting, never sent in clear.
-//! An unsigned domain delegated from the signed root is insecure, not bogus: its mail flows.
+//! A signed child zone validates through its DS record in the root (and a DS for another key is
+//! bogus); an unsigned domain delegated from the signed root is insecure, not bogus: its mail flows.
 //! The `"resolver"` mode (the AD bit) keeps its own tests in `readiness.rs` and `e2e_mta_sts.rs`.
 
 use crate::readiness::{PRIMARY, US, World, assert_check, run_check_dns, write_config};
@@ -153,6 +154,55 @@ async fn a_forged_record_or_a_zone_signed_with_another_key_is_bogus() {
             &["DNSSEC validation failed"],
         );
     }
+}
+
+/// Our name in a signed zone of its own (`example.net`), delegated from the signed root with a
+/// DS record: the chain of trust runs root key (the anchor) -> DS -> the zone's key -> TLSA. With
+/// a DS record for another key the chain breaks: bogus.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_of_trust_through_a_ds_record_validates_and_a_wrong_ds_is_bogus() {
+    let world = World::new().await;
+    let root_key = ZoneKey::generate();
+    let anchor = root_key.write_trust_anchor(world.dir.path());
+    let child_key = ZoneKey::generate();
+    let (child, root): (Vec<TestRecord>, Vec<TestRecord>) = world
+        .records()
+        .into_iter()
+        .partition(|r| r.name.ends_with("example.net"));
+    assert_eq!(child.len(), 2, "mx2.example.net A and its TLSA record");
+
+    let dns = TestDns::start_delegated_signed(
+        &root,
+        &root_key,
+        "example.net",
+        &child,
+        &child_key,
+        &child_key,
+    )
+    .await;
+    let toml = validating(&world.toml(&dns), &anchor);
+    let readiness = world.assess_config(&toml, Some(&world.ours)).await;
+    assert_check(&readiness, "dane", Status::Ok, &["validated by backupmx"]);
+    assert_eq!(readiness.verdict, Verdict::Ready, "{readiness}");
+
+    let stranger = ZoneKey::generate();
+    let dns = TestDns::start_delegated_signed(
+        &root,
+        &root_key,
+        "example.net",
+        &child,
+        &child_key,
+        &stranger,
+    )
+    .await;
+    let toml = validating(&world.toml(&dns), &anchor);
+    let readiness = world.assess_config(&toml, Some(&world.ours)).await;
+    assert_check(
+        &readiness,
+        "dane",
+        Status::Fail,
+        &["DNSSEC validation failed"],
+    );
 }
 
 /// `check-dns --json` through the real binary with `dnssec = "validate"`: the validated record is

@@ -272,7 +272,7 @@ impl TestDns {
         forged: &[TestRecord],
     ) -> TestDns {
         let (mut zone, served) = zone(records, dnssec::nx_proof());
-        dnssec::sign(&mut zone, key);
+        dnssec::sign(&mut zone, key, &Name::root());
         let forged: Vec<Record> = forged.iter().map(to_record).collect();
         dnssec::forge(&mut zone, &forged);
         TestDns::serve(zone, Vec::new(), served).await
@@ -287,29 +287,63 @@ impl TestDns {
         child: &str,
         unsigned: &[TestRecord],
     ) -> TestDns {
+        TestDns::delegated(signed, key, child, unsigned, None).await
+    }
+
+    /// As [`TestDns::start_delegated`], but the child zone is signed with `child_key` and the
+    /// root publishes the DS record of `ds_key` for it: a chain of trust of two zones when the
+    /// keys are the same, a broken one (bogus) when they differ.
+    pub async fn start_delegated_signed(
+        signed: &[TestRecord],
+        key: &ZoneKey,
+        child: &str,
+        child_records: &[TestRecord],
+        child_key: &ZoneKey,
+        ds_key: &ZoneKey,
+    ) -> TestDns {
+        TestDns::delegated(signed, key, child, child_records, Some((child_key, ds_key))).await
+    }
+
+    async fn delegated(
+        signed: &[TestRecord],
+        key: &ZoneKey,
+        child: &str,
+        child_records: &[TestRecord],
+        child_signing: Option<(&ZoneKey, &ZoneKey)>,
+    ) -> TestDns {
+        let origin = name(child);
         let (mut root, mut served) = zone(signed, dnssec::nx_proof());
         root.upsert_mut(
-            Record::from_rdata(name(child), TTL, RData::NS(NS(name("ns.test")))),
+            Record::from_rdata(origin.clone(), TTL, RData::NS(NS(name("ns.test")))),
             1,
         );
-        dnssec::sign(&mut root, key);
+        if let Some((_, ds_key)) = child_signing {
+            root.upsert_mut(ds_key.ds(&origin, TTL), 1);
+        }
+        dnssec::sign(&mut root, key, &Name::root());
         let mut child_zone = InMemoryZoneHandler::<TokioRuntimeProvider>::empty(
-            name(child),
+            origin.clone(),
             ZoneType::Primary,
             AxfrPolicy::Deny,
-            None,
+            child_signing.and(dnssec::nx_proof()),
         );
-        child_zone.upsert_mut(Record::from_rdata(name(child), TTL, RData::SOA(soa())), 1);
         child_zone.upsert_mut(
-            Record::from_rdata(name(child), TTL, RData::NS(NS(name("ns.test")))),
+            Record::from_rdata(origin.clone(), TTL, RData::SOA(soa())),
             1,
         );
-        for record in unsigned {
+        child_zone.upsert_mut(
+            Record::from_rdata(origin.clone(), TTL, RData::NS(NS(name("ns.test")))),
+            1,
+        );
+        for record in child_records {
             let record = to_record(record);
             child_zone.upsert_mut(record.clone(), 1);
             served.push(record);
         }
-        TestDns::serve(root, vec![(name(child), child_zone)], served).await
+        if let Some((child_key, _)) = child_signing {
+            dnssec::sign(&mut child_zone, child_key, &origin);
+        }
+        TestDns::serve(root, vec![(origin, child_zone)], served).await
     }
 
     async fn serve(

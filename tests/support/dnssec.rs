@@ -1,7 +1,7 @@
 //! DNSSEC for [`TestDns`](super::dns::TestDns): a zone key made for one test ([`ZoneKey`]), the
-//! trust-anchor file backupmx is given for it (`[dns] trust_anchor`), and the signing of the test
-//! server's zone (the root zone: every test name lives in it, so the key is the whole chain of
-//! trust, like a private root) with NSEC records for the names that do not exist. A signed zone can
+//! trust-anchor file backupmx is given for it (`[dns] trust_anchor`), its DS record for a parent
+//! zone, and the signing of a test zone (the root zone, whose key is then a private root anchor,
+//! or a delegated child) with NSEC records for the names that do not exist. A signed zone can
 //! also serve forged records: data replaced after signing, under the signatures of the originals.
 
 use std::path::{Path, PathBuf};
@@ -10,9 +10,9 @@ use std::time::Duration;
 use hickory_server::dnssec::NxProofKind;
 use hickory_server::net::runtime::TokioRuntimeProvider;
 use hickory_server::proto::dnssec::crypto::Ed25519SigningKey;
-use hickory_server::proto::dnssec::rdata::DNSKEY;
-use hickory_server::proto::dnssec::{DnssecSigner, SigningKey};
-use hickory_server::proto::rr::{LowerName, Name, Record, RrKey};
+use hickory_server::proto::dnssec::rdata::{DNSKEY, DNSSECRData, DS};
+use hickory_server::proto::dnssec::{DigestType, DnssecSigner, PublicKey, SigningKey};
+use hickory_server::proto::rr::{LowerName, Name, RData, Record, RrKey};
 use hickory_server::store::in_memory::InMemoryZoneHandler;
 use rustls_pki_types::PrivatePkcs8KeyDer;
 
@@ -56,11 +56,26 @@ impl ZoneKey {
         file
     }
 
-    fn signer(&self) -> DnssecSigner {
+    /// The DS record (SHA-256) of this key as the key of `origin`, for the parent zone.
+    pub fn ds(&self, origin: &Name, ttl: u32) -> Record {
+        let dnskey = self.dnskey();
+        let digest = dnskey
+            .to_digest(origin, DigestType::SHA256)
+            .expect("DS digest");
+        let ds = DS::new(
+            dnskey.calculate_key_tag().expect("key tag"),
+            dnskey.public_key().algorithm(),
+            DigestType::SHA256,
+            digest.as_ref().to_vec(),
+        );
+        Record::from_rdata(origin.clone(), ttl, RData::DNSSEC(DNSSECRData::DS(ds)))
+    }
+
+    fn signer(&self, origin: &Name) -> DnssecSigner {
         DnssecSigner::new(
             self.dnskey(),
             Box::new(self.signing_key()),
-            Name::root(),
+            origin.clone(),
             SIGNATURE_LIFETIME,
         )
     }
@@ -71,9 +86,10 @@ pub fn nx_proof() -> Option<NxProofKind> {
     Some(NxProofKind::Nsec)
 }
 
-/// Publishes `key`'s DNSKEY in `zone` and signs every record set (NSEC chain included).
-pub fn sign(zone: &mut InMemoryZoneHandler<TokioRuntimeProvider>, key: &ZoneKey) {
-    zone.add_zone_signing_key_mut(key.signer())
+/// Publishes `key`'s DNSKEY in `zone` (whose apex is `origin`) and signs every record set (NSEC
+/// chain included).
+pub fn sign(zone: &mut InMemoryZoneHandler<TokioRuntimeProvider>, key: &ZoneKey, origin: &Name) {
+    zone.add_zone_signing_key_mut(key.signer(origin))
         .expect("add the zone key");
     zone.secure_zone_mut().expect("sign the test zone");
 }
