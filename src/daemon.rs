@@ -92,7 +92,7 @@ impl StartError {
                 "check [smtp] tls_cert and tls_key (PEM files readable by this user)".into()
             }
             StartError::Delivery(_) => {
-                "check [dns] nameservers (or /etc/resolv.conf) and [delivery] tls_ca_file".into()
+                "check [dns] nameservers (or /etc/resolv.conf), [dns] trust_anchor and [delivery] tls_ca_file".into()
             }
             StartError::Checks(_) => {
                 "check [dns] nameservers (or /etc/resolv.conf) and [arc] key_file".into()

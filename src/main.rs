@@ -15,6 +15,10 @@ use tracing_subscriber::EnvFilter;
 const EXIT_BAD_CONFIG: u8 = 2;
 /// Exit status when the server cannot start (or another command fails at the edge).
 const EXIT_FAILED: u8 = 1;
+/// `check-dns`: the readiness verdict is `warning` (senders may not use this host for some mail).
+const EXIT_READINESS_WARNING: u8 = 3;
+/// `check-dns`: the readiness verdict is `broken` (senders will not hand this host the mail).
+const EXIT_READINESS_BROKEN: u8 = 4;
 
 #[derive(Parser)]
 #[command(
@@ -42,8 +46,15 @@ enum Command {
         file: PathBuf,
     },
     /// Diagnose a domain's MX records (which entry is us, where we would deliver, a verdict) and
-    /// its readiness: mx, address, fcrdns, certificate, mta_sts and dane checks (exit 0 when the
-    /// routing is OK, 1 for WRONG or unknown, 2 for a bad config).
+    /// its readiness: mx, address, fcrdns, certificate, mta_sts and dane checks. The exit status
+    /// follows the readiness verdict, with or without --json: 0 ready, 3 warning, 4 broken (2 for
+    /// a bad config, 1 when the check cannot run).
+    #[command(after_help = "Exit status:\n  \
+        0  ready: every readiness check passed (or was skipped)\n  \
+        1  the check could not run (e.g. an unreadable certificate file)\n  \
+        2  the config file is invalid or unreadable\n  \
+        3  warning: at least one check warns, none fails\n  \
+        4  broken: at least one check fails (a WRONG routing fails the mx check; a resolver that\n     does not answer makes it warn)")]
     CheckDns {
         /// The backed-up domain.
         #[arg(value_name = "DOMAIN")]
@@ -154,12 +165,18 @@ fn check_dns(domain: &str, json: bool, config_file: Option<PathBuf>) -> anyhow::
         println!();
         print!("{readiness}");
     }
-    Ok(match report.verdict {
-        backupmx::delivery::Verdict::Ok { .. } | backupmx::delivery::Verdict::Static { .. } => {
-            ExitCode::SUCCESS
-        }
-        _ => ExitCode::from(1),
-    })
+    Ok(readiness_exit(readiness.verdict))
+}
+
+/// `check-dns`'s exit status: the readiness verdict (the routing verdict is part of it, through
+/// the `mx` check).
+fn readiness_exit(verdict: backupmx::readiness::Verdict) -> ExitCode {
+    use backupmx::readiness::Verdict;
+    match verdict {
+        Verdict::Ready => ExitCode::SUCCESS,
+        Verdict::Warning => ExitCode::from(EXIT_READINESS_WARNING),
+        Verdict::Broken => ExitCode::from(EXIT_READINESS_BROKEN),
+    }
 }
 
 /// The readiness of `domain` as this config's server would see it (its certificate file).

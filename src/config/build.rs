@@ -52,7 +52,7 @@ const SPOOL_KEYS: &[&str] = &[
     "postgres_password_file",
     "postgres_pool_size",
 ];
-const DNS_KEYS: &[&str] = &["nameservers"];
+const DNS_KEYS: &[&str] = &["nameservers", "dnssec", "trust_anchor"];
 const DELIVERY_KEYS: &[&str] = &[
     "port",
     "connect_timeout",
@@ -256,6 +256,7 @@ fn build_dns(section: &Section, c: &mut Collector) -> DnsConfig {
     );
     DnsConfig {
         nameservers: nameservers.map_or_else(Vec::new, |f| f.value),
+        dnssec: super::dnssec::build_dnssec(section, c),
     }
 }
 

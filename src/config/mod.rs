@@ -12,6 +12,7 @@ mod build;
 mod checks;
 mod client_limits;
 mod cluster;
+mod dnssec;
 mod domain_limits;
 mod domains;
 mod duration;
@@ -35,6 +36,7 @@ mod tests;
 pub use acme::{AcmeConfig, DEFAULT_ACME_HTTP_LISTEN};
 pub use checks::{ArcConfig, ChecksConfig, DnsblList, SenderChecks, signing_key_kind};
 pub use cluster::{ClusterConfig, PostgresConfig, Secret, SpoolBackend};
+pub use dnssec::{DnssecMode, TrustAnchor, read_anchor};
 pub use duration::{format_duration, parse_duration};
 pub use error::{ConfigError, ConfigErrors};
 pub use load::EMBEDDED_DEFAULT_TOML;
@@ -120,10 +122,12 @@ pub struct SpoolConfig {
     pub backend: SpoolBackend,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct DnsConfig {
     /// Empty: the system resolver (/etc/resolv.conf).
     pub nameservers: Vec<SocketAddr>,
+    /// Who validates DNSSEC for DANE (`dnssec`, `trust_anchor`).
+    pub dnssec: DnssecMode,
 }
 
 #[derive(Debug, Clone, PartialEq)]

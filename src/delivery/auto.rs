@@ -29,7 +29,8 @@ pub enum HostTls {
 /// A failed TLSA look-up counts as no DANE (and is logged by the caller): RFC 7672 §2.2.1 would
 /// make the host unusable, but only for an MX answer that was itself DNSSEC-validated, which
 /// backupmx cannot tell (hickory's resolver hides the AD bit of the MX answer), and a resolver that
-/// fails unknown record types would otherwise stop all mail.
+/// fails unknown record types would otherwise stop all mail. A TLSA answer that backupmx itself
+/// found bogus (`[dns] dnssec = "validate"`) is different: the host is refused.
 pub fn host_tls(
     host: &str,
     tlsa: &Result<TlsaAnswer, DnsError>,
@@ -49,6 +50,11 @@ pub fn host_tls(
         Ok(answer) if answer.authenticated && !answer.records.is_empty() => {
             // Validated but none usable: RFC 7672 §2.2 says encrypt without authentication.
             return HostTls::Opportunistic;
+        }
+        Err(error @ DnsError::Bogus { .. }) => {
+            // Known bad (our own validation): RFC 7672 §2.1.1, do not connect; neither MTA-STS
+            // nor clear text may stand in, the mail waits.
+            return HostTls::Refused(format!("DANE: {error}: not delivering to {host}"));
         }
         Ok(_) | Err(_) => {}
     }
@@ -78,7 +84,9 @@ impl Deliverer {
         let mut attempts = Vec::new();
         for host in hosts {
             let tlsa = dane::lookup_tlsa(self.resolver(), &host.name).await;
-            if let Err(error) = &tlsa {
+            if let Err(error) = &tlsa
+                && !matches!(error, DnsError::Bogus { .. })
+            {
                 tracing::warn!(%domain, host = %host.name, %error, "TLSA look-up failed; DANE not applied");
             }
             let client = match host_tls(&host.name, &tlsa, policy.as_ref()) {
@@ -145,6 +153,7 @@ mod tests {
         Ok(TlsaAnswer {
             records,
             authenticated,
+            ..TlsaAnswer::default()
         })
     }
 
@@ -216,5 +225,24 @@ mod tests {
             host_tls("mail.example.com", &nx, None),
             HostTls::Opportunistic
         );
+    }
+
+    #[test]
+    fn a_bogus_tlsa_answer_refuses_the_host_whatever_the_policy() {
+        let bogus = Err(DnsError::Bogus {
+            name: "_25._tcp.mail.example.com".into(),
+            reason: "bogus".into(),
+        });
+        for p in [
+            None,
+            Some(policy(Mode::Enforce)),
+            Some(policy(Mode::Testing)),
+        ] {
+            let tls = host_tls("mail.example.com", &bogus, p.as_ref());
+            assert!(
+                matches!(&tls, HostTls::Refused(r) if r.contains("DNSSEC validation failed")),
+                "{tls:?}"
+            );
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! hickory-resolver, with errors that tell "does not exist" from "try again later".
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_resolver::TokioResolver;
@@ -10,11 +11,12 @@ use hickory_resolver::config::{
 };
 use hickory_resolver::net::NetError;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::proto::dnssec::TrustAnchors;
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{Name, RData};
 use hickory_resolver::system_conf::read_system_conf;
 
-use crate::config::DnsConfig;
+use crate::config::{DnsConfig, DnssecMode, TrustAnchor, read_anchor};
 
 /// Per-query timeout: a backup MX must not hang on a dead nameserver; the queue retries anyway.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(3);
@@ -44,6 +46,10 @@ pub enum DnsError {
     /// SERVFAIL, timeout, refused, network error: may work later.
     #[error("{name}: temporary DNS failure: {reason}")]
     Temporary { name: String, reason: String },
+    /// The answer failed DNSSEC validation (`[dns] dnssec = "validate"`): bogus or indeterminate
+    /// (RFC 4035 §4.3). Not to be used, and not to be retried at once.
+    #[error("{name}: DNSSEC validation failed ({reason})")]
+    Bogus { name: String, reason: String },
     /// Not a syntactically valid domain name.
     #[error("{name}: invalid domain name: {reason}")]
     InvalidName { name: String, reason: String },
@@ -69,6 +75,9 @@ pub struct DnsResolver {
     description: String,
     /// The same nameservers' addresses, for the TLSA queries that read the AD bit (`delivery::dane`).
     servers: Vec<SocketAddr>,
+    /// With `[dns] dnssec = "validate"`: the same nameservers through hickory's DNSSEC validator,
+    /// from the configured trust anchors (TLSA look-ups only).
+    validator: Option<TokioResolver>,
 }
 
 impl DnsResolver {
@@ -105,12 +114,26 @@ impl DnsResolver {
             }
             builder.build().map_err(|e| DnsError::Setup(e.to_string()))
         };
+        let validator = match &config.dnssec {
+            DnssecMode::Resolver => None,
+            DnssecMode::Validate { trust_anchor } => Some(validating_resolver(
+                resolver_config.clone(),
+                options.clone(),
+                trust_anchor,
+            )?),
+        };
         Ok(DnsResolver {
             inner: build(None)?,
             public: build(Some(ResolveHosts::Never))?,
             description,
             servers,
+            validator,
         })
+    }
+
+    /// The validating resolver, when backupmx validates DNSSEC itself.
+    pub(crate) fn validator(&self) -> Option<&TokioResolver> {
+        self.validator.as_ref()
     }
 
     /// The nameservers' addresses, in the order they are asked.
@@ -296,6 +319,29 @@ impl DnsResolver {
     }
 }
 
+/// The resolver that validates DNSSEC from `anchor` (`[dns] dnssec = "validate"`); /etc/hosts is
+/// not asked (TLSA records only).
+fn validating_resolver(
+    resolver_config: ResolverConfig,
+    options: Option<ResolverOpts>,
+    anchor: &TrustAnchor,
+) -> Result<TokioResolver, DnsError> {
+    let anchors = match anchor {
+        TrustAnchor::IanaRoot => TrustAnchors::default(),
+        TrustAnchor::File(file) => read_anchor(file).map_err(DnsError::Setup)?,
+    };
+    let mut builder =
+        TokioResolver::builder_with_config(resolver_config, TokioRuntimeProvider::default())
+            .with_trust_anchor(Arc::new(anchors));
+    if let Some(options) = options {
+        *builder.options_mut() = options;
+    }
+    tune(builder.options_mut());
+    builder.options_mut().use_hosts_file = ResolveHosts::Never;
+    builder.options_mut().validate = true;
+    builder.build().map_err(|e| DnsError::Setup(e.to_string()))
+}
+
 fn system_servers(system: &ResolverConfig) -> Vec<SocketAddr> {
     let mut servers = Vec::new();
     for server in system.name_servers() {
@@ -379,7 +425,7 @@ pub(crate) fn fqdn(name: &str) -> Result<Name, DnsError> {
     })
 }
 
-fn classify(name: &str, record_type: &'static str, error: &NetError) -> DnsError {
+pub(super) fn classify(name: &str, record_type: &'static str, error: &NetError) -> DnsError {
     use hickory_resolver::net::DnsError as Proto;
     if error.is_nx_domain() {
         return DnsError::NxDomain {

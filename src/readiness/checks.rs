@@ -9,7 +9,7 @@ use rustls::client::danger::ServerCertVerifier;
 use super::certificate::{EXPIRY_WARNING, Examined, Problem, examine, show_date};
 use super::facts::{Facts, Failed};
 use super::{Check, Readiness, Status};
-use crate::delivery::dane::{TlsaAnswer, chain_matches, ee_record, tlsa_name};
+use crate::delivery::dane::{TlsaAnswer, Validator, chain_matches, ee_record, tlsa_name};
 use crate::delivery::mta_sts::{Discovery, Mode};
 
 /// Runs every check for `facts` at `now`.
@@ -378,6 +378,17 @@ pub fn mta_sts(facts: &Facts, name: &str, certificate: &Check) -> Check {
 pub fn dane(facts: &Facts, name: &str) -> Check {
     const NAME: &str = "dane";
     let ours = match &facts.our_tlsa {
+        // Bogus under backupmx's own validation: validating senders will not connect here.
+        Err(failed) if !failed.temporary => {
+            return Check::new(
+                NAME,
+                Status::Fail,
+                format!(
+                    "{}: DANE senders will not deliver to this host",
+                    failed.reason
+                ),
+            );
+        }
         Err(failed) => {
             return Check::new(
                 NAME,
@@ -402,11 +413,15 @@ pub fn dane(facts: &Facts, name: &str) -> Check {
         .unwrap_or_default();
     if !ours.records.is_empty() {
         if !ours.authenticated {
+            let why = match ours.validator {
+                Validator::Resolver => "no AD bit from the resolver",
+                Validator::Backupmx => "insecure: no chain of signatures from the trust anchor",
+            };
             return Check::new(
                 NAME,
                 Status::Warn,
                 format!(
-                    "{} has TLSA records, but they are not DNSSEC-validated (no AD bit from the resolver): senders ignore them",
+                    "{} has TLSA records, but they are not DNSSEC-validated ({why}): senders ignore them",
                     tlsa_name(name)
                 ),
             );
@@ -426,8 +441,9 @@ pub fn dane(facts: &Facts, name: &str) -> Check {
                 NAME,
                 Status::Ok,
                 format!(
-                    "the certificate matches the TLSA records of {}",
-                    tlsa_name(name)
+                    "the certificate matches the TLSA records of {} (DNSSEC: {})",
+                    tlsa_name(name),
+                    ours.validator.describe()
                 ),
             );
         }

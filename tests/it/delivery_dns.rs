@@ -87,6 +87,7 @@ async fn nxdomain_and_nodata_are_told_apart() {
 async fn a_dead_nameserver_is_a_temporary_failure() {
     let dead = DnsConfig {
         nameservers: vec![closed_port().await],
+        ..DnsConfig::default()
     };
     let resolver = DnsResolver::new(&dead).unwrap();
     let lookup =

@@ -151,6 +151,7 @@ async fn a_nameserver_that_never_answers_is_a_temporary_failure() {
     let silent = silent_nameserver().await;
     let dns = DnsConfig {
         nameservers: vec![silent.addr],
+        ..DnsConfig::default()
     };
     let config = config(dns, &["example.test"]).await;
     let deliverer = Deliverer::new(&config).unwrap();

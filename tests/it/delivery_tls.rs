@@ -55,6 +55,7 @@ fn assert_delivered(outcome: &RecipientOutcome) {
 fn deliverer(tls: TlsPolicy) -> Deliverer {
     let unused_dns = DnsConfig {
         nameservers: vec![SocketAddr::from(([127, 0, 0, 1], 9))],
+        ..DnsConfig::default()
     };
     let identity = SelfIdentity::new(&["backup.example.test".to_owned()], &[]);
     Deliverer::from_parts(

@@ -20,6 +20,7 @@ mod architecture;
 mod cli_check_config;
 mod cli_config_lookup;
 mod config_reload;
+mod dane_dnssec;
 mod delivery_client;
 mod delivery_client_reset;
 mod delivery_dns;

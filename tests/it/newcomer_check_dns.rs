@@ -57,7 +57,12 @@ async fn the_deploy_guides_example_is_ok_and_names_the_resolver() {
     let primary = SmtpSink::start().await;
     let server = dns.addr().to_string();
     let (code, out) = check_dns(&server, primary.addr().port(), "example.com").await;
-    assert_eq!(code, 0, "{out}");
+    // The routing is right, but the readiness is broken (no certificate, no PTR record): exit 4.
+    assert_eq!(code, 4, "{out}");
+    assert!(
+        out.contains("BROKEN: example.com (fcrdns, certificate)"),
+        "{out}"
+    );
     assert!(
         out.contains(&format!("Resolver: {server} (from [dns] nameservers)")),
         "{out}"
@@ -89,7 +94,8 @@ async fn nxdomain_is_the_resolvers_word_not_a_timeout() {
     let dns = example_zone().await;
     let server = dns.addr().to_string();
     let (code, out) = check_dns(&server, 25, "missing.example.com").await;
-    assert_eq!(code, 1, "{out}");
+    // The `mx` readiness check fails with the routing: broken, exit 4.
+    assert_eq!(code, 4, "{out}");
     assert!(
         out.contains(&format!(
             "WRONG: the domain does not exist (NXDOMAIN), says the resolver {server} (from [dns] nameservers)"
@@ -108,7 +114,8 @@ async fn a_resolver_that_fails_or_does_not_answer_gives_unknown() {
     dns.servfail("example.com");
     let server = dns.addr().to_string();
     let (code, out) = check_dns(&server, 25, "example.com").await;
-    assert_eq!(code, 1, "{out}");
+    // Broken all the same: no certificate is configured.
+    assert_eq!(code, 4, "{out}");
     assert!(
         out.contains("UNKNOWN: the resolver did not answer ("),
         "{out}"
@@ -122,7 +129,7 @@ async fn a_resolver_that_fails_or_does_not_answer_gives_unknown() {
     // Nothing listens at all (UDP and TCP refused).
     let silent = support::closed_port().await.to_string();
     let (code, out) = check_dns(&silent, 25, "example.com").await;
-    assert_eq!(code, 1, "{out}");
+    assert_eq!(code, 4, "{out}");
     assert!(
         out.contains("UNKNOWN: the resolver did not answer ("),
         "{out}"

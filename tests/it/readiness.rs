@@ -21,21 +21,21 @@ use support::tls_front::{Issued, TestCa};
 use support::{TestDns, addr, mx};
 use tempfile::TempDir;
 
-const US: &str = "mx2.example.net";
-const PRIMARY: &str = "mail.example.com";
+pub(crate) const US: &str = "mx2.example.net";
+pub(crate) const PRIMARY: &str = "mail.example.com";
 
 /// The world of one test: DNS, the policy server, the CA and our certificate.
-struct World {
-    ca: TestCa,
-    dir: TempDir,
-    ca_file: PathBuf,
-    policy: PolicyServer,
-    ours: Issued,
-    listen: SocketAddr,
+pub(crate) struct World {
+    pub(crate) ca: TestCa,
+    pub(crate) dir: TempDir,
+    pub(crate) ca_file: PathBuf,
+    pub(crate) policy: PolicyServer,
+    pub(crate) ours: Issued,
+    pub(crate) listen: SocketAddr,
 }
 
 impl World {
-    async fn new() -> World {
+    pub(crate) async fn new() -> World {
         let ca = TestCa::new();
         let dir = tempfile::tempdir().unwrap();
         let ca_file = ca.write_pem(dir.path());
@@ -58,7 +58,7 @@ impl World {
 
     /// Everything right: MX 10 primary / 20 us, both 127.0.0.1, PTR back to us, an MTA-STS record,
     /// TLSA records for us matching our certificate.
-    fn records(&self) -> Vec<TestRecord> {
+    pub(crate) fn records(&self) -> Vec<TestRecord> {
         let ours = ee_record(&self.ours.der).unwrap();
         vec![
             mx("example.com", 10, PRIMARY),
@@ -73,7 +73,7 @@ impl World {
     }
 
     /// The config text of `mx2.example.net` backing up example.com.
-    fn toml(&self, dns: &TestDns) -> String {
+    pub(crate) fn toml(&self, dns: &TestDns) -> String {
         format!(
             "hostname = \"{US}\"\n\
              [smtp]\nlisten = [\"{listen}\"]\n\
@@ -89,8 +89,17 @@ impl World {
         )
     }
 
-    async fn assess(&self, dns: &TestDns, certificate: Option<&Issued>) -> Readiness {
-        let config = Config::from_toml_str(&self.toml(dns), "test.toml").unwrap();
+    pub(crate) async fn assess(&self, dns: &TestDns, certificate: Option<&Issued>) -> Readiness {
+        self.assess_config(&self.toml(dns), certificate).await
+    }
+
+    /// The readiness of example.com under the config `toml`.
+    pub(crate) async fn assess_config(
+        &self,
+        toml: &str,
+        certificate: Option<&Issued>,
+    ) -> Readiness {
+        let config = Config::from_toml_str(toml, "test.toml").unwrap();
         let deliverer = Deliverer::new(&config).unwrap();
         let gatherer = Gatherer::new(&config, deliverer).unwrap();
         let chain = certificate.map(|c| vec![c.der.clone()]);
@@ -108,7 +117,7 @@ async fn signed(records: &[TestRecord]) -> TestDns {
     dns
 }
 
-fn check<'r>(readiness: &'r Readiness, name: &str) -> &'r backupmx::readiness::Check {
+pub(crate) fn check<'r>(readiness: &'r Readiness, name: &str) -> &'r backupmx::readiness::Check {
     readiness
         .checks
         .iter()
@@ -116,7 +125,7 @@ fn check<'r>(readiness: &'r Readiness, name: &str) -> &'r backupmx::readiness::C
         .unwrap_or_else(|| panic!("no {name} check in {readiness:?}"))
 }
 
-fn assert_check(readiness: &Readiness, name: &str, status: Status, words: &[&str]) {
+pub(crate) fn assert_check(readiness: &Readiness, name: &str, status: Status, words: &[&str]) {
     let found = check(readiness, name);
     assert_eq!(found.status, status, "{name}: {found:?}");
     for word in words {
@@ -416,6 +425,7 @@ async fn check_dns_json_prints_the_readiness() {
     let output = run(true).await.unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     println!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(0), "ready: exit 0");
     let json: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
     assert_eq!(json["domain"], "example.com");
     assert_eq!(json["verdict"], "ready", "{json:#}");
@@ -447,6 +457,92 @@ async fn check_dns_json_prints_the_readiness() {
         "{stdout}"
     );
     assert!(stdout.contains("BROKEN: example.com (mta_sts)"), "{stdout}");
+    assert_eq!(output.status.code(), Some(4), "broken: exit 4");
+}
+
+/// Writes the config of `world` with our certificate files, asking `dns`, and returns its path.
+pub(crate) fn write_config(world: &World, dns: &TestDns, certificate: &Issued) -> PathBuf {
+    let file = world.dir.path().join("backupmx.toml");
+    let cert = world.dir.path().join("cert.pem");
+    let key = world.dir.path().join("key.pem");
+    std::fs::write(&cert, &certificate.cert_pem).unwrap();
+    std::fs::write(&key, &certificate.key_pem).unwrap();
+    let toml = world.toml(dns).replace(
+        "[spool]",
+        &format!(
+            "tls_cert = {:?}\ntls_key = {:?}\n[spool]",
+            cert.display().to_string(),
+            key.display().to_string()
+        ),
+    );
+    std::fs::write(&file, toml).unwrap();
+    file
+}
+
+/// Runs `backupmx check-dns example.com --config FILE [--json]`: (exit status, stdout).
+pub(crate) async fn run_check_dns(file: &std::path::Path, json: bool) -> (i32, String) {
+    let file = file.to_path_buf();
+    let output = tokio::task::spawn_blocking(move || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_backupmx"));
+        command
+            .args(["check-dns", "example.com", "--config"])
+            .arg(&file);
+        if json {
+            command.arg("--json");
+        }
+        command
+            .stdin(Stdio::null())
+            .output()
+            .expect("run check-dns")
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    println!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    (output.status.code().expect("an exit status"), stdout)
+}
+
+/// The exit status of `check-dns` is the readiness verdict, with and without `--json`: 0 ready,
+/// 3 warning, 4 broken (and 2 for a bad config).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_dns_exit_status_follows_the_verdict() {
+    let world = World::new().await;
+    let dns = signed(&world.records()).await;
+    let file = write_config(&world, &dns, &world.ours);
+    for json in [false, true] {
+        let (code, out) = run_check_dns(&file, json).await;
+        assert_eq!(code, 0, "ready, json {json}: {out}");
+    }
+
+    // Warning: our certificate expires within 14 days (a new key: no TLSA record, DANE is skipped).
+    let mut records = world.records();
+    records.retain(|r| !r.name.starts_with("_25._tcp"));
+    let dns = signed(&records).await;
+    let expiring = world.ca.issue_valid(&[US], -86_400, 10 * 86_400);
+    let file = write_config(&world, &dns, &expiring);
+    for json in [false, true] {
+        let (code, out) = run_check_dns(&file, json).await;
+        assert_eq!(code, 3, "warning, json {json}: {out}");
+        if json {
+            let parsed: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+            assert_eq!(parsed["verdict"], "warning", "{parsed:#}");
+        } else {
+            assert!(out.contains("WARNING: example.com (certificate)"), "{out}");
+        }
+    }
+
+    // Broken: the policy lists only the primary.
+    world.policy.set(&enforce(&[PRIMARY]));
+    let file = write_config(&world, &dns, &world.ours);
+    for json in [false, true] {
+        let (code, out) = run_check_dns(&file, json).await;
+        assert_eq!(code, 4, "broken, json {json}: {out}");
+    }
+
+    // A config that does not load: 2, as before.
+    std::fs::write(&file, "hostname = 7\n").unwrap();
+    let (code, _) = run_check_dns(&file, true).await;
+    assert_eq!(code, 2);
 }
 
 /// The running server: `GET /api/v1/domains/{name}/readiness` (computed at start, again with

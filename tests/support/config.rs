@@ -61,6 +61,8 @@ pub struct Settings {
     /// Further `key = value` lines of `[admin]` (e.g. `api_token = "..."`).
     pub admin_extra: String,
     pub nameservers: Vec<SocketAddr>,
+    /// Further `key = value` lines of `[dns]` (e.g. `dnssec = "validate"`).
+    pub dns_extra: Vec<String>,
     pub delivery_port: u16,
     /// `[delivery] connect_timeout`.
     pub delivery_connect_timeout: String,
@@ -96,6 +98,7 @@ impl Settings {
             admin_port: free_port(),
             admin_extra: String::new(),
             nameservers: Vec::new(),
+            dns_extra: Vec::new(),
             delivery_port: 25,
             delivery_connect_timeout: "2s".into(),
             retry: vec!["1s".into()],
@@ -230,13 +233,14 @@ impl Settings {
             ));
         }
         out.push_str(&format!(
-            "\n[spool]\ndir = {:?}\n{}\n[dns]\nnameservers = {}\n\n\
+            "\n[spool]\ndir = {:?}\n{}\n[dns]\nnameservers = {}\n{}\n\
              [delivery]\nport = {}\nconnect_timeout = {:?}\ncommand_timeout = {:?}\n{}\n\
              [queue]\nretry = {}\nmax_lifetime = {:?}\nprobe_interval = {:?}\n{}\n\
              [admin]\nlisten = \"{}\"\n{}",
             spool.display().to_string(),
             joined(&self.spool_extra),
             list(&nameservers),
+            joined(&self.dns_extra),
             self.delivery_port,
             self.delivery_connect_timeout,
             self.delivery_command_timeout,

@@ -1,30 +1,36 @@
 //! `TestDns`: an in-process authoritative DNS server (hickory-server) on 127.0.0.1, UDP and TCP on
 //! one port, serving the MX/A/AAAA/TXT/PTR/TLSA records a test gives it; every other name is
 //! NXDOMAIN. Names given to [`TestDns::servfail`] get SERVFAIL instead (a broken authoritative
-//! server). Names given to [`TestDns::authenticate`] are answered with the AD bit set, as a
-//! DNSSEC-validating resolver answers for a signed zone: this stands in for DNSSEC in the DANE
-//! tests (backupmx trusts its resolver's AD bit, as Postfix does; it does not validate itself).
+//! server). The zone can be DNSSEC-signed with a test key ([`TestDns::start_signed`], see
+//! `support::dnssec`), for backupmx's own validation (`[dns] dnssec = "validate"`), with forged
+//! records for bogus answers ([`TestDns::start_forged`]). Names given to [`TestDns::authenticate`]
+//! are answered with the AD bit set, as a DNSSEC-validating resolver answers for a signed zone:
+//! the `dnssec = "resolver"` mode (the default), where backupmx trusts its resolver's AD bit.
 
 use std::collections::HashSet;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::Path;
 use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use backupmx::config::DnsConfig;
+use backupmx::config::{DnsConfig, DnssecMode, TrustAnchor};
 use hickory_server::Server;
+use hickory_server::dnssec::NxProofKind;
 use hickory_server::net::runtime::{Time, TokioRuntimeProvider};
 use hickory_server::proto::op::{Metadata, ResponseCode};
 use hickory_server::proto::rr::rdata::tlsa::{CertUsage, Matching, Selector};
-use hickory_server::proto::rr::rdata::{A, AAAA, MX, PTR, SOA, TLSA, TXT};
-use hickory_server::proto::rr::{Name, RData, Record};
+use hickory_server::proto::rr::rdata::{A, AAAA, MX, NS, PTR, SOA, TLSA, TXT};
+use hickory_server::proto::rr::{Name, RData, Record, RecordType};
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::store::in_memory::InMemoryZoneHandler;
 use hickory_server::zone_handler::MessageResponseBuilder;
 use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneHandler, ZoneType};
 use tokio::net::{TcpListener, UdpSocket};
+
+use super::dnssec::{self, ZoneKey};
 
 /// One resource record to serve.
 #[derive(Debug, Clone)]
@@ -102,6 +108,9 @@ pub struct TestDns {
 /// names in `authenticated` are answered from `records` with the AD bit set.
 struct FailingNames {
     catalog: Catalog,
+    /// The root zone alone: it answers DS questions, which belong to the parent side of a zone
+    /// cut (the catalog would send them to the child zone).
+    parents: Catalog,
     servfail: Arc<Mutex<HashSet<String>>>,
     authenticated: Arc<Mutex<HashSet<String>>>,
     records: Vec<Record>,
@@ -154,8 +163,11 @@ impl RequestHandler for FailingNames {
                     .expect("send an authenticated answer");
             }
             if !failing {
-                return self
-                    .catalog
+                let is_ds = request
+                    .request_info()
+                    .is_ok_and(|info| info.query.query_type() == RecordType::DS);
+                let catalog = if is_ds { &self.parents } else { &self.catalog };
+                return catalog
                     .handle_request::<R, T>(request, response_handle)
                     .await;
             }
@@ -180,58 +192,173 @@ fn name(s: &str) -> Name {
     Name::from_str(&absolute).expect("test record name")
 }
 
+/// The root zone holding `records` (with its SOA), and the records as served.
+fn zone(
+    records: &[TestRecord],
+    nx_proof: Option<NxProofKind>,
+) -> (InMemoryZoneHandler<TokioRuntimeProvider>, Vec<Record>) {
+    let mut zone = InMemoryZoneHandler::<TokioRuntimeProvider>::empty(
+        Name::root(),
+        ZoneType::Primary,
+        AxfrPolicy::Deny,
+        nx_proof,
+    );
+    zone.upsert_mut(Record::from_rdata(Name::root(), TTL, RData::SOA(soa())), 1);
+    let mut served = Vec::new();
+    for record in records {
+        let record = to_record(record);
+        // Several TXT or TLSA records at one name form one set.
+        zone.upsert_mut(record.clone(), 1);
+        served.push(record);
+    }
+    (zone, served)
+}
+
+/// The SOA record every test zone has.
+fn soa() -> SOA {
+    SOA::new(
+        name("ns.test"),
+        name("hostmaster.test"),
+        1,
+        3600,
+        600,
+        86400,
+        TTL,
+    )
+}
+
+fn to_record(record: &TestRecord) -> Record {
+    let data = match &record.data {
+        TestData::Mx(preference, exchange) => RData::MX(MX::new(*preference, name(exchange))),
+        TestData::A(ip) => RData::A(A(*ip)),
+        TestData::Aaaa(ip) => RData::AAAA(AAAA(*ip)),
+        TestData::Txt(text) => {
+            let strings = text
+                .as_bytes()
+                .chunks(255)
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .collect::<Vec<_>>();
+            RData::TXT(TXT::new(strings))
+        }
+        TestData::Ptr(target) => RData::PTR(PTR(name(target))),
+        TestData::Tlsa(usage, selector, matching, data) => RData::TLSA(TLSA::new(
+            CertUsage::from(*usage),
+            Selector::from(*selector),
+            Matching::from(*matching),
+            data.clone(),
+        )),
+    };
+    Record::from_rdata(name(&record.name), TTL, data)
+}
+
 impl TestDns {
     /// Serves `records` from a root zone on 127.0.0.1:<free port>, UDP and TCP.
     pub async fn start(records: &[TestRecord]) -> TestDns {
-        let mut zone = InMemoryZoneHandler::<TokioRuntimeProvider>::empty(
-            Name::root(),
+        let (zone, served) = zone(records, None);
+        TestDns::serve(zone, Vec::new(), served).await
+    }
+
+    /// Serves `records` from a root zone signed with `key` (DNSKEY, RRSIG, NSEC): a validator
+    /// that trusts `key` (its [`ZoneKey::trust_anchor`]) finds every answer secure.
+    pub async fn start_signed(records: &[TestRecord], key: &ZoneKey) -> TestDns {
+        TestDns::start_forged(records, key, &[]).await
+    }
+
+    /// As [`TestDns::start_signed`], then each `forged` record replaces the set of its name and
+    /// type, under the signatures made for the original: those answers are bogus.
+    pub async fn start_forged(
+        records: &[TestRecord],
+        key: &ZoneKey,
+        forged: &[TestRecord],
+    ) -> TestDns {
+        let (mut zone, served) = zone(records, dnssec::nx_proof());
+        dnssec::sign(&mut zone, key, &Name::root());
+        let forged: Vec<Record> = forged.iter().map(to_record).collect();
+        dnssec::forge(&mut zone, &forged);
+        TestDns::serve(zone, Vec::new(), served).await
+    }
+
+    /// `signed` in the root zone signed with `key`, which delegates `child` (NS, no DS: proven
+    /// absent by the root's NSEC records) to an unsigned zone holding `unsigned`: an insecure
+    /// delegation, as for any unsigned domain under the signed root.
+    pub async fn start_delegated(
+        signed: &[TestRecord],
+        key: &ZoneKey,
+        child: &str,
+        unsigned: &[TestRecord],
+    ) -> TestDns {
+        TestDns::delegated(signed, key, child, unsigned, None).await
+    }
+
+    /// As [`TestDns::start_delegated`], but the child zone is signed with `child_key` and the
+    /// root publishes the DS record of `ds_key` for it: a chain of trust of two zones when the
+    /// keys are the same, a broken one (bogus) when they differ.
+    pub async fn start_delegated_signed(
+        signed: &[TestRecord],
+        key: &ZoneKey,
+        child: &str,
+        child_records: &[TestRecord],
+        child_key: &ZoneKey,
+        ds_key: &ZoneKey,
+    ) -> TestDns {
+        TestDns::delegated(signed, key, child, child_records, Some((child_key, ds_key))).await
+    }
+
+    async fn delegated(
+        signed: &[TestRecord],
+        key: &ZoneKey,
+        child: &str,
+        child_records: &[TestRecord],
+        child_signing: Option<(&ZoneKey, &ZoneKey)>,
+    ) -> TestDns {
+        let origin = name(child);
+        let (mut root, mut served) = zone(signed, dnssec::nx_proof());
+        root.upsert_mut(
+            Record::from_rdata(origin.clone(), TTL, RData::NS(NS(name("ns.test")))),
+            1,
+        );
+        if let Some((_, ds_key)) = child_signing {
+            root.upsert_mut(ds_key.ds(&origin, TTL), 1);
+        }
+        dnssec::sign(&mut root, key, &Name::root());
+        let mut child_zone = InMemoryZoneHandler::<TokioRuntimeProvider>::empty(
+            origin.clone(),
             ZoneType::Primary,
             AxfrPolicy::Deny,
+            child_signing.and(dnssec::nx_proof()),
         );
-        let soa = SOA::new(
-            name("ns.test"),
-            name("hostmaster.test"),
+        child_zone.upsert_mut(
+            Record::from_rdata(origin.clone(), TTL, RData::SOA(soa())),
             1,
-            3600,
-            600,
-            86400,
-            TTL,
         );
-        zone.upsert_mut(Record::from_rdata(Name::root(), TTL, RData::SOA(soa)), 1);
-        let mut served = Vec::new();
-        for record in records {
-            let data = match &record.data {
-                TestData::Mx(preference, exchange) => {
-                    RData::MX(MX::new(*preference, name(exchange)))
-                }
-                TestData::A(ip) => RData::A(A(*ip)),
-                TestData::Aaaa(ip) => RData::AAAA(AAAA(*ip)),
-                TestData::Txt(text) => {
-                    let strings = text
-                        .as_bytes()
-                        .chunks(255)
-                        .map(|c| String::from_utf8_lossy(c).into_owned())
-                        .collect::<Vec<_>>();
-                    RData::TXT(TXT::new(strings))
-                }
-                TestData::Ptr(target) => RData::PTR(PTR(name(target))),
-                TestData::Tlsa(usage, selector, matching, data) => RData::TLSA(TLSA::new(
-                    CertUsage::from(*usage),
-                    Selector::from(*selector),
-                    Matching::from(*matching),
-                    data.clone(),
-                )),
-            };
-            let record = Record::from_rdata(name(&record.name), TTL, data);
-            // Several TXT or TLSA records at one name form one set.
-            zone.upsert_mut(record.clone(), 1);
+        child_zone.upsert_mut(
+            Record::from_rdata(origin.clone(), TTL, RData::NS(NS(name("ns.test")))),
+            1,
+        );
+        for record in child_records {
+            let record = to_record(record);
+            child_zone.upsert_mut(record.clone(), 1);
             served.push(record);
         }
+        if let Some((child_key, _)) = child_signing {
+            dnssec::sign(&mut child_zone, child_key, &origin);
+        }
+        TestDns::serve(root, vec![(origin, child_zone)], served).await
+    }
+
+    async fn serve(
+        root: InMemoryZoneHandler<TokioRuntimeProvider>,
+        children: Vec<(Name, InMemoryZoneHandler<TokioRuntimeProvider>)>,
+        served: Vec<Record>,
+    ) -> TestDns {
+        let root = Arc::new(root) as Arc<dyn ZoneHandler>;
         let mut catalog = Catalog::new();
-        catalog.upsert(
-            Name::root().into(),
-            vec![Arc::new(zone) as Arc<dyn ZoneHandler>],
-        );
+        catalog.upsert(Name::root().into(), vec![root.clone()]);
+        for (origin, zone) in children {
+            catalog.upsert(origin.into(), vec![Arc::new(zone) as Arc<dyn ZoneHandler>]);
+        }
+        let mut parents = Catalog::new();
+        parents.upsert(Name::root().into(), vec![root]);
 
         // UDP and TCP on the same port: a free UDP port can be taken on TCP, so try a few.
         let mut sockets = None;
@@ -248,6 +375,7 @@ impl TestDns {
         let authenticated = Arc::new(Mutex::new(HashSet::new()));
         let mut server = Server::new(FailingNames {
             catalog,
+            parents,
             servfail: servfail.clone(),
             authenticated: authenticated.clone(),
             records: served,
@@ -289,6 +417,18 @@ impl TestDns {
     pub fn config(&self) -> DnsConfig {
         DnsConfig {
             nameservers: vec![self.addr],
+            ..DnsConfig::default()
+        }
+    }
+
+    /// A `[dns]` configuration that asks only this server and validates DNSSEC itself from the
+    /// trust anchor in `anchor_file` (`dnssec = "validate"`).
+    pub fn validating_config(&self, anchor_file: &Path) -> DnsConfig {
+        DnsConfig {
+            nameservers: vec![self.addr],
+            dnssec: DnssecMode::Validate {
+                trust_anchor: TrustAnchor::File(anchor_file.to_path_buf()),
+            },
         }
     }
 }

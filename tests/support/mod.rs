@@ -8,6 +8,7 @@ pub mod admin;
 pub mod cluster;
 pub mod config;
 pub mod dns;
+pub mod dnssec;
 pub mod e2e;
 pub mod exclusive;
 pub mod fault;
