@@ -15,7 +15,7 @@ use crate::checks::{CheckSetupError, SenderChecker};
 use crate::clock::SystemClock;
 use crate::config::{Config, SpoolBackend};
 use crate::delivery::{Deliverer, SetupError};
-use crate::inbound::{self, InboundContext, TlsError};
+use crate::inbound::{self, InboundContext, TlsError, TlsReloader};
 use crate::live::Live;
 use crate::queue::api::QueueApi;
 use crate::queue::{self, QueueContext, QueueHandle, QueueParts, QueueState};
@@ -49,11 +49,8 @@ pub enum StartError {
     Readiness(String),
     #[error("{0}")]
     Acme(#[from] AcmeError),
-    #[error(
-        "[admin] tls_cert/tls_key: TLS on the admin listener is not implemented yet; remove them and \
-         keep the listener on a trusted address (or behind a TLS proxy)"
-    )]
-    AdminTlsUnsupported,
+    #[error("[admin] TLS: {0}")]
+    AdminTls(TlsError),
 }
 
 impl StartError {
@@ -97,7 +94,9 @@ impl StartError {
             StartError::Checks(_) => {
                 "check [dns] nameservers (or /etc/resolv.conf) and [arc] key_file".into()
             }
-            StartError::AdminTlsUnsupported => "remove [admin] tls_cert and tls_key".into(),
+            StartError::AdminTls(_) => {
+                "check [admin] tls_cert and tls_key (PEM files readable by this user)".into()
+            }
             StartError::Readiness(_) => "check [delivery] tls_ca_file (PEM CA certificates)".into(),
             StartError::Acme(_) => "check [acme] directory and names (each name must resolve to this host, and [acme] http_listen must be reachable on port 80 from the CA)".into(),
         }
@@ -182,6 +181,21 @@ async fn start_acme(
     Ok(Some(acme))
 }
 
+/// `[admin] tls_cert` / `tls_key`: the console's acceptor and the handle a reload swaps its pair
+/// through (the same resolver as the SMTP side's, so open connections keep theirs).
+fn load_admin_tls(
+    config: &Config,
+) -> Result<(Option<tokio_rustls::TlsAcceptor>, Option<TlsReloader>), StartError> {
+    match (&config.admin.tls_cert, &config.admin.tls_key) {
+        (Some(cert), Some(key)) => {
+            let (acceptor, reloader) =
+                inbound::load_reloadable_tls(cert, key).map_err(StartError::AdminTls)?;
+            Ok((Some(acceptor), Some(reloader)))
+        }
+        _ => Ok((None, None)),
+    }
+}
+
 /// The local spool (recovering what it holds), or the cluster's shared queue (whose mail the queue's
 /// cluster loop loads as this node claims destinations).
 async fn open_spool(config: &Config) -> Result<(Spool, Vec<StoredMessage>), StartError> {
@@ -225,10 +239,8 @@ pub async fn run_file(
     for addr in &config.smtp.tls_listen {
         reserved.push((sockets::reserve(*addr, "[smtp] tls_listen")?, true));
     }
-    // Serving the console in clear text when TLS was asked for would expose the password: refuse.
-    if config.admin.tls_cert.is_some() || config.admin.tls_key.is_some() {
-        return Err(StartError::AdminTlsUnsupported);
-    }
+    // The console's certificate is read before anything is created, like the SMTP one.
+    let (admin_tls, admin_tls_reloader) = load_admin_tls(&config)?;
     let admin_reserved = sockets::reserve(config.admin.listen, "[admin] listen")?;
     let acme = start_acme(&config, &shutdown).await?;
     let files = match (&acme, &config.smtp.tls_cert, &config.smtp.tls_key) {
@@ -295,6 +307,7 @@ pub async fn run_file(
         recipients: recipients.clone(),
         queue: queue_ctx.clone(),
         tls: tls_reloader,
+        admin_tls: admin_tls_reloader,
     };
     tokio::spawn(reload::run(reloader, reload_inbox, shutdown.clone()));
     let admin_state = AdminState::new(config.clone(), QueueApi::new(queue_ctx.clone()))
@@ -311,7 +324,12 @@ pub async fn run_file(
         .map(|a| a.to_string())
         .unwrap_or_default();
     info!(addr = %admin_addr, "admin console listening");
-    let admin_task = tokio::spawn(admin::serve(admin_listener, admin_state, shutdown.clone()));
+    let admin_task = tokio::spawn(admin::serve(
+        admin_listener,
+        admin_tls,
+        admin_state,
+        shutdown.clone(),
+    ));
     let queue = QueueHandle::new(queue_ctx.clone());
     let queue_task = tokio::spawn(queue::run(queue_ctx, recovered));
     let inbound_ctx = Arc::new(InboundContext {

@@ -28,6 +28,8 @@ pub struct Reloader {
     pub recipients: Arc<RecipientService>,
     pub queue: Arc<QueueContext>,
     pub tls: Option<TlsReloader>,
+    /// The admin console's certificate (`[admin] tls_cert`), when it is served over HTTPS.
+    pub admin_tls: Option<TlsReloader>,
 }
 
 impl Reloader {
@@ -65,6 +67,7 @@ impl Reloader {
         let plan = plan(&running, loaded);
         let apply = Arc::new(plan.apply.clone());
         self.reload_certificate(&apply);
+        self.reload_admin_certificate(&apply);
         self.recipients.reconfigure(&apply);
         self.queue.reconfigure(&apply, &plan.removed);
         self.live.set(apply);
@@ -86,6 +89,26 @@ impl Reloader {
             Err(error) => {
                 tracing::warn!(%error, "TLS reload failed, keeping the current certificate")
             }
+        }
+    }
+}
+
+impl Reloader {
+    /// The console's pair, like the SMTP one: an unreadable pair is logged and the current one kept.
+    fn reload_admin_certificate(&self, config: &Config) {
+        let (Some(tls), Some(cert), Some(key)) =
+            (&self.admin_tls, &config.admin.tls_cert, &config.admin.tls_key)
+        else {
+            return;
+        };
+        match tls.reload_from(cert, key) {
+            Ok(()) => {
+                tracing::info!(cert = %cert.display(), "admin console TLS certificate and key reloaded")
+            }
+            Err(error) => tracing::warn!(
+                %error,
+                "admin console TLS reload failed, keeping the current certificate"
+            ),
         }
     }
 }
