@@ -142,9 +142,7 @@ impl ApiClient {
             .http_status_as_error(false)
             .timeout_global(Some(TIMEOUT));
         if base.starts_with("https://") {
-            let tls = TlsConfig::builder()
-                .root_certs(roots(ca, &config)?)
-                .build();
+            let tls = TlsConfig::builder().root_certs(roots(ca, &config)?).build();
             agent = agent.tls_config(tls);
         }
         let agent = agent.build().new_agent();

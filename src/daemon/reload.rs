@@ -96,9 +96,11 @@ impl Reloader {
 impl Reloader {
     /// The console's pair, like the SMTP one: an unreadable pair is logged and the current one kept.
     fn reload_admin_certificate(&self, config: &Config) {
-        let (Some(tls), Some(cert), Some(key)) =
-            (&self.admin_tls, &config.admin.tls_cert, &config.admin.tls_key)
-        else {
+        let (Some(tls), Some(cert), Some(key)) = (
+            &self.admin_tls,
+            &config.admin.tls_cert,
+            &config.admin.tls_key,
+        ) else {
             return;
         };
         match tls.reload_from(cert, key) {

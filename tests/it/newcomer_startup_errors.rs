@@ -140,3 +140,19 @@ fn spool_that_cannot_be_created() {
         ],
     );
 }
+
+#[test]
+fn a_plaintext_console_on_a_non_loopback_address_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    let text = config(free_port(), free_port(), &spool).replace(
+        "[admin]\nlisten = \"127.0.0.1:",
+        "[admin]\nlisten = \"0.0.0.0:",
+    );
+    let (code, stderr) = serve(dir.path(), &text);
+    assert_ne!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("admin.listen"), "{stderr}");
+    assert!(stderr.contains("is not a loopback address"), "{stderr}");
+    assert!(stderr.contains("allow_plaintext = true"), "{stderr}");
+    assert!(!spool.exists(), "a refused start created the spool");
+}

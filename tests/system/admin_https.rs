@@ -78,7 +78,12 @@ async fn the_console_over_https_with_a_test_ca() {
         files.path().join("admin-cert.pem"),
         files.path().join("admin-key.pem")
     );
-    let mut server = Server::with_admin(Settings::new(Some(SocketAddr::from(([127, 0, 0, 1], free_port())))), admin, &admin_toml).await;
+    let mut server = Server::with_admin(
+        Settings::new(Some(SocketAddr::from(([127, 0, 0, 1], free_port())))),
+        admin,
+        &admin_toml,
+    )
+    .await;
     let password = support::ui::admin_password(&mut server).await;
     let base = format!("https://{admin}");
 
@@ -105,13 +110,20 @@ async fn the_console_over_https_with_a_test_ca() {
     assert!(dashboard.header("strict-transport-security").is_some());
 
     // The browser trusts the test CA (Chromium accepts a chain holding the CA's key) and nothing else.
-    let pin = format!("--ignore-certificate-errors-spki-list={}", ca.spki_sha256_base64());
+    let pin = format!(
+        "--ignore-certificate-errors-spki-list={}",
+        ca.spki_sha256_base64()
+    );
     let browser = Browser::start_with(&[pin]);
     let (browser, password) = tokio::task::spawn_blocking({
         let base = base.clone();
         move || {
             browser.goto(&format!("{base}/"));
-            assert!(browser.current_url().ends_with("/login"), "{}", browser.current_url());
+            assert!(
+                browser.current_url().ends_with("/login"),
+                "{}",
+                browser.current_url()
+            );
             browser.send_keys(&browser.find("#password"), &password);
             browser.click(&browser.find("#login"));
             browser.find("#domains");
