@@ -17,6 +17,7 @@ use crate::config::{Config, SpoolBackend};
 use crate::delivery::{Deliverer, SetupError};
 use crate::inbound::{self, InboundContext, TlsError, TlsReloader};
 use crate::live::Live;
+use crate::provision::DomainStore;
 use crate::queue::api::QueueApi;
 use crate::queue::{self, QueueContext, QueueHandle, QueueParts, QueueState};
 use crate::readiness::{Gatherer, ReadinessService};
@@ -51,6 +52,8 @@ pub enum StartError {
     Acme(#[from] AcmeError),
     #[error("[admin] TLS: {0}")]
     AdminTls(TlsError),
+    #[error("provisioned domains: {0}")]
+    Provisioned(crate::config::ConfigErrors),
 }
 
 impl StartError {
@@ -94,6 +97,11 @@ impl StartError {
             StartError::Checks(_) => {
                 "check [dns] nameservers (or /etc/resolv.conf) and [arc] key_file".into()
             }
+            StartError::Provisioned(_) => format!(
+                "fix the file named above (written by the provisioning API; `{}` in the state \
+                 directory), or move it away to start without the provisioned domains",
+                crate::config::provisioned::STORE_FILE
+            ),
             StartError::AdminTls(_) => {
                 "check [admin] tls_cert and tls_key (PEM files readable by this user)".into()
             }
@@ -226,6 +234,19 @@ pub async fn run_file(
     file: Option<PathBuf>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), StartError> {
+    // The provisioned domains sit beside the file's from the start (read only: a failed start
+    // writes nothing).
+    let (store, provisioned) = DomainStore::open(&admin::state_dir(&config), config.delivery.port)
+        .map_err(StartError::Provisioned)?;
+    let (config, clashes) = config.with_provisioned(&provisioned);
+    reload::log_clashes(&clashes);
+    if !provisioned.domains.is_empty() {
+        info!(
+            file = %store.path().display(),
+            domains = provisioned.domains.len() - clashes.len(),
+            "provisioned domains loaded"
+        );
+    }
     let config = Arc::new(config);
     // The config in force: replaced whole by a reload, read by new connections and the admin layer.
     let live = Live::from_arc(Arc::clone(&config));
@@ -301,6 +322,7 @@ pub async fn run_file(
     }));
     let recipients_task = tokio::spawn(recipients.clone().run_persistence(shutdown.clone()));
     let (reload_requests, reload_inbox) = tokio::sync::mpsc::channel(4);
+    let (domain_requests, domain_inbox) = tokio::sync::mpsc::channel(16);
     let reloader = reload::Reloader {
         file,
         live: live.clone(),
@@ -308,14 +330,21 @@ pub async fn run_file(
         queue: queue_ctx.clone(),
         tls: tls_reloader,
         admin_tls: admin_tls_reloader,
+        store: std::sync::Mutex::new(store),
     };
-    tokio::spawn(reload::run(reloader, reload_inbox, shutdown.clone()));
+    tokio::spawn(reload::run(
+        reloader,
+        reload_inbox,
+        domain_inbox,
+        shutdown.clone(),
+    ));
     let admin_state = AdminState::new(config.clone(), QueueApi::new(queue_ctx.clone()))
         .with_recipients(recipients.clone())
         .with_checks(checks.clone())
         .with_readiness(readiness.clone())
         .with_live_config(live.clone())
-        .with_reload(reload_requests);
+        .with_reload(reload_requests)
+        .with_domain_changes(domain_requests);
     tokio::spawn(readiness.run(shutdown.clone()));
     // Listening only now: once the console accepts, its credentials are resolved (and announced).
     let admin_listener = sockets::listen(admin_reserved)?;

@@ -7,6 +7,7 @@
 pub mod access;
 mod actions;
 pub mod api;
+mod api_domains;
 mod api_readiness;
 mod api_recipients;
 mod api_reload;
@@ -71,6 +72,8 @@ pub struct AdminState {
     pub checks: Option<Arc<crate::checks::SenderChecker>>,
     /// Per-domain readiness (issue 17); `None` until [`AdminState::with_readiness`].
     pub readiness: Option<Arc<crate::readiness::ReadinessService>>,
+    /// Domain provisioning (issue 16): changes go to the daemon's reload task; `None`: not offered.
+    pub domain_changes: Option<crate::provision::DomainRequests>,
 }
 
 /// Asks the daemon's reload task for a reload; the answer comes back on the oneshot.
@@ -113,12 +116,19 @@ impl AdminState {
             recipients: None,
             checks: None,
             readiness: None,
+            domain_changes: None,
         }
     }
 
     /// Offers `POST /api/v1/reload` (and so `backupmx reload`) through the daemon's reload task.
     pub fn with_reload(mut self, requests: ReloadRequests) -> Self {
         self.reload = Some(requests);
+        self
+    }
+
+    /// Offers `PUT`/`DELETE /api/v1/domains/{name}` through the daemon's reload task.
+    pub fn with_domain_changes(mut self, requests: crate::provision::DomainRequests) -> Self {
+        self.domain_changes = Some(requests);
         self
     }
 
