@@ -233,7 +233,7 @@ async fn domains(State(state): State<AdminState>) -> ApiResult {
     let mut domains = serde_json::to_value(domains).unwrap_or_default();
     for domain in domains.as_array_mut().into_iter().flatten() {
         let name = domain
-            .get("name")
+            .get("domain")
             .and_then(Value::as_str)
             .unwrap_or_default();
         let origin = super::api_domains::origin(&config, name);

@@ -177,6 +177,15 @@ impl ApiClient {
         self.answer(&url, response)
     }
 
+    pub fn put(&self, path: &str, body: Value) -> Result<Value, CliError> {
+        let url = format!("{}{path}", self.base);
+        let request = self
+            .agent
+            .put(&url)
+            .header("Authorization", &format!("Bearer {}", self.token));
+        self.answer(&url, request.send_json(body))
+    }
+
     pub fn delete(&self, path: &str) -> Result<Value, CliError> {
         let url = format!("{}{path}", self.base);
         let request = self

@@ -4,6 +4,7 @@
 
 mod client;
 mod db;
+mod domains;
 mod format;
 mod generate;
 mod recipients;
@@ -11,6 +12,7 @@ mod spool;
 mod trust;
 
 pub use db::{DbCommand, db};
+pub use domains::{DomainsCommand, domains};
 pub use generate::{Generated, generate};
 pub use recipients::{RecipientsCommand, recipients};
 pub use spool::{SpoolCommand, spool};
