@@ -124,13 +124,15 @@ pub fn plan_change(
         }
         DomainChange::Remove { name } => {
             let name = name.trim_end_matches('.').to_ascii_lowercase();
-            if running.defines_in_file(&name) {
-                return Err(ChangeError::DefinedInConfig(name));
-            }
             let mut next = store.clone();
             if !next.remove(&name) {
-                return Err(ChangeError::NotProvisioned(name));
+                return Err(match running.defines_in_file(&name) {
+                    true => ChangeError::DefinedInConfig(name),
+                    false => ChangeError::NotProvisioned(name),
+                });
             }
+            // A stored name the config file also has (a clash: the file's is in force) leaves the
+            // store and nothing else changes; `without_provisioned` keeps the file's domain.
             Ok(Planned {
                 store: next,
                 config: running.clone().without_provisioned(&name),
@@ -240,6 +242,19 @@ mod tests {
         let domain = &replaced.config.domains[1];
         assert_eq!(domain.primary.as_ref().map(|p| p.port), Some(4));
         assert_eq!(domain.limits.max_messages, None);
+        // A clash (the file's domain in force): the stored entry goes, the file's stays.
+        let mut clashing = ProvisionedDomains::default();
+        clashing.insert("file.test", toml::Table::new());
+        let cleared = plan_change(
+            &running,
+            &clashing,
+            &DomainChange::Remove {
+                name: "file.test".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(cleared.config, running);
+        assert!(!cleared.store.contains("file.test"));
         let removed = plan_change(
             &replaced.config,
             &replaced.store,

@@ -326,4 +326,16 @@ async fn a_name_both_in_the_file_and_provisioned_is_reported_and_the_file_wins()
     );
     assert_eq!(file_primary.wait_for(1, WAIT).await.len(), 1);
     assert!(api_primary.messages().is_empty());
+
+    // Resolved by removing the stored entry: the file's domain stays in force, the clash is gone.
+    let removed = api(&server, "DELETE", "/api/v1/domains/both.test", None).await;
+    assert_eq!(removed.status, 200, "{}", removed.text());
+    let shown = api_get(server.admin_addr(), TOKEN, "/api/v1/domains/both.test").await;
+    assert_eq!(shown["origin"], "config", "{shown}");
+    server.restart().await;
+    assert!(!server.last_log().contains(needle), "{}", server.last_log());
+    assert_eq!(
+        send(&server, "after", "user@both.test").await,
+        (250, Some(250))
+    );
 }
