@@ -239,6 +239,25 @@ mod tests {
     }
 
     #[test]
+    fn turning_the_console_https_on_waits_for_a_restart() {
+        let pem = tempfile::NamedTempFile::new().unwrap();
+        let path = pem.path().display();
+        let running = config("", &["a.test"]);
+        let tls = format!("[admin]\ntls_cert = \"{path}\"\ntls_key = \"{path}\"");
+        let loaded = config(&tls, &["a.test"]);
+        let plan = plan(&running, loaded.clone());
+        assert_eq!(
+            plan.need_restart,
+            ["[admin] tls_cert / tls_key (turning HTTPS on or off)"]
+        );
+        assert_eq!(plan.apply.admin.tls_cert, None);
+        // With HTTPS on in both, the pair's paths are applied (the reload reads the files again).
+        let plan = super::plan(&loaded, loaded.clone());
+        assert!(plan.need_restart.is_empty(), "{:?}", plan.need_restart);
+        assert!(plan.apply.admin.tls_cert.is_some());
+    }
+
+    #[test]
     fn an_unchanged_file_changes_nothing() {
         let running = config("[limits]\nmax_errors = 5", &["a.test"]);
         let plan = plan(&running, running.clone());
