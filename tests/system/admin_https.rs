@@ -1,8 +1,11 @@
 //! The console over HTTPS (`[admin] tls_cert` / `tls_key`), against the real binary with a test CA:
 //! headless Chromium trusting that CA logs in and sees the dashboard, the session cookie is Secure,
 //! every answer carries HSTS, a SIGHUP swaps the certificate without a restart (the next handshake
-//! gets the new one), and the CLI talks to the HTTPS listener (trusting `[admin] tls_cert` itself, or
-//! `--ca`). Fails, never skips, when chromedriver is missing.
+//! gets the new one; `backupmx reload` too), and the CLI talks to the HTTPS listener (trusting
+//! `[admin] tls_cert` itself, or `--ca`). Chromium is told to trust the test CA by its key
+//! (`--ignore-certificate-errors-spki-list` with the CA's SPKI hash; the served chain ends with the
+//! CA): a wrong pin leaves it on the certificate error page. Fails, never skips, when chromedriver is
+//! missing.
 
 use crate::support;
 
@@ -200,4 +203,16 @@ async fn the_console_over_https_with_a_test_ca() {
         "{}",
         String::from_utf8_lossy(&refused.stderr)
     );
+
+    // `backupmx reload` over HTTPS swaps the certificate too.
+    let third = ca.issue(&["127.0.0.1"]);
+    write_pair(files.path(), &third, &ca);
+    let reloaded = server.cli(&["reload", "--config", config]);
+    assert!(
+        reloaded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reloaded.stderr)
+    );
+    assert_eq!(served_leaf(admin, &ca).await, third.der);
+    assert_eq!(server.pid(), pid, "no restart");
 }
