@@ -52,7 +52,7 @@ pub enum StartError {
     Acme(#[from] AcmeError),
     #[error("[admin] TLS: {0}")]
     AdminTls(TlsError),
-    #[error("provisioned domains: {0}")]
+    #[error("provisioned domains: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Provisioned(crate::config::ConfigErrors),
 }
 

@@ -101,7 +101,16 @@ pub fn load_store(
     let origin = path.display().to_string();
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        // No state directory yet (or a file where it should be, which the spool's start reports):
+        // nothing was provisioned.
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            String::new()
+        }
         Err(e) => {
             return Err(ConfigErrors::whole_file(
                 &origin,
