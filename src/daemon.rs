@@ -15,8 +15,9 @@ use crate::checks::{CheckSetupError, SenderChecker};
 use crate::clock::SystemClock;
 use crate::config::{Config, SpoolBackend};
 use crate::delivery::{Deliverer, SetupError};
-use crate::inbound::{self, InboundContext, TlsError};
+use crate::inbound::{self, InboundContext, TlsError, TlsReloader};
 use crate::live::Live;
+use crate::provision::DomainStore;
 use crate::queue::api::QueueApi;
 use crate::queue::{self, QueueContext, QueueHandle, QueueParts, QueueState};
 use crate::readiness::{Gatherer, ReadinessService};
@@ -49,11 +50,10 @@ pub enum StartError {
     Readiness(String),
     #[error("{0}")]
     Acme(#[from] AcmeError),
-    #[error(
-        "[admin] tls_cert/tls_key: TLS on the admin listener is not implemented yet; remove them and \
-         keep the listener on a trusted address (or behind a TLS proxy)"
-    )]
-    AdminTlsUnsupported,
+    #[error("[admin] TLS: {0}")]
+    AdminTls(TlsError),
+    #[error("provisioned domains: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Provisioned(crate::config::ConfigErrors),
 }
 
 impl StartError {
@@ -97,7 +97,14 @@ impl StartError {
             StartError::Checks(_) => {
                 "check [dns] nameservers (or /etc/resolv.conf) and [arc] key_file".into()
             }
-            StartError::AdminTlsUnsupported => "remove [admin] tls_cert and tls_key".into(),
+            StartError::Provisioned(_) => format!(
+                "fix the file named above (written by the provisioning API; `{}` in the state \
+                 directory), or move it away to start without the provisioned domains",
+                crate::config::provisioned::STORE_FILE
+            ),
+            StartError::AdminTls(_) => {
+                "check [admin] tls_cert and tls_key (PEM files readable by this user)".into()
+            }
             StartError::Readiness(_) => "check [delivery] tls_ca_file (PEM CA certificates)".into(),
             StartError::Acme(_) => "check [acme] directory and names (each name must resolve to this host, and [acme] http_listen must be reachable on port 80 from the CA)".into(),
         }
@@ -182,6 +189,21 @@ async fn start_acme(
     Ok(Some(acme))
 }
 
+/// `[admin] tls_cert` / `tls_key`: the console's acceptor and the handle a reload swaps its pair
+/// through (the same resolver as the SMTP side's, so open connections keep theirs).
+fn load_admin_tls(
+    config: &Config,
+) -> Result<(Option<tokio_rustls::TlsAcceptor>, Option<TlsReloader>), StartError> {
+    match (&config.admin.tls_cert, &config.admin.tls_key) {
+        (Some(cert), Some(key)) => {
+            let (acceptor, reloader) =
+                inbound::load_reloadable_tls(cert, key).map_err(StartError::AdminTls)?;
+            Ok((Some(acceptor), Some(reloader)))
+        }
+        _ => Ok((None, None)),
+    }
+}
+
 /// The local spool (recovering what it holds), or the cluster's shared queue (whose mail the queue's
 /// cluster loop loads as this node claims destinations).
 async fn open_spool(config: &Config) -> Result<(Spool, Vec<StoredMessage>), StartError> {
@@ -212,6 +234,19 @@ pub async fn run_file(
     file: Option<PathBuf>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), StartError> {
+    // The provisioned domains sit beside the file's from the start (read only: a failed start
+    // writes nothing).
+    let (store, provisioned) = DomainStore::open(&admin::state_dir(&config), config.delivery.port)
+        .map_err(StartError::Provisioned)?;
+    let (config, clashes) = config.with_provisioned(&provisioned);
+    reload::log_clashes(&clashes);
+    if !provisioned.domains.is_empty() {
+        info!(
+            file = %store.path().display(),
+            domains = provisioned.domains.len() - clashes.len(),
+            "provisioned domains loaded"
+        );
+    }
     let config = Arc::new(config);
     // The config in force: replaced whole by a reload, read by new connections and the admin layer.
     let live = Live::from_arc(Arc::clone(&config));
@@ -225,10 +260,8 @@ pub async fn run_file(
     for addr in &config.smtp.tls_listen {
         reserved.push((sockets::reserve(*addr, "[smtp] tls_listen")?, true));
     }
-    // Serving the console in clear text when TLS was asked for would expose the password: refuse.
-    if config.admin.tls_cert.is_some() || config.admin.tls_key.is_some() {
-        return Err(StartError::AdminTlsUnsupported);
-    }
+    // The console's certificate is read before anything is created, like the SMTP one.
+    let (admin_tls, admin_tls_reloader) = load_admin_tls(&config)?;
     let admin_reserved = sockets::reserve(config.admin.listen, "[admin] listen")?;
     let acme = start_acme(&config, &shutdown).await?;
     let files = match (&acme, &config.smtp.tls_cert, &config.smtp.tls_key) {
@@ -293,20 +326,29 @@ pub async fn run_file(
     }));
     let recipients_task = tokio::spawn(recipients.clone().run_persistence(shutdown.clone()));
     let (reload_requests, reload_inbox) = tokio::sync::mpsc::channel(4);
+    let (domain_requests, domain_inbox) = tokio::sync::mpsc::channel(16);
     let reloader = reload::Reloader {
         file,
         live: live.clone(),
         recipients: recipients.clone(),
         queue: queue_ctx.clone(),
         tls: tls_reloader,
+        admin_tls: admin_tls_reloader,
+        store: std::sync::Mutex::new(store),
     };
-    tokio::spawn(reload::run(reloader, reload_inbox, shutdown.clone()));
+    tokio::spawn(reload::run(
+        reloader,
+        reload_inbox,
+        domain_inbox,
+        shutdown.clone(),
+    ));
     let admin_state = AdminState::new(config.clone(), QueueApi::new(queue_ctx.clone()))
         .with_recipients(recipients.clone())
         .with_checks(checks.clone())
         .with_readiness(readiness.clone())
         .with_live_config(live.clone())
-        .with_reload(reload_requests);
+        .with_reload(reload_requests)
+        .with_domain_changes(domain_requests);
     tokio::spawn(readiness.run(shutdown.clone()));
     // Listening only now: once the console accepts, its credentials are resolved (and announced).
     let admin_listener = sockets::listen(admin_reserved)?;
@@ -315,7 +357,12 @@ pub async fn run_file(
         .map(|a| a.to_string())
         .unwrap_or_default();
     info!(addr = %admin_addr, "admin console listening");
-    let admin_task = tokio::spawn(admin::serve(admin_listener, admin_state, shutdown.clone()));
+    let admin_task = tokio::spawn(admin::serve(
+        admin_listener,
+        admin_tls,
+        admin_state,
+        shutdown.clone(),
+    ));
     let queue = QueueHandle::new(queue_ctx.clone());
     let queue_task = tokio::spawn(queue::run(queue_ctx, recovered));
     let inbound_ctx = Arc::new(InboundContext {

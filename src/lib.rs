@@ -16,6 +16,7 @@ pub mod inbound;
 pub mod journal;
 pub mod live;
 pub mod policy;
+pub mod provision;
 pub mod queue;
 pub mod readiness;
 pub mod recipients;

@@ -95,6 +95,13 @@ enum Command {
         #[command(flatten)]
         target: cli::Target,
     },
+    /// Provision domains on the running server (add, remove, show, list; through its JSON API).
+    Domains {
+        #[command(subcommand)]
+        command: cli::DomainsCommand,
+        #[command(flatten)]
+        target: cli::Target,
+    },
     /// Read a password (stdin or prompt) and print its argon2 hash for `[admin] password_hash`.
     HashPassword,
     /// The shared queue's schema in PostgreSQL (docs/cluster.md).
@@ -130,6 +137,7 @@ fn main() -> ExitCode {
         Command::Status { json, target } => Ok(cli::status(target, json)),
         Command::Reload { target } => Ok(cli::reload(target)),
         Command::Recipients { command, target } => Ok(cli::recipients(target, command)),
+        Command::Domains { command, target } => Ok(cli::domains(target, command)),
         Command::HashPassword => Ok(cli::hash_password()),
         Command::Db { command } => Ok(cli::db(command)),
         Command::Generate { what } => Ok(cli::generate(what, Cli::command())),

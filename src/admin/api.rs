@@ -47,6 +47,7 @@ pub fn routes() -> Router<AdminState> {
         .merge(super::api_recipients::routes())
         .merge(super::api_readiness::routes())
         .merge(super::api_reload::routes())
+        .merge(super::api_domains::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
 }
 
@@ -227,6 +228,17 @@ async fn cluster(State(state): State<AdminState>) -> ApiResult {
 async fn domains(State(state): State<AdminState>) -> ApiResult {
     let (messages, bytes) = state.queue.totals().await?;
     let domains = state.queue.domains().await?;
+    // Each configured domain says where it comes from: the config file or the provisioning API.
+    let config = state.live.get();
+    let mut domains = serde_json::to_value(domains).unwrap_or_default();
+    for domain in domains.as_array_mut().into_iter().flatten() {
+        let name = domain
+            .get("domain")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let origin = super::api_domains::origin(&config, name);
+        domain["origin"] = json!(origin);
+    }
     Ok(
         Json(json!({ "domains": domains, "totals": { "messages": messages, "bytes": bytes } }))
             .into_response(),

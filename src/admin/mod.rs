@@ -7,6 +7,7 @@
 pub mod access;
 mod actions;
 pub mod api;
+mod api_domains;
 mod api_readiness;
 mod api_recipients;
 mod api_reload;
@@ -71,6 +72,8 @@ pub struct AdminState {
     pub checks: Option<Arc<crate::checks::SenderChecker>>,
     /// Per-domain readiness (issue 17); `None` until [`AdminState::with_readiness`].
     pub readiness: Option<Arc<crate::readiness::ReadinessService>>,
+    /// Domain provisioning (issue 16): changes go to the daemon's reload task; `None`: not offered.
+    pub domain_changes: Option<crate::provision::DomainRequests>,
 }
 
 /// Asks the daemon's reload task for a reload; the answer comes back on the oneshot.
@@ -113,12 +116,19 @@ impl AdminState {
             recipients: None,
             checks: None,
             readiness: None,
+            domain_changes: None,
         }
     }
 
     /// Offers `POST /api/v1/reload` (and so `backupmx reload`) through the daemon's reload task.
     pub fn with_reload(mut self, requests: ReloadRequests) -> Self {
         self.reload = Some(requests);
+        self
+    }
+
+    /// Offers `PUT`/`DELETE /api/v1/domains/{name}` through the daemon's reload task.
+    pub fn with_domain_changes(mut self, requests: crate::provision::DomainRequests) -> Self {
+        self.domain_changes = Some(requests);
         self
     }
 
@@ -148,7 +158,7 @@ impl AdminState {
 /// The credentials, announced when just generated (see [`announce_password`]). Should the file be
 /// unusable, the listener still runs with throw-away credentials rather than stopping the MX.
 fn resolve_credentials(config: &Config, dir: &std::path::Path) -> Credentials {
-    let url = format!("http://{}/", config.admin.listen);
+    let url = console_url(config);
     match Credentials::resolve(&config.admin, dir) {
         Ok(resolved) => {
             if let Some(password) = &resolved.new_password {
@@ -210,8 +220,25 @@ fn announce_password(url: &str, password: &str, credentials_file: &str, dir: &st
     }
 }
 
+/// Whether the admin listener serves HTTPS (`[admin] tls_cert`; turning it on or off waits for a
+/// restart, so the start-up config decides).
+pub fn https(config: &Config) -> bool {
+    config.admin.tls_cert.is_some()
+}
+
+/// The console's address as its administrator types it.
+fn console_url(config: &Config) -> String {
+    let scheme = if https(config) { "https" } else { "http" };
+    format!("{scheme}://{}/", config.admin.listen)
+}
+
+/// HSTS on every HTTPS answer: a year, no `includeSubDomains` (the console's host name may share its
+/// parent with sites that are not ours to force onto HTTPS).
+const HSTS: HeaderValue = HeaderValue::from_static("max-age=31536000");
+
 /// Every admin route, behind the allow list.
 pub fn router(state: AdminState) -> Router {
+    let hsts = https(&state.config);
     let token = from_fn_with_state(state.clone(), access::require_token);
     let api = api::routes()
         .layer(RequestBodyLimitLayer::new(MAX_API_BODY))
@@ -226,13 +253,21 @@ pub fn router(state: AdminState) -> Router {
         .route("/metrics", get(metrics::scrape).layer(token))
         .route("/healthz", get(|| async { "ok\n" }))
         .with_state(state.clone());
-    guarded
+    let app = guarded
         .merge(ui::routes(state.clone()))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
+        ));
+    let app = if hsts {
+        app.layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HSTS,
         ))
-        .layer(from_fn_with_state(state, access::allow_list))
+    } else {
+        app
+    };
+    app.layer(from_fn_with_state(state, access::allow_list))
 }
 
 /// The body limit's own 413 is plain text: give it the API's JSON form and stable code.
@@ -248,11 +283,17 @@ async fn json_body_too_large(response: axum::response::Response) -> axum::respon
     response
 }
 
-/// Serves the admin listener until `shutdown` turns true (the accept loop is `listener.rs`).
-pub async fn serve(listener: TcpListener, state: AdminState, shutdown: watch::Receiver<bool>) {
+/// Serves the admin listener until `shutdown` turns true (the accept loop is `listener.rs`); over
+/// HTTPS when `tls` is given.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    state: AdminState,
+    shutdown: watch::Receiver<bool>,
+) {
     if let Some(handle) = state.metrics.clone() {
         tokio::spawn(metrics::upkeep(handle, shutdown.clone()));
     }
     let (config, live) = (state.config.clone(), state.live.clone());
-    listener::run(listener, router(state), &config.admin, live, shutdown).await;
+    listener::run(listener, router(state), tls, &config.admin, live, shutdown).await;
 }

@@ -1,7 +1,10 @@
 //! The CLI's HTTP client for the admin JSON API: where the server is (config, credentials file, or
-//! `--url`/`--token`), and one request → JSON or a typed error that knows its exit code.
+//! `--url`/`--token`), and one request → JSON or a typed error that knows its exit code. An HTTPS
+//! listener (`[admin] tls_cert`, or an `https://` `--url`) is verified against `--ca FILE`, else
+//! against the configured `[admin] tls_cert` itself (`trust.rs`).
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use backupmx::admin::credentials::{CREDENTIALS_FILE, stored_token};
@@ -9,6 +12,9 @@ use backupmx::admin::state_dir;
 use backupmx::config::Config;
 use backupmx::config::locate::{ConfigSource, locate};
 use serde_json::Value;
+use ureq::tls::{RootCerts, TlsConfig};
+
+use super::trust;
 
 /// Exit codes.
 pub const EXIT_REFUSED: u8 = 1;
@@ -63,7 +69,8 @@ pub struct ApiClient {
     token_from: String,
 }
 
-/// The server's admin URL from `[admin] listen` (an unspecified address means this host).
+/// The server's admin URL from `[admin] listen` (an unspecified address means this host), `https`
+/// when `[admin] tls_cert` is set.
 pub fn url_from_config(config: &Config) -> String {
     let mut addr = config.admin.listen;
     if addr.ip().is_unspecified() {
@@ -73,7 +80,30 @@ pub fn url_from_config(config: &Config) -> String {
             std::net::Ipv6Addr::LOCALHOST.into()
         });
     }
-    format!("http://{addr}")
+    let scheme = if config.admin.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{addr}")
+}
+
+/// The roots an HTTPS request trusts: `--ca`, else the server's own `[admin] tls_cert`, else the
+/// Mozilla roots (a `--url https://...` of a server whose config says nothing of TLS).
+fn roots(ca: Option<&Path>, config: &Config) -> Result<RootCerts, CliError> {
+    let file = ca.or(config.admin.tls_cert.as_deref());
+    let Some(file) = file else {
+        return Ok(RootCerts::WebPki);
+    };
+    let anchors = trust::anchors(file).map_err(|e| {
+        let hint = if ca.is_some() {
+            "give a readable PEM file with --ca"
+        } else {
+            "the CLI trusts [admin] tls_cert by default; give the CA that issued it with --ca FILE"
+        };
+        CliError::Usage(format!("{e}; {hint}"))
+    })?;
+    Ok(RootCerts::Specific(Arc::new(anchors)))
 }
 
 impl ApiClient {
@@ -83,6 +113,7 @@ impl ApiClient {
         config_file: Option<&Path>,
         url: Option<String>,
         token: Option<String>,
+        ca: Option<&Path>,
     ) -> Result<ApiClient, CliError> {
         let source = locate(config_file.map(Path::to_path_buf));
         let config = source.load().map_err(|errors| {
@@ -107,11 +138,14 @@ impl ApiClient {
                 (token, format!("{}, by {source}", file.display()))
             }
         };
-        let agent = ureq::Agent::config_builder()
+        let mut agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(TIMEOUT))
-            .build()
-            .new_agent();
+            .timeout_global(Some(TIMEOUT));
+        if base.starts_with("https://") {
+            let tls = TlsConfig::builder().root_certs(roots(ca, &config)?).build();
+            agent = agent.tls_config(tls);
+        }
+        let agent = agent.build().new_agent();
         Ok(ApiClient {
             agent,
             base,
@@ -141,6 +175,15 @@ impl ApiClient {
             None => request.send_empty(),
         };
         self.answer(&url, response)
+    }
+
+    pub fn put(&self, path: &str, body: Value) -> Result<Value, CliError> {
+        let url = format!("{}{path}", self.base);
+        let request = self
+            .agent
+            .put(&url)
+            .header("Authorization", &format!("Bearer {}", self.token));
+        self.answer(&url, request.send_json(body))
     }
 
     pub fn delete(&self, path: &str) -> Result<Value, CliError> {

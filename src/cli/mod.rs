@@ -4,12 +4,15 @@
 
 mod client;
 mod db;
+mod domains;
 mod format;
 mod generate;
 mod recipients;
 mod spool;
+mod trust;
 
 pub use db::{DbCommand, db};
+pub use domains::{DomainsCommand, domains};
 pub use generate::{Generated, generate};
 pub use recipients::{RecipientsCommand, recipients};
 pub use spool::{SpoolCommand, spool};
@@ -31,12 +34,29 @@ pub struct Target {
     /// embedded default with its spool ./backupmx-spool in the current directory).
     #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
-    /// The admin listener's URL, e.g. http://127.0.0.1:8025.
+    /// The admin listener's URL, e.g. http://127.0.0.1:8025 (default: from `[admin] listen`, https
+    /// when `[admin] tls_cert` is set).
     #[arg(long, value_name = "URL", global = true)]
     pub url: Option<String>,
     /// The API token (default: `[admin] api_token`, else the generated credentials file).
     #[arg(long, value_name = "TOKEN", global = true)]
     pub token: Option<String>,
+    /// PEM file of the CA (or certificate) to trust for an HTTPS admin listener (default: the
+    /// config's `[admin] tls_cert` itself).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub ca: Option<PathBuf>,
+}
+
+impl Target {
+    /// The API client for this target.
+    pub(crate) fn client(&self) -> Result<ApiClient, CliError> {
+        ApiClient::new(
+            self.config.as_deref(),
+            self.url.clone(),
+            self.token.clone(),
+            self.ca.as_deref(),
+        )
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -120,7 +140,7 @@ fn print_json(value: &Value) {
 /// `backupmx status`.
 pub fn status(target: Target, as_json: bool) -> ExitCode {
     finish((|| {
-        let api = ApiClient::new(target.config.as_deref(), target.url, target.token)?;
+        let api = target.client()?;
         let domains = api.get("/api/v1/domains")?;
         if as_json {
             print_json(&domains);
@@ -135,7 +155,7 @@ pub fn status(target: Target, as_json: bool) -> ExitCode {
 /// applied, or why it refused the file (exit 1; the running config stays).
 pub fn reload(target: Target) -> ExitCode {
     finish((|| {
-        let api = ApiClient::new(target.config.as_deref(), target.url, target.token)?;
+        let api = target.client()?;
         let answer = api.post("/api/v1/reload", None)?;
         let text = |key: &str| answer.get(key).and_then(Value::as_str).unwrap_or_default();
         println!("config reloaded: {}", text("summary"));
@@ -154,7 +174,7 @@ pub fn reload(target: Target) -> ExitCode {
 /// `backupmx queue ...`.
 pub fn queue(target: Target, command: QueueCommand) -> ExitCode {
     finish((|| {
-        let api = ApiClient::new(target.config.as_deref(), target.url, target.token)?;
+        let api = target.client()?;
         run_queue(&api, command)
     })())
 }

@@ -28,7 +28,7 @@ pub enum RecipientsCommand {
 /// `backupmx recipients ...`.
 pub fn recipients(target: Target, command: RecipientsCommand) -> ExitCode {
     finish((|| {
-        let api = ApiClient::new(target.config.as_deref(), target.url, target.token)?;
+        let api = target.client()?;
         run(&api, command)
     })())
 }

@@ -111,6 +111,7 @@ pub(super) fn build_config(root: &Section, c: &mut Collector) -> Config {
         limits,
         recipients,
         checks,
+        provisioned: std::collections::BTreeSet::new(),
     }
 }
 

@@ -25,6 +25,7 @@ pub mod limits;
 mod load;
 pub mod locate;
 mod outbound_tls;
+pub mod provisioned;
 mod reader;
 pub mod recipient_list;
 mod recipients;
@@ -72,6 +73,9 @@ pub struct Config {
     pub checks: ChecksConfig,
     /// Certificates by ACME (issue 17); `None` without an `[acme]` section.
     pub acme: Option<AcmeConfig>,
+    /// The names among `domains` that were provisioned through the admin API (issue 16), not
+    /// written in the config file (see [`provisioned`]).
+    pub provisioned: std::collections::BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -24,6 +24,7 @@ pub const RESTART_ONLY: &[&str] = &[
     "[admin] state_dir",
     "[admin] api_token / password_hash",
     "[admin] timeouts, connection caps, login locks and audit size",
+    "[admin] tls_cert / tls_key (turning HTTPS on or off)",
 ];
 
 /// What a reload did (the log, the API's answer, `backupmx reload`); `Err` holds the validation
@@ -115,6 +116,10 @@ pub fn plan(running: &Config, loaded: Config) -> ReloadPlan {
         RESTART_ONLY[13],
     );
     keep(old.limits != new.limits, RESTART_ONLY[14]);
+    keep(
+        old.tls_cert.is_some() != new.tls_cert.is_some(),
+        RESTART_ONLY[15],
+    );
 
     // Keep the running values of everything read once at start.
     apply.hostname = running.hostname.clone();
@@ -141,6 +146,11 @@ pub fn plan(running: &Config, loaded: Config) -> ReloadPlan {
     apply.admin.api_token = admin.api_token.clone();
     apply.admin.password_hash = admin.password_hash.clone();
     apply.admin.limits = admin.limits.clone();
+    if admin.tls_cert.is_some() != apply.admin.tls_cert.is_some() {
+        apply.admin.tls_cert = admin.tls_cert.clone();
+        apply.admin.tls_key = admin.tls_key.clone();
+        apply.admin.allow_plaintext = admin.allow_plaintext;
+    }
 
     let (added, removed, changed) = domain_changes(running, &apply);
     ReloadPlan {
@@ -226,6 +236,25 @@ mod tests {
         assert_eq!(plan.apply.spool, running.spool);
         // What may change, changes.
         assert_eq!(plan.apply.smtp.max_recipients, 7);
+    }
+
+    #[test]
+    fn turning_the_console_https_on_waits_for_a_restart() {
+        let pem = tempfile::NamedTempFile::new().unwrap();
+        let path = pem.path().display();
+        let running = config("", &["a.test"]);
+        let tls = format!("[admin]\ntls_cert = \"{path}\"\ntls_key = \"{path}\"");
+        let loaded = config(&tls, &["a.test"]);
+        let plan = plan(&running, loaded.clone());
+        assert_eq!(
+            plan.need_restart,
+            ["[admin] tls_cert / tls_key (turning HTTPS on or off)"]
+        );
+        assert_eq!(plan.apply.admin.tls_cert, None);
+        // With HTTPS on in both, the pair's paths are applied (the reload reads the files again).
+        let plan = super::plan(&loaded, loaded.clone());
+        assert!(plan.need_restart.is_empty(), "{:?}", plan.need_restart);
+        assert!(plan.apply.admin.tls_cert.is_some());
     }
 
     #[test]

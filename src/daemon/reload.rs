@@ -5,9 +5,14 @@
 //! admin allow-list), recipient validation and the queue's domain table are reconfigured (a removed
 //! domain gets no new mail and drains), the TLS certificate is read again, and what waits for a
 //! restart is named. Open sessions and queued mail are untouched.
+//!
+//! The same task applies the domain changes of the provisioning API (`provision`), so a change and a
+//! reload never interleave: a change is checked (`provision::plan_change`), written to the store,
+//! and put in force through the same plan as a reload. A reload merges the store's domains beside
+//! the file's; a name in both is logged as an error and the file's `[[domain]]` stays in force.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -17,6 +22,7 @@ use crate::config::Config;
 use crate::config::reload::{ReloadReport, ReloadResult, plan};
 use crate::inbound::TlsReloader;
 use crate::live::Live;
+use crate::provision::{ChangeError, ChangeResult, DomainChange, DomainInbox, DomainStore};
 use crate::queue::QueueContext;
 use crate::recipients::RecipientService;
 
@@ -28,6 +34,10 @@ pub struct Reloader {
     pub recipients: Arc<RecipientService>,
     pub queue: Arc<QueueContext>,
     pub tls: Option<TlsReloader>,
+    /// The admin console's certificate (`[admin] tls_cert`), when it is served over HTTPS.
+    pub admin_tls: Option<TlsReloader>,
+    /// The provisioned domains (`<state_dir>/domains.toml`).
+    pub store: Mutex<DomainStore>,
 }
 
 impl Reloader {
@@ -62,16 +72,52 @@ impl Reloader {
         };
         let loaded = Config::load(file).map_err(|errors| errors.to_string())?;
         let running = self.live.get();
+        let loaded = {
+            let store = self.store.lock().unwrap_or_else(PoisonError::into_inner);
+            let set = store
+                .domains()
+                .validate(&store.path().display().to_string(), loaded.delivery.port)
+                .map_err(|errors| errors.to_string())?;
+            let (merged, clashes) = loaded.with_provisioned(&set);
+            log_clashes(&clashes);
+            merged
+        };
         let plan = plan(&running, loaded);
         let apply = Arc::new(plan.apply.clone());
         self.reload_certificate(&apply);
-        self.recipients.reconfigure(&apply);
-        self.queue.reconfigure(&apply, &plan.removed);
-        self.live.set(apply);
+        self.reload_admin_certificate(&apply);
+        self.put_in_force(apply, &plan.removed);
         Ok(ReloadReport {
             summary: plan.summary(),
             restart_needed: plan.need_restart,
         })
+    }
+
+    /// The live parts follow `config`; `removed` domains drain.
+    fn put_in_force(&self, config: Arc<Config>, removed: &[crate::config::DomainConfig]) {
+        self.recipients.reconfigure(&config);
+        self.queue.reconfigure(&config, removed);
+        self.live.set(config);
+    }
+
+    /// A provisioning change: checked, written to the store (durably), then put in force like a
+    /// reload's domain changes. Nothing changes when any step fails.
+    pub fn provision(&self, change: &DomainChange) -> ChangeResult {
+        let mut store = self.store.lock().unwrap_or_else(PoisonError::into_inner);
+        let running = self.live.get();
+        let planned = crate::provision::plan_change(&running, store.domains(), change)?;
+        store
+            .replace(planned.store)
+            .map_err(|e| ChangeError::Store(e.to_string()))?;
+        let plan = plan(&running, planned.config);
+        self.put_in_force(Arc::new(plan.apply.clone()), &plan.removed);
+        tracing::info!(
+            domain = %planned.report.name,
+            action = planned.report.action,
+            summary = %plan.summary(),
+            "provisioned domains changed"
+        );
+        Ok(planned.report)
     }
 
     /// A certificate that cannot be read is logged and the current one kept (the rest still applies).
@@ -90,11 +136,46 @@ impl Reloader {
     }
 }
 
+impl Reloader {
+    /// The console's pair, like the SMTP one: an unreadable pair is logged and the current one kept.
+    fn reload_admin_certificate(&self, config: &Config) {
+        let (Some(tls), Some(cert), Some(key)) = (
+            &self.admin_tls,
+            &config.admin.tls_cert,
+            &config.admin.tls_key,
+        ) else {
+            return;
+        };
+        match tls.reload_from(cert, key) {
+            Ok(()) => {
+                tracing::info!(cert = %cert.display(), "admin console TLS certificate and key reloaded")
+            }
+            Err(error) => tracing::warn!(
+                %error,
+                "admin console TLS reload failed, keeping the current certificate"
+            ),
+        }
+    }
+}
+
+/// A domain both in the config file and provisioned: said loudly, at start and at every reload.
+pub fn log_clashes(clashes: &[String]) {
+    for name in clashes {
+        tracing::error!(
+            domain = %name,
+            "domain both in the config file and provisioned through the API: the config file's \
+             [[domain]] is in force and the provisioned one is ignored; remove one of them \
+             (`backupmx domains remove {name}`, or the [[domain]] in the file)"
+        );
+    }
+}
+
 /// Reloads on every SIGHUP and every request until shutdown. The SIGHUP handler is installed when
 /// this is called, so a SIGHUP right after start-up cannot end the process.
 pub fn run(
     reloader: Reloader,
     mut requests: mpsc::Receiver<oneshot::Sender<ReloadResult>>,
+    mut changes: DomainInbox,
     mut shutdown: watch::Receiver<bool>,
 ) -> impl Future<Output = ()> + Send + 'static {
     let hangups = signal(SignalKind::hangup());
@@ -126,6 +207,10 @@ pub fn run(
                     let Some(reply) = request else { return };
                     tracing::info!("reload requested through the admin API");
                     let _ = reply.send(reloader.reload());
+                }
+                change = changes.recv() => {
+                    let Some((change, reply)) = change else { return };
+                    let _ = reply.send(reloader.provision(&change));
                 }
             }
         }

@@ -56,5 +56,6 @@ mod inbound_tls;
 mod inbound_tls_hardening;
 mod newcomer_check_dns;
 mod newcomer_startup_errors;
+mod provisioning;
 mod readiness;
 mod sender_checks;

@@ -140,3 +140,44 @@ fn spool_that_cannot_be_created() {
         ],
     );
 }
+
+#[test]
+fn a_plaintext_console_on_a_non_loopback_address_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    let text = config(free_port(), free_port(), &spool).replace(
+        "[admin]\nlisten = \"127.0.0.1:",
+        "[admin]\nlisten = \"0.0.0.0:",
+    );
+    let (code, stderr) = serve(dir.path(), &text);
+    assert_ne!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("admin.listen"), "{stderr}");
+    assert!(stderr.contains("is not a loopback address"), "{stderr}");
+    assert!(stderr.contains("allow_plaintext = true"), "{stderr}");
+    assert!(!spool.exists(), "a refused start created the spool");
+}
+
+#[test]
+fn a_broken_provisioned_domains_file_is_named_with_its_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    std::fs::create_dir(&spool).unwrap();
+    let store = spool.join("domains.toml");
+    std::fs::write(
+        &store,
+        "[[domain]]\nname = \"shop.test\"\nmax_bytes = \"lots\"\n",
+    )
+    .unwrap();
+    let (code, stderr) = serve(dir.path(), &config(free_port(), free_port(), &spool));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_one_error_line(
+        &stderr,
+        &[
+            &format!(
+                "provisioned domains: {}:3: domain[0].max_bytes: ",
+                store.display()
+            ),
+            "domains.toml",
+        ],
+    );
+}

@@ -45,6 +45,16 @@ impl TestCa {
         self.issuer.pem()
     }
 
+    /// The SHA-256 of the CA's SubjectPublicKeyInfo, as Chromium's `--ignore-certificate-errors-spki-list`
+    /// takes it (base64): Chromium then accepts chains that contain this CA.
+    pub fn spki_sha256_base64(&self) -> String {
+        let der = self.issuer.der();
+        let (_, cert) = x509_parser::parse_x509_certificate(der).unwrap();
+        let spki = cert.tbs_certificate.subject_pki.raw;
+        let digest = ring::digest::digest(&ring::digest::SHA256, spki);
+        crate::support::ui::webdriver::base64_encode(digest.as_ref())
+    }
+
     /// Writes the CA certificate to `dir/ca.pem` and returns its path.
     pub fn write_pem(&self, dir: &Path) -> PathBuf {
         let path = dir.join("ca.pem");

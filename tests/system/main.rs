@@ -10,6 +10,7 @@
 mod support;
 
 mod acme_pebble;
+mod admin_https;
 mod admin_ui_browser;
 mod admin_ui_recipients;
 mod cluster_db;

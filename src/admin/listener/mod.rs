@@ -2,7 +2,8 @@
 //! outside `[admin] allow` is closed at accept, before a byte is read; the others get a slot within
 //! the connection caps (`slots.rs`) and are served by hyper's HTTP/1 connection with a header-read
 //! timeout and a deadline on the request body (`deadline_body.rs`), while a watchdog closes the
-//! connection once it has been idle for `[admin] idle_timeout` (`activity.rs`).
+//! connection once it has been idle for `[admin] idle_timeout` (`activity.rs`). With `[admin] tls_cert`
+//! each connection first completes a TLS handshake, bounded by `[admin] header_read_timeout`.
 
 mod activity;
 mod deadline_body;
@@ -15,8 +16,10 @@ use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
 use super::access::is_allowed;
 use crate::config::{AdminConfig, Config};
@@ -36,6 +39,8 @@ const WATCH_MIN: Duration = Duration::from_millis(50);
 pub async fn run(
     listener: TcpListener,
     app: Router,
+    // `Some`: HTTPS; the acceptor's certificate is swapped by a reload.
+    tls: Option<TlsAcceptor>,
     config: &AdminConfig,
     // `[admin] allow` is read from the config in force at each accept (a reload may change it).
     live: Live<Config>,
@@ -82,10 +87,11 @@ pub async fn run(
             body_read: limits.body_read_timeout,
             idle: limits.idle_timeout,
         };
-        tokio::spawn(serve_connection(
+        tokio::spawn(accept_connection(
             stream,
             peer,
             app.clone(),
+            tls.clone(),
             timeouts,
             slot,
             shutdown.clone(),
@@ -100,16 +106,40 @@ struct Timeouts {
     idle: Duration,
 }
 
-/// Serves one connection until the client closes it, a timeout closes it, or shutdown.
-async fn serve_connection(
+/// Completes the TLS handshake (HTTPS) within the header-read timeout, then serves the connection.
+async fn accept_connection(
     stream: TcpStream,
+    peer: SocketAddr,
+    app: Router,
+    tls: Option<TlsAcceptor>,
+    timeouts: Timeouts,
+    slot: Slot,
+    shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let Some(acceptor) = tls else {
+        return serve_connection(stream, peer, app, timeouts, slot, shutdown).await;
+    };
+    match tokio::time::timeout(timeouts.header_read, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => serve_connection(stream, peer, app, timeouts, slot, shutdown).await,
+        Ok(Err(e)) => {
+            tracing::debug!(client = %peer, error = %e, "admin TLS handshake failed")
+        }
+        Err(_) => tracing::debug!(client = %peer, "admin TLS handshake timed out"),
+    }
+}
+
+/// Serves one connection until the client closes it, a timeout closes it, or shutdown.
+async fn serve_connection<S>(
+    stream: S,
     peer: SocketAddr,
     app: Router,
     timeouts: Timeouts,
     _slot: Slot,
     mut shutdown: watch::Receiver<bool>,
-) {
-    let _ = stream.set_nodelay(true);
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let activity = Activity::new();
     let io = TokioIo::new(Tracked::new(stream, activity.clone()));
     let requests = activity.clone();

@@ -57,9 +57,9 @@ pub async fn recent(state: &AdminState, kind: Kind, n: usize) -> Vec<AuditEntry>
     state.audit.recent_everywhere(kind, n).await
 }
 
-/// Whether the console is served over TLS (then the session cookie is `Secure`). The admin listener
-/// serves plain HTTP today (`admin::serve` warns when `tls_cert` is set); this must follow it the
-/// day it terminates TLS, or browsers would drop a Secure cookie sent over HTTP and vice versa.
-pub fn served_over_tls(_state: &AdminState) -> bool {
-    false
+/// Whether the console is served over TLS (then the session cookie is `Secure`): the listener does
+/// TLS exactly when `[admin] tls_cert` is set (a TLS proxy in front with `allow_plaintext` is plain
+/// HTTP to us, and a Secure cookie would still reach the browser through the proxy's HTTPS).
+pub fn served_over_tls(state: &AdminState) -> bool {
+    crate::admin::https(&state.config)
 }

@@ -36,6 +36,9 @@ pub struct DomainRow {
     pub readiness_detail: String,
     /// Usage against the domain's quota ("3 of 500 messages; 1.2 KiB of 10.0 MiB"), or empty.
     pub quota: String,
+    /// `api` for a domain provisioned through the API, `config` for the file's, empty otherwise
+    /// (filled by the handlers; a "provisioned" badge for `api`).
+    pub origin: &'static str,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -116,6 +119,7 @@ pub fn view(domains: &[DomainSummary], now_ms: u64) -> DashboardView {
                 readiness_text: "not checked yet".into(),
                 readiness_detail: String::new(),
                 quota: quota_text(d),
+                origin: "",
             }
         })
         .collect();
@@ -195,7 +199,7 @@ fn domain_rows(view: &DashboardView, csrf: &str) -> String {
         let queue_link = format!("/queue?domain={}", url_component(&d.domain));
         rows.push_str(&format!(
             "<tr data-domain=\"{domain}\"><th scope=\"row\"><a href=\"{link}\">{domain}</a> \
-             <span class=\"badge readiness-{readiness}\" data-field=\"readiness_text\" title=\"{readiness_detail}\">{readiness_text}</span></th>\
+             {provisioned}<span class=\"badge readiness-{readiness}\" data-field=\"readiness_text\" title=\"{readiness_detail}\">{readiness_text}</span></th>\
              <td class=\"num\" data-field=\"messages\">{messages}<div class=\"detail\" data-field=\"quota\">{quota}</div></td><td class=\"num\" data-field=\"bytes\">{bytes}</td>\
              <td class=\"num\" data-field=\"oldest\">{oldest}</td>\
              <td><span class=\"badge state-{state}\" data-field=\"state\">{state}</span> \
@@ -215,6 +219,12 @@ fn domain_rows(view: &DashboardView, csrf: &str) -> String {
             readiness = esc(d.readiness),
             readiness_text = esc(&d.readiness_text),
             readiness_detail = esc(&d.readiness_detail),
+            provisioned = if d.origin == "api" {
+                "<span class=\"badge origin-api\" data-field=\"origin\" \
+                 title=\"added through the provisioning API (backupmx domains)\">provisioned</span> "
+            } else {
+                ""
+            },
         ));
     }
     rows
@@ -321,6 +331,10 @@ async fn current_view(state: &UiState) -> DashboardView {
     view.quarantined = state.admin.queue.quarantined();
     if let Some(checks) = &state.admin.checks {
         view.refused = checks.refused_counts();
+    }
+    let config = state.admin.live.get();
+    for row in &mut view.domains {
+        row.origin = crate::admin::api_domains::origin(&config, &row.domain).unwrap_or_default();
     }
     if let Some(readiness) = &state.admin.readiness {
         for row in &mut view.domains {

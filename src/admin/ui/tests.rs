@@ -140,6 +140,23 @@ fn dashboard_shows_a_removed_domain_draining_and_usage_against_its_quota() {
     );
     let html = dashboard::render(&view, "tok", &FlushQuery::default());
     assert!(html.contains("data-field=\"quota\">3 of 500 messages; 3.0 KiB of 10.0 MiB</div>"));
+    assert!(!html.contains("provisioned</span>"));
+}
+
+#[test]
+fn dashboard_marks_a_provisioned_domain() {
+    let mut view = dashboard::view(
+        &[domain("shop.test", "up", 0), domain("file.test", "up", 0)],
+        NOW,
+    );
+    view.domains[0].origin = "api";
+    view.domains[1].origin = "config";
+    let html = dashboard::render(&view, "tok", &FlushQuery::default());
+    assert_eq!(html.matches(">provisioned</span>").count(), 1, "{html}");
+    let shop = html.find("data-domain=\"shop.test\"").unwrap();
+    let file = html.find("data-domain=\"file.test\"").unwrap();
+    let badge = html.find(">provisioned</span>").unwrap();
+    assert!(shop < badge && badge < file, "{html}");
 }
 
 #[test]

@@ -63,12 +63,30 @@ pub fn form_body(fields: &[(&str, &str)]) -> String {
 
 impl Console {
     pub fn new(base: &str) -> Console {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+        Console::trusting(base, &[])
+    }
+
+    /// A console client for an HTTPS console whose certificate chains to one of `roots` (PEM).
+    pub fn trusting(base: &str, roots: &[String]) -> Console {
+        let mut config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build()
-            .into();
+            .timeout_global(Some(Duration::from_secs(30)));
+        if !roots.is_empty() {
+            let certs = roots
+                .iter()
+                .flat_map(|pem| ureq::tls::parse_pem(pem.as_bytes()))
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(cert)) => Some(cert),
+                    _ => None,
+                })
+                .collect();
+            let tls = ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(certs)))
+                .build();
+            config = config.tls_config(tls);
+        }
+        let agent: ureq::Agent = config.build().into();
         Console {
             base: base.to_string(),
             agent,

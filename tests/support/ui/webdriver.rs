@@ -36,6 +36,11 @@ impl Browser {
     /// Starts chromedriver and a headless Chromium session. Panics (fails the test) when the driver
     /// is not installed: the browser test must never pass without a browser.
     pub fn start() -> Browser {
+        Browser::start_with(&[])
+    }
+
+    /// [`Browser::start`] with further Chromium arguments (e.g. the certificates to trust).
+    pub fn start_with(extra_args: &[String]) -> Browser {
         assert!(
             Path::new(CHROMEDRIVER).exists(),
             "{CHROMEDRIVER} is missing: install Debian's chromium and chromium-driver \
@@ -62,7 +67,7 @@ impl Browser {
             _profile: profile,
         };
         browser.wait_for_driver(port);
-        browser.new_session(port);
+        browser.new_session(port, extra_args);
         browser
     }
 
@@ -81,7 +86,7 @@ impl Browser {
         }
     }
 
-    fn new_session(&mut self, port: u16) {
+    fn new_session(&mut self, port: u16, extra_args: &[String]) {
         let profile = format!("--user-data-dir={}", self._profile.path().display());
         let args = [
             "--headless",
@@ -96,6 +101,10 @@ impl Browser {
             "--hide-scrollbars",
             profile.as_str(),
         ];
+        let args: Vec<&str> = args
+            .into_iter()
+            .chain(extra_args.iter().map(String::as_str))
+            .collect();
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {"binary": CHROMIUM, "args": args},
@@ -237,6 +246,14 @@ impl Browser {
         self.try_text("body").unwrap_or_default()
     }
 
+    /// The cookies the browser holds for the current page (WebDriver's JSON: name, value, secure, ...).
+    pub fn cookies(&self) -> Vec<Value> {
+        self.command("GET", "/cookie", None)
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// A PNG of the viewport.
     pub fn screenshot(&self) -> Vec<u8> {
         let encoded = self.command("GET", "/screenshot", None);
@@ -252,6 +269,28 @@ impl Drop for Browser {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
+}
+
+/// Standard base64 with padding (Chromium's SPKI pins are written this way).
+pub fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// Standard base64 (with padding, whitespace ignored), as WebDriver returns screenshots.
