@@ -47,6 +47,7 @@ pub fn routes() -> Router<AdminState> {
         .merge(super::api_recipients::routes())
         .merge(super::api_readiness::routes())
         .merge(super::api_reload::routes())
+        .merge(super::api_alerts::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
 }
 

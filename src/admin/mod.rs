@@ -7,6 +7,7 @@
 pub mod access;
 mod actions;
 pub mod api;
+mod api_alerts;
 mod api_readiness;
 mod api_recipients;
 mod api_reload;
@@ -71,6 +72,9 @@ pub struct AdminState {
     pub checks: Option<Arc<crate::checks::SenderChecker>>,
     /// Per-domain readiness (issue 17); `None` until [`AdminState::with_readiness`].
     pub readiness: Option<Arc<crate::readiness::ReadinessService>>,
+    /// Alerts (issue 16): the recent alerts and the test alert; `None` until
+    /// [`AdminState::with_alerts`].
+    pub alerts: Option<Arc<crate::alerts::AlertService>>,
 }
 
 /// Asks the daemon's reload task for a reload; the answer comes back on the oneshot.
@@ -113,7 +117,14 @@ impl AdminState {
             recipients: None,
             checks: None,
             readiness: None,
+            alerts: None,
         }
+    }
+
+    /// Offers the Alerts page, `GET /api/v1/alerts` and `POST /api/v1/alerts/test`.
+    pub fn with_alerts(mut self, alerts: Arc<crate::alerts::AlertService>) -> Self {
+        self.alerts = Some(alerts);
+        self
     }
 
     /// Offers `POST /api/v1/reload` (and so `backupmx reload`) through the daemon's reload task.

@@ -8,6 +8,7 @@
 
 mod acme;
 mod admin;
+mod alerts;
 mod build;
 mod checks;
 mod client_limits;
@@ -33,6 +34,10 @@ mod syntax;
 mod tests;
 
 pub use acme::{AcmeConfig, DEFAULT_ACME_HTTP_LISTEN};
+pub use alerts::{
+    ALERT_EVENTS, AlertFormat, AlertsConfig, DiskThreshold, Webhook, WebhookSecret, WebhookUrl,
+    parse_webhook_url,
+};
 pub use checks::{ArcConfig, ChecksConfig, DnsblList, SenderChecks, signing_key_kind};
 pub use cluster::{ClusterConfig, PostgresConfig, Secret, SpoolBackend};
 pub use duration::{format_duration, parse_duration};
@@ -70,6 +75,8 @@ pub struct Config {
     pub checks: ChecksConfig,
     /// Certificates by ACME (issue 17); `None` without an `[acme]` section.
     pub acme: Option<AcmeConfig>,
+    /// Alerts (issue 16): `[[alert]]` webhooks and the `[alerts]` thresholds.
+    pub alerts: AlertsConfig,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -1,0 +1,289 @@
+//! The alerts' runtime: every `[alerts] check_interval` it gathers the facts, lets the monitor
+//! decide what changed, files the new alerts in the outbox (saved before anything is sent), and
+//! posts what is due. Also what the admin layer calls: the recent alerts, and a test alert sent at
+//! once through every webhook. The config is read live, so a reload changes webhooks and thresholds.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::Serialize;
+use tokio::sync::{Notify, watch};
+
+use super::event::Raised;
+use super::gather::Sources;
+use super::outbox::{DeliveryState, Settled};
+use super::render;
+use super::store::{AlertStore, Saved, StoreError};
+use super::webhook::Poster;
+use crate::clock::{Clock, to_unix_ms};
+use crate::config::Config;
+use crate::live::Live;
+
+/// An alert as the console and `GET /api/v1/alerts` show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertView {
+    pub id: u64,
+    pub event: String,
+    /// `firing` or `resolved`.
+    pub state: &'static str,
+    pub subject: Option<String>,
+    pub text: String,
+    pub at_ms: u64,
+    pub details: std::collections::BTreeMap<String, serde_json::Value>,
+    pub deliveries: Vec<DeliveryView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryView {
+    pub webhook: String,
+    /// `pending`, `delivered` or `failed` (given up).
+    pub state: &'static str,
+    pub attempts: u32,
+    pub delivered_at_ms: Option<u64>,
+    /// Pending: when it is tried next.
+    pub next_at_ms: Option<u64>,
+    pub last_error: Option<String>,
+}
+
+/// One webhook's answer to a test alert.
+#[derive(Debug, Clone, Serialize)]
+pub struct TestResult {
+    pub webhook: String,
+    pub delivered: bool,
+    pub error: Option<String>,
+}
+
+pub struct AlertService {
+    config: Live<Config>,
+    sources: Sources,
+    store: AlertStore,
+    /// The monitor and the outbox; held only between awaits.
+    state: Mutex<Saved>,
+    poster: Poster,
+    clock: Arc<dyn Clock>,
+    /// One delivery pass at a time (the loop's and a test's), so no delivery is sent twice.
+    delivering: tokio::sync::Mutex<()>,
+    wake: Notify,
+}
+
+impl AlertService {
+    /// Loads the saved state (a damaged file is set aside and reported; the alerts start empty);
+    /// every pending delivery is due at once.
+    pub fn new(
+        config: Live<Config>,
+        sources: Sources,
+        state_dir: &std::path::Path,
+        poster: Poster,
+        clock: Arc<dyn Clock>,
+    ) -> AlertService {
+        let store = AlertStore::new(state_dir);
+        let mut saved = match store.load() {
+            Ok(saved) => saved,
+            Err(error) => {
+                tracing::error!(%error, "alerts: starting with an empty outbox");
+                Saved::default()
+            }
+        };
+        saved.outbox.all_due_at(to_unix_ms(clock.now()));
+        AlertService {
+            config,
+            sources,
+            store,
+            state: Mutex::new(saved),
+            poster,
+            clock,
+            delivering: tokio::sync::Mutex::new(()),
+            wake: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Saved> {
+        // The state is replaced whole by each step: a panic cannot leave half a change.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn now_ms(&self) -> u64 {
+        to_unix_ms(self.clock.now())
+    }
+
+    /// Checks and delivers every `check_interval` until shutdown.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            self.check().await;
+            self.deliver_due().await;
+            let interval = self.config.get().alerts.check_interval;
+            tokio::select! {
+                _ = shutdown.wait_for(|stop| *stop) => return,
+                _ = tokio::time::sleep(interval) => {}
+                _ = self.wake.notified() => {}
+            }
+        }
+    }
+
+    /// One sample: the alerts for what changed, filed and saved.
+    pub async fn check(&self) {
+        let now_ms = self.now_ms();
+        let facts = self.sources.gather(now_ms).await;
+        let config = self.config.get();
+        let mut state = self.lock();
+        let raised = state.monitor.observe(&facts, &config.alerts);
+        let pending_before = state.outbox.pending();
+        state.outbox.reconcile(&config.alerts.webhooks);
+        let changed = !raised.is_empty() || state.outbox.pending() != pending_before;
+        for alert in raised {
+            log_raised(&alert);
+            metrics::counter!("backupmx_alerts_raised_total", "event" => alert.event).increment(1);
+            state.outbox.add(alert, now_ms, &config.alerts.webhooks);
+        }
+        // The monitor's memory changes on quiet samples too (node liveness, drains): saving only
+        // with a new alert is enough, as a lost quiet change repeats no alert.
+        if changed {
+            self.save(&state);
+        }
+        metrics::gauge!("backupmx_alerts_pending").set(state.outbox.pending() as f64);
+    }
+
+    fn save(&self, state: &Saved) {
+        if let Err(error) = self.store.save(state) {
+            log_store_error(&error);
+        }
+    }
+
+    /// Posts every due delivery, oldest alert first.
+    pub async fn deliver_due(&self) {
+        let _pass = self.delivering.lock().await;
+        let due = self.lock().outbox.due(self.now_ms());
+        for (id, webhook) in due {
+            self.deliver(id, &webhook).await;
+        }
+    }
+
+    /// Posts alert `id` to `url` and records the answer; the answer (if it was tried).
+    async fn deliver(&self, id: u64, url: &str) -> Option<Result<(), String>> {
+        let config = self.config.get();
+        let webhook = config.alerts.webhooks.iter().find(|w| w.url.text == url)?;
+        let alert = self.lock().outbox.alert(id).cloned()?;
+        let request = render::request(&alert, webhook, &config.hostname);
+        let result = self.poster.post(&webhook.url, &request).await;
+        let event = alert.event.clone();
+        match &result {
+            Ok(()) => {
+                metrics::counter!("backupmx_alerts_sent_total", "event" => event.clone())
+                    .increment(1);
+                tracing::info!(id, event = %event, webhook = %url, "alert delivered");
+            }
+            Err(error) => {
+                metrics::counter!("backupmx_alerts_failed_total", "event" => event.clone())
+                    .increment(1);
+                tracing::warn!(id, event = %event, webhook = %url, %error, "alert delivery failed; will retry");
+            }
+        }
+        let interval = config.alerts.check_interval;
+        let mut state = self.lock();
+        let settled = state
+            .outbox
+            .record(id, url, result.clone(), self.now_ms(), interval);
+        if settled == Some(Settled::GaveUp) {
+            tracing::error!(id, event = %event, webhook = %url, "alert delivery given up");
+        }
+        self.save(&state);
+        Some(result)
+    }
+
+    /// Files a `test` alert for every webhook (whatever its `events`) and posts it at once; each
+    /// webhook's answer. A failed test delivery is retried like any alert.
+    pub async fn send_test(&self, who: &str) -> Vec<TestResult> {
+        let _pass = self.delivering.lock().await;
+        let config = self.config.get();
+        let every: Vec<_> = config
+            .alerts
+            .webhooks
+            .iter()
+            .cloned()
+            .map(|mut w| {
+                w.events = None;
+                w
+            })
+            .collect();
+        let text = format!("test alert from {} (requested by {who})", config.hostname);
+        let id = {
+            let mut state = self.lock();
+            let id = state
+                .outbox
+                .add(Raised::new("test", None, text), self.now_ms(), &every);
+            self.save(&state);
+            id
+        };
+        let mut results = Vec::new();
+        for webhook in &every {
+            let url = webhook.url.text.clone();
+            let answer = self.deliver(id, &url).await;
+            results.push(TestResult {
+                webhook: url,
+                delivered: matches!(answer, Some(Ok(()))),
+                error: answer.and_then(Result::err),
+            });
+        }
+        results
+    }
+
+    /// The `limit` most recent alerts, newest first, with their deliveries.
+    pub fn recent(&self, limit: usize) -> Vec<AlertView> {
+        let state = self.lock();
+        state
+            .outbox
+            .recent(limit)
+            .map(|entry| AlertView {
+                id: entry.alert.id,
+                event: entry.alert.event.clone(),
+                state: entry.alert.state(),
+                subject: entry.alert.subject.clone(),
+                text: entry.alert.text.clone(),
+                at_ms: entry.alert.at_ms,
+                details: entry.alert.details.clone(),
+                deliveries: entry
+                    .deliveries
+                    .iter()
+                    .map(|d| DeliveryView {
+                        webhook: d.webhook.clone(),
+                        state: d.state.name(),
+                        attempts: d.attempts,
+                        delivered_at_ms: match d.state {
+                            DeliveryState::Delivered { at_ms } => Some(at_ms),
+                            _ => None,
+                        },
+                        next_at_ms: (d.state == DeliveryState::Pending).then_some(d.next_at_ms),
+                        last_error: match &d.state {
+                            DeliveryState::Failed { reason } => Some(reason.clone()),
+                            _ => d.last_error.clone(),
+                        },
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// Deliveries waiting for a 2xx.
+    pub fn pending(&self) -> usize {
+        self.lock().outbox.pending()
+    }
+
+    /// Webhooks configured now.
+    pub fn webhooks(&self) -> usize {
+        self.config.get().alerts.webhooks.len()
+    }
+
+    /// Runs the next check now (after a reload, say).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+}
+
+fn log_raised(alert: &Raised) {
+    let subject = alert.subject.as_deref().unwrap_or("");
+    let state = if alert.resolved { "resolved" } else { "firing" };
+    tracing::warn!(event = alert.event, state, subject, text = %alert.text, "alert raised");
+}
+
+fn log_store_error(error: &StoreError) {
+    tracing::error!(%error, "alerts: cannot save the outbox; an alert may be lost or repeated after a restart");
+}
