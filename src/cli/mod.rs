@@ -2,6 +2,7 @@
 //! JSON API) and `backupmx hash-password`. Exit codes: 0 ok, 1 the server said no (or some ids failed),
 //! 2 usage or config, 3 the server cannot be reached.
 
+mod alerts;
 mod client;
 mod db;
 mod format;
@@ -9,6 +10,7 @@ mod generate;
 mod recipients;
 mod spool;
 
+pub use alerts::{AlertsCommand, alerts};
 pub use db::{DbCommand, db};
 pub use generate::{Generated, generate};
 pub use recipients::{RecipientsCommand, recipients};
