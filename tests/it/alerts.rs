@@ -286,3 +286,68 @@ async fn the_test_command_fails_when_a_webhook_does_not_answer_2xx() {
         "{metrics}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thresholds_and_the_certificate_raise_once_and_resolve_once() {
+    let receiver = WebhookReceiver::start().await;
+    let mut sink = SmtpSink::start().await;
+    sink.stop().await;
+    let ca = support::tls_front::TestCa::new();
+    let expiring = ca.issue_valid(&["mx2.example.test"], -86_400, 10 * 86_400);
+    let mut settings = settings(&sink, &json_webhook(&receiver.url("hook")));
+    settings.certificate = Some(support::config::Certificate {
+        cert_pem: expiring.cert_pem.clone(),
+        key_pem: expiring.key_pem.clone(),
+    });
+    // More space than any disk has: disk_space fires at once.
+    settings.extra_toml = settings.extra_toml.replace(
+        "[alerts]\n",
+        "[alerts]\nqueue_size = 1\nqueue_age = \"1s\"\ndisk_space = \"1000TiB\"\n",
+    );
+    let server = Server::start(settings).await;
+    let cert = receiver.wait_for("certificate_expiry", 1, WAIT).await;
+    assert_eq!(cert[0].json()["state"], "firing");
+    assert!(
+        cert[0].json()["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("the inbound TLS certificate expires in 9d"),
+        "{}",
+        cert[0].json()
+    );
+    let disk = receiver.wait_for("disk_space", 1, WAIT).await;
+    assert!(disk[0].json()["details"]["free_bytes"].as_u64().is_some());
+
+    queue_one(&server).await;
+    queue_one(&server).await;
+    let size = receiver.wait_for("queue_size", 1, WAIT).await;
+    assert_eq!(size[0].json()["details"]["messages"], 2);
+    receiver.wait_for("queue_age", 1, WAIT).await;
+
+    // The primary is back, the queue drains: both resolve, once.
+    sink.restart().await;
+    sink.wait_for(2, WAIT).await;
+    let size = receiver.wait_for("queue_size", 2, WAIT).await;
+    assert_eq!(size[1].json()["state"], "resolved");
+    let age = receiver.wait_for("queue_age", 2, WAIT).await;
+    assert_eq!(age[1].json()["state"], "resolved");
+
+    // A renewed certificate (read again on SIGHUP) resolves its alert.
+    let renewed = ca.issue(&["mx2.example.test"]);
+    server.write_certificate(&support::config::Certificate {
+        cert_pem: renewed.cert_pem,
+        key_pem: renewed.key_pem,
+    });
+    server.hangup();
+    let cert = receiver.wait_for("certificate_expiry", 2, WAIT).await;
+    assert_eq!(cert[1].json()["state"], "resolved");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for (event, n) in [
+        ("certificate_expiry", 2),
+        ("disk_space", 1),
+        ("queue_size", 2),
+        ("queue_age", 2),
+    ] {
+        assert_eq!(receiver.of(event).len(), n, "{event}");
+    }
+}
