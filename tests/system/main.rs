@@ -12,6 +12,7 @@ mod support;
 mod acme_pebble;
 mod admin_ui_browser;
 mod admin_ui_recipients;
+mod alerts_cluster;
 mod cluster_db;
 mod cluster_faults;
 mod cluster_leases;
