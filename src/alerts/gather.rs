@@ -20,10 +20,10 @@ pub struct Sources {
 }
 
 impl Sources {
-    /// Everything at `now_ms`. A source that fails leaves its part unknown (logged), so one broken
-    /// source never silences the others.
-    pub async fn gather(&self, now_ms: u64) -> Facts {
-        let local = self.queue.alert_facts();
+    /// Everything at `now_ms`; `None` while the queue is still loading at start. A source that fails
+    /// leaves its part unknown (logged), so one broken source never silences the others.
+    pub async fn gather(&self, now_ms: u64) -> Option<Facts> {
+        let local = self.queue.alert_facts()?;
         let destinations = local
             .destinations
             .into_iter()
@@ -87,7 +87,7 @@ impl Sources {
             }
             Err(error) => tracing::warn!(%error, "alerts: cannot read the cluster's nodes"),
         }
-        facts
+        Some(facts)
     }
 
     fn disk(&self) -> Option<DiskFacts> {

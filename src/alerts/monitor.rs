@@ -112,8 +112,11 @@ impl Monitor {
             .iter()
             .map(|d| d.domain.as_str())
             .collect();
-        // A domain no longer delivered here (removed and drained, or moved to another node).
-        self.primaries.retain(|d, _| known.contains(d.as_str()));
+        // A domain no longer delivered here (removed and drained, or moved to another node) is
+        // forgotten, unless its `primary_down` still waits for its `primary_up`: should it come
+        // back, that is owed, and no second `primary_down` is.
+        self.primaries
+            .retain(|d, state| known.contains(d.as_str()) || state.down_alerted);
         if let Some(queue) = facts.queue {
             self.queue_age(queue, facts.now_ms, settings.queue_age, &mut raised);
             self.queue_size(queue, settings.queue_size, &mut raised);

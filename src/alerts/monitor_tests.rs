@@ -139,16 +139,27 @@ fn primary_alerts_carry_the_numbers() {
 }
 
 #[test]
-fn a_domain_that_leaves_is_forgotten() {
+fn a_domain_that_leaves_is_forgotten_unless_its_primary_up_is_owed() {
     let mut monitor = Monitor::default();
-    let down = PrimaryHealth::Down {
+    let down = || PrimaryHealth::Down {
         since_ms: 0,
         error: "x".into(),
     };
     assert_eq!(
-        monitor.observe(&facts(5 * MIN, down, 1), &settings()).len(),
+        monitor
+            .observe(&facts(5 * MIN, down(), 1), &settings())
+            .len(),
         1
     );
+    // Absent for a sample (moved to another node and back, say): no second primary_down.
+    monitor.observe(&Facts::default(), &settings());
+    assert!(
+        monitor
+            .observe(&facts(6 * MIN, down(), 1), &settings())
+            .is_empty()
+    );
+    let up = monitor.observe(&facts(7 * MIN, PrimaryHealth::Up, 0), &settings());
+    assert_eq!(events(&up), [("primary_up", false)]);
     monitor.observe(&Facts::default(), &settings());
     assert_eq!(monitor, Monitor::default());
 }

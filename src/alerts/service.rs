@@ -12,7 +12,7 @@ use super::event::Raised;
 use super::gather::Sources;
 use super::outbox::{DeliveryState, Settled};
 use super::render;
-use super::store::{AlertStore, Saved, StoreError};
+use super::store::{AlertStore, Saved, StoreError, encode};
 use super::webhook::Poster;
 use crate::clock::{Clock, to_unix_ms};
 use crate::config::Config;
@@ -62,6 +62,8 @@ pub struct AlertService {
     clock: Arc<dyn Clock>,
     /// One delivery pass at a time (the loop's and a test's), so no delivery is sent twice.
     delivering: tokio::sync::Mutex<()>,
+    /// One write of the file at a time, each of a snapshot taken under it: writes land in order.
+    writing: tokio::sync::Mutex<()>,
     wake: Notify,
 }
 
@@ -92,6 +94,7 @@ impl AlertService {
             poster,
             clock,
             delivering: tokio::sync::Mutex::new(()),
+            writing: tokio::sync::Mutex::new(()),
             wake: Notify::new(),
         }
     }
@@ -122,29 +125,44 @@ impl AlertService {
     /// One sample: the alerts for what changed, filed and saved.
     pub async fn check(&self) {
         let now_ms = self.now_ms();
-        let facts = self.sources.gather(now_ms).await;
+        let Some(facts) = self.sources.gather(now_ms).await else {
+            return;
+        };
         let config = self.config.get();
-        let mut state = self.lock();
-        let raised = state.monitor.observe(&facts, &config.alerts);
-        let pending_before = state.outbox.pending();
-        state.outbox.reconcile(&config.alerts.webhooks);
-        let changed = !raised.is_empty() || state.outbox.pending() != pending_before;
-        for alert in raised {
-            log_raised(&alert);
-            metrics::counter!("backupmx_alerts_raised_total", "event" => alert.event).increment(1);
-            state.outbox.add(alert, now_ms, &config.alerts.webhooks);
-        }
-        // The monitor's memory changes on quiet samples too (node liveness, drains): saving only
-        // with a new alert is enough, as a lost quiet change repeats no alert.
+        let changed = {
+            let mut state = self.lock();
+            let raised = state.monitor.observe(&facts, &config.alerts);
+            let pending_before = state.outbox.pending();
+            state.outbox.reconcile(&config.alerts.webhooks);
+            let changed = !raised.is_empty() || state.outbox.pending() != pending_before;
+            for alert in raised {
+                log_raised(&alert);
+                metrics::counter!("backupmx_alerts_raised_total", "event" => alert.event)
+                    .increment(1);
+                state.outbox.add(alert, now_ms, &config.alerts.webhooks);
+            }
+            metrics::gauge!("backupmx_alerts_pending").set(state.outbox.pending() as f64);
+            changed
+        };
+        // The monitor's memory also changes on quiet samples (a node first seen, a domain gone):
+        // saving only with a new alert is enough, as losing such a change repeats no alert.
         if changed {
-            self.save(&state);
+            self.save().await;
         }
-        metrics::gauge!("backupmx_alerts_pending").set(state.outbox.pending() as f64);
     }
 
-    fn save(&self, state: &Saved) {
-        if let Err(error) = self.store.save(state) {
-            log_store_error(&error);
+    /// Writes the current state to the file (off the async threads: it fsyncs).
+    async fn save(&self) {
+        let _writing = self.writing.lock().await;
+        let bytes = match encode(&self.lock()) {
+            Ok(bytes) => bytes,
+            Err(error) => return log_store_error(&error),
+        };
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || store.write(&bytes)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => log_store_error(&error),
+            Err(error) => tracing::error!(%error, "alerts: the outbox writer failed"),
         }
     }
 
@@ -178,14 +196,14 @@ impl AlertService {
             }
         }
         let interval = config.alerts.check_interval;
-        let mut state = self.lock();
-        let settled = state
+        let settled = self
+            .lock()
             .outbox
             .record(id, url, result.clone(), self.now_ms(), interval);
         if settled == Some(Settled::GaveUp) {
             tracing::error!(id, event = %event, webhook = %url, "alert delivery given up");
         }
-        self.save(&state);
+        self.save().await;
         Some(result)
     }
 
@@ -205,14 +223,11 @@ impl AlertService {
             })
             .collect();
         let text = format!("test alert from {} (requested by {who})", config.hostname);
-        let id = {
-            let mut state = self.lock();
-            let id = state
-                .outbox
-                .add(Raised::new("test", None, text), self.now_ms(), &every);
-            self.save(&state);
-            id
-        };
+        let id = self
+            .lock()
+            .outbox
+            .add(Raised::new("test", None, text), self.now_ms(), &every);
+        self.save().await;
         let mut results = Vec::new();
         for webhook in &every {
             let url = webhook.url.text.clone();

@@ -39,6 +39,7 @@ pub enum StoreError {
     Encode(#[from] serde_json::Error),
 }
 
+#[derive(Clone)]
 pub struct AlertStore {
     path: PathBuf,
 }
@@ -80,10 +81,19 @@ impl AlertStore {
     }
 
     pub fn save(&self, saved: &Saved) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec(saved)?;
-        crate::durable::replace(&self.path, &bytes, 0o600)?;
+        self.write(&encode(saved)?)
+    }
+
+    /// Replaces the file with `bytes` (from [`encode`]); blocking (fsync).
+    pub fn write(&self, bytes: &[u8]) -> Result<(), StoreError> {
+        crate::durable::replace(&self.path, bytes, 0o600)?;
         Ok(())
     }
+}
+
+/// The file's bytes for `saved`.
+pub fn encode(saved: &Saved) -> Result<Vec<u8>, StoreError> {
+    Ok(serde_json::to_vec(saved)?)
 }
 
 #[cfg(test)]

@@ -63,9 +63,13 @@ where
         .await
         .map_err(|e| format!("HTTP: {e}"))?;
     let driver = tokio::spawn(connection);
+    let host = match url.host.contains(':') {
+        true => format!("[{}]", url.host),
+        false => url.host.clone(),
+    };
     let authority = match (url.tls, url.port) {
-        (true, 443) | (false, 80) => url.host.clone(),
-        (_, port) => format!("{}:{port}", url.host),
+        (true, 443) | (false, 80) => host,
+        (_, port) => format!("{host}:{port}"),
     };
     let mut builder = hyper::Request::post(url.path.as_str())
         .header("Host", authority)

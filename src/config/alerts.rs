@@ -168,10 +168,23 @@ pub(super) fn build_alerts(root: &Section, c: &mut Collector) -> AlertsConfig {
                     format!("more than {MAX_WEBHOOKS} [[alert]] tables"),
                 );
             }
-            sections
-                .iter()
-                .filter_map(|s| build_webhook(s, c))
-                .collect()
+            let mut webhooks: Vec<Webhook> = Vec::new();
+            for section in &sections {
+                let Some(webhook) = build_webhook(section, c) else {
+                    continue;
+                };
+                // The URL names a webhook's deliveries in the outbox, across reloads.
+                if webhooks.iter().any(|w| w.url.text == webhook.url.text) {
+                    c.error(
+                        &section.span,
+                        &section.key_path("url"),
+                        format!("{:?} is already another [[alert]]'s url", webhook.url.text),
+                    );
+                    continue;
+                }
+                webhooks.push(webhook);
+            }
+            webhooks
         }
     };
     let defaults = AlertsConfig::default();
@@ -516,6 +529,9 @@ mod tests {
         assert!(parse_webhook_url("https://user:pw@x/").is_err());
         assert!(parse_webhook_url("https://x:0/").is_err());
         assert!(parse_webhook_url("https:///x").is_err());
+        let twice = "[[alert]]\nurl = \"https://a.test/\"\n[[alert]]\nurl = \"https://a.test/\"\n";
+        let found = errors(&format!("{twice}{MINIMAL}"));
+        assert_eq!(found[0].key, "alert[1].url", "{found:?}");
         let size = |t: &str| {
             load(&format!("[alerts]\ndisk_space = {t}"))
                 .alerts

@@ -37,9 +37,14 @@ pub struct QueueFacts {
 }
 
 impl QueueApi {
-    /// The queue this node's scheduler holds (in a cluster: the destinations this node delivers).
-    pub fn alert_facts(&self) -> QueueFacts {
-        self.ctx.view(|sched| {
+    /// The queue this node's scheduler holds (in a cluster: the destinations this node delivers);
+    /// `None` until the queue has filed what the spool recovered at start (an empty queue then would
+    /// be a false "resolved").
+    pub fn alert_facts(&self) -> Option<QueueFacts> {
+        if !self.ctx.is_loaded() {
+            return None;
+        }
+        Some(self.ctx.view(|sched| {
             let mut queued: BTreeMap<String, u64> = sched
                 .destinations()
                 .map(|(name, _)| (name.clone(), 0))
@@ -83,7 +88,7 @@ impl QueueApi {
                 })
                 .collect();
             facts
-        })
+        }))
     }
 
     /// The whole cluster's queue from the shared database (`None` on a single node): its size and
