@@ -242,6 +242,25 @@ async fn slack_and_ntfy_shapes_the_test_command_and_a_reload() {
         "{listed}"
     );
 
+    // The console's Alerts page shows it and its deliveries.
+    let password = support::ui::admin_password(&mut server).await;
+    let mut console = support::ui::console::Console::new(&admin);
+    console.login(&password);
+    let page = console.get("/alerts");
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("id=\"alerts\""), "{}", page.body);
+    assert!(
+        page.body.contains("test alert from mx2.example.test"),
+        "{}",
+        page.body
+    );
+    assert_eq!(
+        page.body.matches(">delivered</span>").count(),
+        2,
+        "{}",
+        page.body
+    );
+
     // A reload adds a webhook: the next test goes to three.
     server
         .settings
@@ -350,4 +369,43 @@ async fn thresholds_and_the_certificate_raise_once_and_resolve_once() {
     ] {
         assert_eq!(receiver.of(event).len(), n, "{event}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_webhook_is_verified_against_the_configured_roots() {
+    let ca = support::tls_front::TestCa::new();
+    let trusted = WebhookReceiver::start_tls(ca.acceptor(&["localhost"])).await;
+    let stranger =
+        WebhookReceiver::start_tls(support::tls_front::self_signed_acceptor(&["localhost"])).await;
+    let files = tempfile::tempdir().unwrap();
+    let ca_file = ca.write_pem(files.path());
+    let sink = SmtpSink::start().await;
+    let url = |r: &WebhookReceiver| format!("https://localhost:{}/hook", r.addr().port());
+    let webhooks = format!(
+        "{}[[alert]]\nurl = \"{}\"\n",
+        json_webhook(&url(&trusted)),
+        url(&stranger)
+    );
+    let mut settings = settings(&sink, &webhooks);
+    settings
+        .delivery_extra
+        .push(format!("tls_ca_file = {:?}", ca_file.display().to_string()));
+    let server = Server::start(settings).await;
+    let admin = format!("http://{}", server.admin_addr());
+    let output = server.cli(&["alerts", "test", "--url", &admin, "--token", API_TOKEN]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{}: delivered", url(&trusted))),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("{}: FAILED (TLS:", url(&stranger))),
+        "{stdout}"
+    );
+    let got = trusted.wait_for("test", 1, WAIT).await;
+    verify_signature(&got[0]);
+    let host = format!("localhost:{}", trusted.addr().port());
+    assert_eq!(got[0].header("host"), Some(host.as_str()));
+    assert!(stranger.received().is_empty());
 }

@@ -1,6 +1,7 @@
 //! `WebhookReceiver`: a small axum server on 127.0.0.1 playing an alert webhook. It records every
 //! request (path, headers, body) and answers with a chosen status; it can be stopped (the port then
-//! refuses connections) and started again on the same port.
+//! refuses connections) and started again on the same port. Plain HTTP, or HTTPS with a test CA's
+//! certificate ([`WebhookReceiver::start_tls`]).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -12,6 +13,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 
 /// One request as received.
 #[derive(Debug, Clone)]
@@ -50,6 +52,8 @@ struct Shared {
 pub struct WebhookReceiver {
     addr: SocketAddr,
     shared: Shared,
+    /// HTTPS with this certificate; `None`: plain HTTP.
+    tls: Option<TlsAcceptor>,
     task: Option<JoinHandle<()>>,
 }
 
@@ -64,6 +68,15 @@ impl Drop for WebhookReceiver {
 impl WebhookReceiver {
     /// Listening on 127.0.0.1:<free port>, answering 200.
     pub async fn start() -> WebhookReceiver {
+        WebhookReceiver::start_with(None).await
+    }
+
+    /// Like [`WebhookReceiver::start`], over TLS with `acceptor`'s certificate.
+    pub async fn start_tls(acceptor: TlsAcceptor) -> WebhookReceiver {
+        WebhookReceiver::start_with(Some(acceptor)).await
+    }
+
+    async fn start_with(tls: Option<TlsAcceptor>) -> WebhookReceiver {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("address");
         let shared = Shared {
@@ -73,6 +86,7 @@ impl WebhookReceiver {
         let mut receiver = WebhookReceiver {
             addr,
             shared,
+            tls,
             task: None,
         };
         receiver.serve(listener);
@@ -80,6 +94,14 @@ impl WebhookReceiver {
     }
 
     fn serve(&mut self, listener: TcpListener) {
+        if let Some(acceptor) = self.tls.clone() {
+            self.task = Some(tokio::spawn(serve_tls(
+                listener,
+                acceptor,
+                self.shared.clone(),
+            )));
+            return;
+        }
         let app = Router::new()
             .fallback(record)
             .with_state(self.shared.clone());
@@ -180,4 +202,34 @@ async fn record(
         body: body.to_vec(),
     });
     *shared.status.lock().unwrap()
+}
+
+/// HTTPS: hyper's HTTP/1 server on each TLS connection, recording like the plain one.
+async fn serve_tls(listener: TcpListener, acceptor: TlsAcceptor, shared: Shared) {
+    while let Ok((stream, _)) = listener.accept().await {
+        let (acceptor, shared) = (acceptor.clone(), shared.clone());
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(stream).await else {
+                return;
+            };
+            let service = hyper::service::service_fn(
+                move |request: hyper::Request<hyper::body::Incoming>| {
+                    let shared = shared.clone();
+                    async move {
+                        let (parts, body) = request.into_parts();
+                        let body = axum::body::to_bytes(axum::body::Body::new(body), 1 << 20)
+                            .await
+                            .unwrap_or_default();
+                        let status = record(State(shared), parts.uri, parts.headers, body).await;
+                        let mut response = hyper::Response::new(axum::body::Body::empty());
+                        *response.status_mut() = status;
+                        Ok::<_, std::convert::Infallible>(response)
+                    }
+                },
+            );
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                .await;
+        });
+    }
 }
