@@ -409,3 +409,48 @@ async fn an_https_webhook_is_verified_against_the_configured_roots() {
     assert_eq!(got[0].header("host"), Some(host.as_str()));
     assert!(stranger.received().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_quarantined_at_start_is_alerted_once() {
+    let receiver = WebhookReceiver::start().await;
+    let mut sink = SmtpSink::start().await;
+    sink.stop().await;
+    let mut settings = settings(&sink, &json_webhook(&receiver.url("hook")));
+    settings.retry = vec!["1h".into()];
+    let mut server = Server::start(settings).await;
+    // Larger than 256 KiB: its body has a file of its own.
+    let mut body = b"Subject: big\r\n\r\n".to_vec();
+    for _ in 0..5000 {
+        body.extend_from_slice(&[b'x'; 98]);
+        body.extend_from_slice(b"\r\n");
+    }
+    let sent = send_one(
+        server.smtp_addr(),
+        "s@else.test",
+        &["u@example.test"],
+        &body,
+    )
+    .await;
+    assert_eq!(sent.data.map(|d| d.code), Some(250));
+    server.terminate(Duration::from_secs(10)).await;
+    let bodies: Vec<_> = std::fs::read_dir(server.spool_dir().join("body"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    std::fs::remove_file(&bodies[0]).unwrap();
+
+    server.restart().await;
+    let got = receiver.wait_for("quarantine", 1, WAIT).await;
+    let text = got[0].json()["text"].as_str().unwrap().to_string();
+    assert!(text.starts_with("set aside at start-up: "), "{text}");
+    // Another restart: the same line (if recovery lists it again) is not alerted again.
+    server.restart().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        receiver.of("quarantine").len(),
+        1,
+        "{:?}",
+        receiver.of("quarantine")
+    );
+}
