@@ -209,7 +209,7 @@ impl AlertService {
 
     /// Files a `test` alert for every webhook (whatever its `events`) and posts it at once; each
     /// webhook's answer. A failed test delivery is retried like any alert.
-    pub async fn send_test(&self, who: &str) -> Vec<TestResult> {
+    pub async fn send_test(self: &Arc<Self>, who: &str) -> Vec<TestResult> {
         let _pass = self.delivering.lock().await;
         let config = self.config.get();
         let every: Vec<_> = config
@@ -228,17 +228,25 @@ impl AlertService {
             .outbox
             .add(Raised::new("test", None, text), self.now_ms(), &every);
         self.save().await;
-        let mut results = Vec::new();
-        for webhook in &every {
-            let url = webhook.url.text.clone();
-            let answer = self.deliver(id, &url).await;
-            results.push(TestResult {
+        // All at once: a dead webhook's 15 s must not hold up the others' answers.
+        let mut posts = tokio::task::JoinSet::new();
+        for (index, webhook) in every.iter().enumerate() {
+            let (service, url) = (Arc::clone(self), webhook.url.text.clone());
+            posts.spawn(async move {
+                let answer = service.deliver(id, &url).await;
+                (index, url, answer)
+            });
+        }
+        let mut answers = posts.join_all().await;
+        answers.sort_by_key(|(index, _, _)| *index);
+        answers
+            .into_iter()
+            .map(|(_, url, answer)| TestResult {
                 webhook: url,
                 delivered: matches!(answer, Some(Ok(()))),
                 error: answer.and_then(Result::err),
-            });
-        }
-        results
+            })
+            .collect()
     }
 
     /// The `limit` most recent alerts, newest first, with their deliveries.
