@@ -3,6 +3,7 @@
 //! posts what is due. Also what the admin layer calls: the recent alerts, and a test alert sent at
 //! once through every webhook. The config is read live, so a reload changes webhooks and thresholds.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
@@ -108,10 +109,26 @@ impl AlertService {
         to_unix_ms(self.clock.now())
     }
 
-    /// Checks and delivers every `check_interval` until shutdown.
+    /// Checks every `check_interval` until shutdown; deliveries run in a loop of their own, so a
+    /// slow webhook never delays the next check.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let sender = tokio::spawn(Arc::clone(&self).deliver_loop(shutdown.clone()));
         loop {
-            self.check().await;
+            if self.check().await {
+                self.wake.notify_one();
+            }
+            let interval = self.config.get().alerts.check_interval;
+            tokio::select! {
+                _ = shutdown.wait_for(|stop| *stop) => break,
+                _ = tokio::time::sleep(interval) => {}
+            }
+        }
+        let _ = sender.await;
+    }
+
+    /// Posts what is due every `check_interval`, and at once when a check filed a new alert.
+    async fn deliver_loop(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        loop {
             self.deliver_due().await;
             let interval = self.config.get().alerts.check_interval;
             tokio::select! {
@@ -122,19 +139,20 @@ impl AlertService {
         }
     }
 
-    /// One sample: the alerts for what changed, filed and saved.
-    pub async fn check(&self) {
+    /// One sample: the alerts for what changed, filed and saved; true when one was filed.
+    pub async fn check(&self) -> bool {
         let now_ms = self.now_ms();
         let Some(facts) = self.sources.gather(now_ms).await else {
-            return;
+            return false;
         };
         let config = self.config.get();
-        let changed = {
+        let (filed, changed) = {
             let mut state = self.lock();
             let raised = state.monitor.observe(&facts, &config.alerts);
             let pending_before = state.outbox.pending();
             state.outbox.reconcile(&config.alerts.webhooks);
-            let changed = !raised.is_empty() || state.outbox.pending() != pending_before;
+            let filed = !raised.is_empty();
+            let changed = filed || state.outbox.pending() != pending_before;
             for alert in raised {
                 log_raised(&alert);
                 metrics::counter!("backupmx_alerts_raised_total", "event" => alert.event)
@@ -142,13 +160,14 @@ impl AlertService {
                 state.outbox.add(alert, now_ms, &config.alerts.webhooks);
             }
             metrics::gauge!("backupmx_alerts_pending").set(state.outbox.pending() as f64);
-            changed
+            (filed, changed)
         };
         // The monitor's memory also changes on quiet samples (a node first seen, a domain gone):
         // saving only with a new alert is enough, as losing such a change repeats no alert.
         if changed {
             self.save().await;
         }
+        filed
     }
 
     /// Writes the current state to the file (off the async threads: it fsyncs).
@@ -167,12 +186,27 @@ impl AlertService {
     }
 
     /// Posts every due delivery, oldest alert first.
-    pub async fn deliver_due(&self) {
+    /// Posts every due delivery: the webhooks in parallel, each one's alerts oldest first. A
+    /// webhook that fails is left until the next pass (one attempt a pass while it is down).
+    pub async fn deliver_due(self: &Arc<Self>) {
         let _pass = self.delivering.lock().await;
         let due = self.lock().outbox.due(self.now_ms());
+        let mut by_webhook: BTreeMap<String, Vec<u64>> = BTreeMap::new();
         for (id, webhook) in due {
-            self.deliver(id, &webhook).await;
+            by_webhook.entry(webhook).or_default().push(id);
         }
+        let mut posts = tokio::task::JoinSet::new();
+        for (url, ids) in by_webhook {
+            let service = Arc::clone(self);
+            posts.spawn(async move {
+                for id in ids {
+                    if !matches!(service.deliver(id, &url).await, Some(Ok(()))) {
+                        break;
+                    }
+                }
+            });
+        }
+        posts.join_all().await;
     }
 
     /// Posts alert `id` to `url` and records the answer; the answer (if it was tried).
@@ -295,7 +329,7 @@ impl AlertService {
         self.config.get().alerts.webhooks.len()
     }
 
-    /// Runs the next check now (after a reload, say).
+    /// Runs the next delivery pass now.
     pub fn wake(&self) {
         self.wake.notify_one();
     }
