@@ -11,6 +11,7 @@ use tracing::info;
 
 use crate::acme::{Acme, AcmeError};
 use crate::admin::{self, AdminState};
+use crate::alerts::{self, AlertService};
 use crate::checks::{CheckSetupError, SenderChecker};
 use crate::clock::SystemClock;
 use crate::config::{Config, SpoolBackend};
@@ -48,6 +49,8 @@ pub enum StartError {
     Checks(#[from] CheckSetupError),
     #[error("readiness check set-up: {0}")]
     Readiness(String),
+    #[error("alerts set-up: {0}")]
+    Alerts(String),
     #[error("{0}")]
     Acme(#[from] AcmeError),
     #[error("[admin] TLS: {0}")]
@@ -105,7 +108,9 @@ impl StartError {
             StartError::AdminTls(_) => {
                 "check [admin] tls_cert and tls_key (PEM files readable by this user)".into()
             }
-            StartError::Readiness(_) => "check [delivery] tls_ca_file (PEM CA certificates)".into(),
+            StartError::Readiness(_) | StartError::Alerts(_) => {
+                "check [delivery] tls_ca_file (PEM CA certificates)".into()
+            }
             StartError::Acme(_) => "check [acme] directory and names (each name must resolve to this host, and [acme] http_listen must be reachable on port 80 from the CA)".into(),
         }
     }
@@ -285,6 +290,9 @@ pub async fn run_file(
         Gatherer::new(&config, deliverer.clone()).map_err(StartError::Readiness)?,
         tls_reloader.clone(),
     ));
+    let alert_tls =
+        crate::delivery::client::verified_config(config.delivery.tls_ca_file.as_deref())
+            .map_err(StartError::Alerts)?;
     let dir = config.spool.dir.clone();
     let (spool, recovered) = open_spool(&config).await?;
     let mut listeners = Vec::new();
@@ -332,7 +340,7 @@ pub async fn run_file(
         live: live.clone(),
         recipients: recipients.clone(),
         queue: queue_ctx.clone(),
-        tls: tls_reloader,
+        tls: tls_reloader.clone(),
         admin_tls: admin_tls_reloader,
         store: std::sync::Mutex::new(store),
     };
@@ -342,14 +350,27 @@ pub async fn run_file(
         domain_inbox,
         shutdown.clone(),
     ));
+    let alerts = Arc::new(AlertService::new(
+        live.clone(),
+        alerts::Sources {
+            queue: QueueApi::new(queue_ctx.clone()),
+            tls: tls_reloader.clone(),
+            spool_dir: dir.clone(),
+        },
+        &admin::state_dir(&config),
+        alerts::Poster::new(alert_tls),
+        Arc::new(SystemClock),
+    ));
     let admin_state = AdminState::new(config.clone(), QueueApi::new(queue_ctx.clone()))
         .with_recipients(recipients.clone())
         .with_checks(checks.clone())
         .with_readiness(readiness.clone())
         .with_live_config(live.clone())
         .with_reload(reload_requests)
-        .with_domain_changes(domain_requests);
+        .with_domain_changes(domain_requests)
+        .with_alerts(alerts.clone());
     tokio::spawn(readiness.run(shutdown.clone()));
+    tokio::spawn(alerts.run(shutdown.clone()));
     // Listening only now: once the console accepts, its credentials are resolved (and announced).
     let admin_listener = sockets::listen(admin_reserved)?;
     let admin_addr = admin_listener

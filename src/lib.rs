@@ -3,6 +3,7 @@
 
 pub mod acme;
 pub mod admin;
+pub mod alerts;
 pub mod bounce;
 pub mod checks;
 pub mod clock;

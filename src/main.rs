@@ -102,6 +102,14 @@ enum Command {
         #[command(flatten)]
         target: cli::Target,
     },
+    /// The running server's alerts: send a test alert through every webhook, or list the recent
+    /// alerts and their delivery state (through its JSON API).
+    Alerts {
+        #[command(subcommand)]
+        command: cli::AlertsCommand,
+        #[command(flatten)]
+        target: cli::Target,
+    },
     /// Read a password (stdin or prompt) and print its argon2 hash for `[admin] password_hash`.
     HashPassword,
     /// The shared queue's schema in PostgreSQL (docs/cluster.md).
@@ -138,6 +146,7 @@ fn main() -> ExitCode {
         Command::Reload { target } => Ok(cli::reload(target)),
         Command::Recipients { command, target } => Ok(cli::recipients(target, command)),
         Command::Domains { command, target } => Ok(cli::domains(target, command)),
+        Command::Alerts { command, target } => Ok(cli::alerts(target, command)),
         Command::HashPassword => Ok(cli::hash_password()),
         Command::Db { command } => Ok(cli::db(command)),
         Command::Generate { what } => Ok(cli::generate(what, Cli::command())),

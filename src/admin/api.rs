@@ -48,6 +48,7 @@ pub fn routes() -> Router<AdminState> {
         .merge(super::api_readiness::routes())
         .merge(super::api_reload::routes())
         .merge(super::api_domains::routes())
+        .merge(super::api_alerts::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
 }
 

@@ -8,6 +8,7 @@ pub mod access;
 mod actions;
 pub mod api;
 mod api_domains;
+mod api_alerts;
 mod api_readiness;
 mod api_recipients;
 mod api_reload;
@@ -74,6 +75,9 @@ pub struct AdminState {
     pub readiness: Option<Arc<crate::readiness::ReadinessService>>,
     /// Domain provisioning (issue 16): changes go to the daemon's reload task; `None`: not offered.
     pub domain_changes: Option<crate::provision::DomainRequests>,
+    /// Alerts (issue 16): the recent alerts and the test alert; `None` until
+    /// [`AdminState::with_alerts`].
+    pub alerts: Option<Arc<crate::alerts::AlertService>>,
 }
 
 /// Asks the daemon's reload task for a reload; the answer comes back on the oneshot.
@@ -117,7 +121,14 @@ impl AdminState {
             checks: None,
             readiness: None,
             domain_changes: None,
+            alerts: None,
         }
+    }
+
+    /// Offers the Alerts page, `GET /api/v1/alerts` and `POST /api/v1/alerts/test`.
+    pub fn with_alerts(mut self, alerts: Arc<crate::alerts::AlertService>) -> Self {
+        self.alerts = Some(alerts);
+        self
     }
 
     /// Offers `POST /api/v1/reload` (and so `backupmx reload`) through the daemon's reload task.

@@ -2,6 +2,7 @@
 //! JSON API) and `backupmx hash-password`. Exit codes: 0 ok, 1 the server said no (or some ids failed),
 //! 2 usage or config, 3 the server cannot be reached.
 
+mod alerts;
 mod client;
 mod db;
 mod domains;
@@ -11,6 +12,7 @@ mod recipients;
 mod spool;
 mod trust;
 
+pub use alerts::{AlertsCommand, alerts};
 pub use db::{DbCommand, db};
 pub use domains::{DomainsCommand, domains};
 pub use generate::{Generated, generate};

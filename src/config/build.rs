@@ -30,6 +30,8 @@ const TOP_KEYS: &[&str] = &[
     "arc",
     "acme",
     "cluster",
+    "alert",
+    "alerts",
 ];
 const SMTP_KEYS: &[&str] = &[
     "listen",
@@ -96,6 +98,7 @@ pub(super) fn build_config(root: &Section, c: &mut Collector) -> Config {
     let hostname = hostname.map_or_else(|| DEFAULT_HOSTNAME.to_string(), |f| f.value);
     let acme = super::acme::build_acme(root, c, &hostname, smtp.tls_cert.is_some());
     let cluster = super::cluster::build_cluster(&root.table(c, "cluster"), c);
+    let alerts = super::alerts::build_alerts(root, c);
     Config {
         hostname,
         acme,
@@ -112,6 +115,7 @@ pub(super) fn build_config(root: &Section, c: &mut Collector) -> Config {
         recipients,
         checks,
         provisioned: std::collections::BTreeSet::new(),
+        alerts,
     }
 }
 

@@ -8,6 +8,7 @@
 
 mod acme;
 mod admin;
+mod alerts;
 mod build;
 mod checks;
 mod client_limits;
@@ -35,6 +36,10 @@ mod syntax;
 mod tests;
 
 pub use acme::{AcmeConfig, DEFAULT_ACME_HTTP_LISTEN};
+pub use alerts::{
+    ALERT_EVENTS, AlertFormat, AlertsConfig, DiskThreshold, Webhook, WebhookSecret, WebhookUrl,
+    parse_webhook_url,
+};
 pub use checks::{ArcConfig, ChecksConfig, DnsblList, SenderChecks, signing_key_kind};
 pub use cluster::{ClusterConfig, PostgresConfig, Secret, SpoolBackend};
 pub use dnssec::{DnssecMode, TrustAnchor, read_anchor};
@@ -76,6 +81,8 @@ pub struct Config {
     /// The names among `domains` that were provisioned through the admin API (issue 16), not
     /// written in the config file (see [`provisioned`]).
     pub provisioned: std::collections::BTreeSet<String>,
+    /// Alerts (issue 16): `[[alert]]` webhooks and the `[alerts]` thresholds.
+    pub alerts: AlertsConfig,
 }
 
 #[derive(Debug, Clone, PartialEq)]

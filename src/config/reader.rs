@@ -105,6 +105,15 @@ impl<'t, 'i> Section<'t, 'i> {
         }
     }
 
+    /// The keys of this table (a table of free-form names, such as `[[alert]] headers`).
+    pub fn keys(&self) -> Vec<String> {
+        self.table
+            .into_iter()
+            .flat_map(|t| t.iter())
+            .map(|(key, _)| key.get_ref().to_string())
+            .collect()
+    }
+
     pub fn has(&self, key: &str) -> bool {
         self.value(key).is_some()
     }

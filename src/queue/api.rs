@@ -14,6 +14,7 @@ pub use crate::cluster::audit::Action as AuditAction;
 use crate::envelope::{Attempt, QueueId, RecipientStatus, Route};
 use crate::spool::{BodyReader, SpoolError, StoredMessage};
 pub use cluster::SharedAudit;
+pub use health::{DestinationFacts, DestinationHealth, QueueFacts};
 use views::AGE_BUCKETS;
 pub use views::{
     AgeBucket, AttemptView, DomainSummary, ListFilter, MessageDetail, MessageSummary, RecipientView,
@@ -369,6 +370,7 @@ fn refusal(e: AdminRefusal, id: QueueId) -> QueueApiError {
 }
 
 mod cluster;
+mod health;
 mod views;
 
 /// A destination's line with no mail and no known health.

@@ -50,6 +50,8 @@ pub struct QueueContext {
     recipients: Arc<RecipientService>,
     /// In a cluster: which destinations this node may still deliver (set by the cluster loop).
     fence: std::sync::OnceLock<super::cluster::Fence>,
+    /// The spool's messages are filed and the configured domains pinned (the alerts wait for it).
+    loaded: std::sync::atomic::AtomicBool,
 }
 
 /// What the run loop should start now, and when to look again.
@@ -73,6 +75,7 @@ impl QueueContext {
             shutdown: parts.shutdown,
             recipients: parts.recipients,
             fence: std::sync::OnceLock::new(),
+            loaded: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -185,7 +188,7 @@ impl QueueContext {
     /// Returns how many messages are queued.
     pub(super) fn load(&self, pending: Vec<StoredMessage>) -> usize {
         let now = self.now();
-        self.state.with(|sched| {
+        let count = self.state.with(|sched| {
             for domain in &self.domains.get().active {
                 sched.pin(&domain.name);
             }
@@ -193,7 +196,15 @@ impl QueueContext {
                 sched.insert(message, now);
             }
             sched.len()
-        })
+        });
+        self.loaded
+            .store(true, std::sync::atomic::Ordering::Release);
+        count
+    }
+
+    /// [`QueueContext::load`] has run: the queue holds what the spool recovered.
+    pub(super) fn is_loaded(&self) -> bool {
+        self.loaded.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Queues a message just committed to the spool. In a cluster the owner of its destinations loads

@@ -16,6 +16,7 @@ mod admin_credentials;
 mod admin_recipients;
 mod admin_ui_http;
 mod admin_ui_recipients;
+mod alerts;
 mod architecture;
 mod cli_check_config;
 mod cli_config_lookup;

@@ -22,6 +22,7 @@ pub mod sink;
 pub mod tcp_proxy;
 pub mod tls_front;
 pub mod ui;
+pub mod webhook;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;

@@ -13,6 +13,7 @@ mod acme_pebble;
 mod admin_https;
 mod admin_ui_browser;
 mod admin_ui_recipients;
+mod alerts_cluster;
 mod cluster_db;
 mod cluster_faults;
 mod cluster_leases;

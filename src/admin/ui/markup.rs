@@ -52,15 +52,17 @@ pub enum Nav {
     Postmaster,
     Audit,
     Recipients,
+    Alerts,
     None,
 }
 
-const NAV_ENTRIES: [(Nav, &str, &str); 5] = [
+const NAV_ENTRIES: [(Nav, &str, &str); 6] = [
     (Nav::Dashboard, "/", "Dashboard"),
     (Nav::Queue, "/queue", "Queue"),
     (Nav::Postmaster, "/postmaster", "Postmaster"),
     (Nav::Audit, "/audit", "Audit log"),
     (Nav::Recipients, "/recipients", "Recipients"),
+    (Nav::Alerts, "/alerts", "Alerts"),
 ];
 
 /// A whole page for a logged-in administrator: `body` is already-built HTML; `csrf` goes into the

@@ -3,6 +3,7 @@
 //! token; every response carries a strict Content-Security-Policy; every displayed string from mail
 //! goes through [`markup::esc`].
 
+mod alerts;
 mod audit;
 mod backend;
 mod dashboard;
@@ -67,6 +68,7 @@ pub fn routes(state: AdminState) -> Router {
         .route("/postmaster", get(postmaster::list))
         .route("/postmaster/{id}", get(postmaster::read))
         .route("/audit", get(audit::show))
+        .route("/alerts", get(alerts::show))
         .route("/recipients", get(recipients::show))
         .route("/recipients/purge", post(recipients::purge))
         .route(

@@ -24,7 +24,7 @@ use crate::envelope::Envelope;
 pub use body::DotStuffer;
 pub use commands::{mail_command, precheck, rcpt_command, xtext};
 pub use hello::Extensions;
-pub use tls::{TlsPolicy, trust_roots};
+pub use tls::{TlsPolicy, trust_roots, verified_config};
 pub use transaction::{EnvelopeStep, Opened, Staged};
 
 /// Settings of the client, built once from the configuration.
