@@ -7,8 +7,8 @@
 pub mod access;
 mod actions;
 pub mod api;
-mod api_domains;
 mod api_alerts;
+mod api_domains;
 mod api_readiness;
 mod api_recipients;
 mod api_reload;
