@@ -5,9 +5,9 @@
 
 use std::path::PathBuf;
 
-use super::monitor::{Destination, DiskFacts, Facts, NodeFact, PrimaryHealth, QueueFacts};
+use super::monitor::{DiskFacts, Facts, NodeFact, QueueFacts};
 use crate::inbound::TlsReloader;
-use crate::queue::api::{DestinationHealth, QueueApi};
+use crate::queue::api::QueueApi;
 
 /// Where the facts come from.
 #[derive(Clone)]
@@ -24,24 +24,9 @@ impl Sources {
     /// leaves its part unknown (logged), so one broken source never silences the others.
     pub async fn gather(&self, now_ms: u64) -> Option<Facts> {
         let local = self.queue.alert_facts()?;
-        let destinations = local
-            .destinations
-            .into_iter()
-            .map(|d| Destination {
-                domain: d.domain,
-                health: match d.health {
-                    DestinationHealth::Down { since_ms, error } => {
-                        PrimaryHealth::Down { since_ms, error }
-                    }
-                    DestinationHealth::Up => PrimaryHealth::Up,
-                    DestinationHealth::Unknown => PrimaryHealth::Unknown,
-                },
-                queued: d.queued,
-            })
-            .collect();
         let mut facts = Facts {
             now_ms,
-            destinations,
+            destinations: local.destinations,
             queue: Some(QueueFacts {
                 messages: local.messages,
                 oldest_received_ms: local.oldest_received_ms,

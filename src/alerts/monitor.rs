@@ -10,30 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use super::event::Raised;
 use crate::config::{AlertsConfig, DiskThreshold, format_duration};
+// The queue's own view of a destination: plain data, so the monitor stays pure.
+use crate::queue::api::{DestinationFacts, DestinationHealth};
 
 /// Quarantine lines remembered (so a line seen again after a restart is not alerted twice).
 const SEEN_QUARANTINE: usize = 1000;
-
-/// A destination's health as the queue's scheduler knows it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum PrimaryHealth {
-    /// Unreachable since this time (connection refused, timeout, DNS failure, 421 at greeting).
-    Down {
-        since_ms: u64,
-        error: String,
-    },
-    Up,
-    /// Not tried since start, or misconfigured (no alert either way).
-    Unknown,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Destination {
-    pub domain: String,
-    pub health: PrimaryHealth,
-    /// Messages waiting for it.
-    pub queued: u64,
-}
 
 /// A cluster node as the shared database lists it.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,7 +28,7 @@ pub struct NodeFact {
 pub struct Facts {
     pub now_ms: u64,
     /// The destinations this node delivers (in a cluster: those it holds the lease of).
-    pub destinations: Vec<Destination>,
+    pub destinations: Vec<DestinationFacts>,
     /// Queued messages and the oldest's arrival; `None`: not this node's to judge (another cluster
     /// node reports the cluster's queue).
     pub queue: Option<QueueFacts>,
@@ -132,7 +113,7 @@ impl Monitor {
 
     fn primary(
         &mut self,
-        destination: &Destination,
+        destination: &DestinationFacts,
         now_ms: u64,
         settings: &AlertsConfig,
         raised: &mut Vec<Raised>,
@@ -140,7 +121,7 @@ impl Monitor {
         let domain = destination.domain.as_str();
         let state = self.primaries.entry(domain.to_string()).or_default();
         match &destination.health {
-            PrimaryHealth::Down { since_ms, error } => {
+            DestinationHealth::Down { since_ms, error } => {
                 state.drain = None;
                 let down_for = Duration::from_millis(now_ms.saturating_sub(*since_ms));
                 if !state.down_alerted && down_for >= settings.primary_down_after {
@@ -158,7 +139,7 @@ impl Monitor {
                     );
                 }
             }
-            PrimaryHealth::Up if state.down_alerted => {
+            DestinationHealth::Up if state.down_alerted => {
                 state.down_alerted = false;
                 let queued = destination.queued;
                 let text = if queued == 0 {
@@ -175,7 +156,7 @@ impl Monitor {
                 );
                 state.drain = (queued > 0).then_some((now_ms, queued));
             }
-            PrimaryHealth::Up => {
+            DestinationHealth::Up => {
                 if let Some((up_ms, count)) = state.drain
                     && destination.queued == 0
                 {
@@ -192,7 +173,7 @@ impl Monitor {
                     );
                 }
             }
-            PrimaryHealth::Unknown => {}
+            DestinationHealth::Unknown => {}
         }
     }
 

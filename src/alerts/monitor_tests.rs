@@ -16,10 +16,10 @@ fn settings() -> AlertsConfig {
     }
 }
 
-fn facts(now_ms: u64, health: PrimaryHealth, queued: u64) -> Facts {
+fn facts(now_ms: u64, health: DestinationHealth, queued: u64) -> Facts {
     Facts {
         now_ms,
-        destinations: vec![Destination {
+        destinations: vec![DestinationFacts {
             domain: "example.test".into(),
             health,
             queued,
@@ -63,16 +63,16 @@ fn every_short_history_gives_one_alert_per_change() {
                 Step::Down => {
                     let since = *down_since.get_or_insert(now);
                     (
-                        PrimaryHealth::Down {
+                        DestinationHealth::Down {
                             since_ms: since,
                             error: "refused".into(),
                         },
                         3,
                     )
                 }
-                Step::UpBusy => (PrimaryHealth::Up, 2),
-                Step::UpEmpty => (PrimaryHealth::Up, 0),
-                Step::Unknown => (PrimaryHealth::Unknown, 3),
+                Step::UpBusy => (DestinationHealth::Up, 2),
+                Step::UpEmpty => (DestinationHealth::Up, 0),
+                Step::Unknown => (DestinationHealth::Unknown, 3),
             };
             if !matches!(step, Step::Down | Step::Unknown) {
                 down_since = None;
@@ -112,7 +112,7 @@ fn primary_alerts_carry_the_numbers() {
     let down = |now| {
         facts(
             now,
-            PrimaryHealth::Down {
+            DestinationHealth::Down {
                 since_ms: 0,
                 error: "connection refused".into(),
             },
@@ -127,9 +127,12 @@ fn primary_alerts_carry_the_numbers() {
     );
     assert_eq!(raised[0].subject.as_deref(), Some("example.test"));
     assert!(monitor.observe(&down(4 * MIN), &settings()).is_empty());
-    let up = monitor.observe(&facts(5 * MIN, PrimaryHealth::Up, 5), &settings());
+    let up = monitor.observe(&facts(5 * MIN, DestinationHealth::Up, 5), &settings());
     assert_eq!(up[0].details["queued"], 5);
-    let drained = monitor.observe(&facts(5 * MIN + 4000, PrimaryHealth::Up, 0), &settings());
+    let drained = monitor.observe(
+        &facts(5 * MIN + 4000, DestinationHealth::Up, 0),
+        &settings(),
+    );
     assert_eq!(drained[0].event, "primary_drained");
     assert_eq!(drained[0].details["drain_ms"], 4000);
     assert_eq!(
@@ -141,7 +144,7 @@ fn primary_alerts_carry_the_numbers() {
 #[test]
 fn a_domain_that_leaves_is_forgotten_unless_its_primary_up_is_owed() {
     let mut monitor = Monitor::default();
-    let down = || PrimaryHealth::Down {
+    let down = || DestinationHealth::Down {
         since_ms: 0,
         error: "x".into(),
     };
@@ -158,7 +161,7 @@ fn a_domain_that_leaves_is_forgotten_unless_its_primary_up_is_owed() {
             .observe(&facts(6 * MIN, down(), 1), &settings())
             .is_empty()
     );
-    let up = monitor.observe(&facts(7 * MIN, PrimaryHealth::Up, 0), &settings());
+    let up = monitor.observe(&facts(7 * MIN, DestinationHealth::Up, 0), &settings());
     assert_eq!(events(&up), [("primary_up", false)]);
     monitor.observe(&Facts::default(), &settings());
     assert_eq!(monitor, Monitor::default());

@@ -10,16 +10,18 @@ use crate::queue::scheduler::Health;
 /// A destination's health as the alerts see it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DestinationHealth {
-    /// Unreachable since this time, with the last error.
+    /// Unreachable since this time (connection refused, timeout, DNS failure, 421 at greeting),
+    /// with the last error.
     Down {
         since_ms: u64,
         error: String,
     },
     Up,
-    /// Not tried since start, or misconfigured.
+    /// Not tried since start, or misconfigured (no alert either way).
     Unknown,
 }
 
+/// A destination this node delivers, as the alerts' monitor takes it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DestinationFacts {
     pub domain: String,
