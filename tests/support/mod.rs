@@ -16,6 +16,7 @@ pub mod inbound;
 pub mod mta_sts;
 pub mod package;
 pub mod postgres;
+pub mod relisten;
 pub mod rogue;
 pub mod server;
 pub mod sink;

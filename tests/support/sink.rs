@@ -14,6 +14,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
 
+use super::relisten;
+
 /// What the sink advertises and how it answers.
 #[derive(Debug, Clone)]
 pub struct SinkOptions {
@@ -185,29 +187,12 @@ impl SmtpSink {
 
     /// Closes the listener and every open session: the port refuses connections once this returns.
     pub async fn stop(&mut self) {
-        if let Some(task) = self.accept_loop.take() {
-            task.abort();
-            // The listener is dropped only when the aborted task is: wait for that, so a test that
-            // stops its primary and at once expects it down does not race the runtime.
-            let _ = task.await;
-        }
+        relisten::stop(&mut self.accept_loop).await;
     }
 
     /// Listens again on the same port.
     pub async fn restart(&mut self) {
-        self.stop().await;
-        // The aborted loop drops its listener asynchronously: retry the bind briefly.
-        let mut listener = None;
-        for _ in 0..100 {
-            match TcpListener::bind(self.addr).await {
-                Ok(l) => {
-                    listener = Some(l);
-                    break;
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-            }
-        }
-        let listener = listener.expect("rebind the sink's port");
+        let listener = relisten::rebind(&mut self.accept_loop, self.addr, "the sink's").await;
         self.accept_loop = Some(tokio::spawn(accept(listener, self.state.clone())));
     }
 }

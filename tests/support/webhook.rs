@@ -15,6 +15,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
+use super::relisten;
+
 /// One request as received.
 #[derive(Debug, Clone)]
 pub struct Received {
@@ -158,26 +160,13 @@ impl WebhookReceiver {
 
     /// Closes the listener: connections are refused until [`WebhookReceiver::restart`].
     pub async fn stop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-            let _ = task.await;
-        }
+        relisten::stop(&mut self.task).await;
     }
 
     /// Listens again on the same port.
     pub async fn restart(&mut self) {
-        self.stop().await;
-        let mut listener = None;
-        for _ in 0..100 {
-            match TcpListener::bind(self.addr).await {
-                Ok(l) => {
-                    listener = Some(l);
-                    break;
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-            }
-        }
-        self.serve(listener.expect("rebind the receiver's port"));
+        let listener = relisten::rebind(&mut self.task, self.addr, "the receiver's").await;
+        self.serve(listener);
     }
 }
 
