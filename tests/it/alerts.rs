@@ -47,6 +47,12 @@ async fn queue_one(server: &Server) {
     assert_eq!(sent.data.map(|d| d.code), Some(250));
 }
 
+/// Asserts that the server's metrics have the line `line`.
+fn assert_metric(server: &Server, line: &str) {
+    let metrics = server.metrics(API_TOKEN);
+    assert!(metrics.contains(line), "{line} not in\n{metrics}");
+}
+
 fn verify_signature(request: &Received) {
     let header = request
         .header("x-backupmx-signature")
@@ -128,10 +134,9 @@ async fn a_stopped_primary_gives_one_primary_down_and_its_return_one_primary_up(
     assert_eq!(events, expected);
     assert_eq!(listed["pending"], 0);
     assert_eq!(listed["alerts"][0]["deliveries"][0]["state"], "delivered");
-    let metrics = server.metrics(API_TOKEN);
-    assert!(
-        metrics.contains("backupmx_alerts_sent_total{event=\"primary_down\"} 1"),
-        "{metrics}"
+    assert_metric(
+        &server,
+        "backupmx_alerts_sent_total{event=\"primary_down\"} 1",
     );
 }
 
@@ -299,11 +304,7 @@ async fn the_test_command_fails_when_a_webhook_does_not_answer_2xx() {
         listed["alerts"][0]["deliveries"][0]["state"], "delivered",
         "{listed}"
     );
-    let metrics = server.metrics(API_TOKEN);
-    assert!(
-        metrics.contains("backupmx_alerts_failed_total{event=\"test\"} 1"),
-        "{metrics}"
-    );
+    assert_metric(&server, "backupmx_alerts_failed_total{event=\"test\"} 1");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

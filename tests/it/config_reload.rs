@@ -11,8 +11,7 @@ use std::time::Duration;
 use support::SmtpSink;
 use support::admin::api_get;
 use support::config::{Domain, Settings};
-use support::e2e::client::send_one;
-use support::e2e::mail::message;
+use support::e2e::client::send_codes;
 use support::server::Server;
 
 const TOKEN: &str = "reload-test-token-0123456789";
@@ -26,23 +25,14 @@ fn domain(name: &str, sink: &SmtpSink) -> Domain {
     }
 }
 
-/// The RCPT reply code for `to`, and the final reply's when the message was sent.
-async fn send(server: &Server, id: &str, to: &str) -> (u16, Option<u16>) {
-    let sent = send_one(
-        server.smtp_addr(),
-        "sender@sender.test",
-        &[to],
-        &message(id, to),
-    )
-    .await;
-    (sent.rcpt[0].code, sent.data.map(|d| d.code))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_adds_a_domain_and_refuses_a_broken_file_keeping_the_old_config() {
     let sink = SmtpSink::start().await;
     let mut server = Server::with_api_token(Settings::new(Some(sink.addr())), TOKEN).await;
-    assert_eq!(send(&server, "before", "user@added.test").await.0, 550);
+    assert_eq!(
+        send_codes(&server, "before", "user@added.test").await.0,
+        550
+    );
 
     server.settings.domains.push(domain("added.test", &sink));
     server.write_config();
@@ -54,7 +44,7 @@ async fn sighup_adds_a_domain_and_refuses_a_broken_file_keeping_the_old_config()
         server.log()
     );
     assert_eq!(
-        send(&server, "added", "user@added.test").await,
+        send_codes(&server, "added", "user@added.test").await,
         (250, Some(250))
     );
     assert_eq!(sink.wait_for(1, WAIT).await.len(), 1);
@@ -75,11 +65,11 @@ async fn sighup_adds_a_domain_and_refuses_a_broken_file_keeping_the_old_config()
         "{refusal}"
     );
     assert_eq!(
-        send(&server, "after-refusal", "user@added.test").await,
+        send_codes(&server, "after-refusal", "user@added.test").await,
         (250, Some(250))
     );
     assert_eq!(
-        send(&server, "old", "user@example.test").await,
+        send_codes(&server, "old", "user@example.test").await,
         (250, Some(250))
     );
     assert_eq!(sink.wait_for(3, WAIT).await.len(), 3);
@@ -94,7 +84,7 @@ async fn a_removed_domain_gets_no_new_mail_and_its_queue_drains() {
     let mut server = Server::with_api_token(settings, TOKEN).await;
     // Queued while the primary is down.
     assert_eq!(
-        send(&server, "queued", "user@gone.test").await,
+        send_codes(&server, "queued", "user@gone.test").await,
         (250, Some(250))
     );
 
@@ -113,7 +103,10 @@ async fn a_removed_domain_gets_no_new_mail_and_its_queue_drains() {
     );
     assert!(said.contains("removed (draining): gone.test"), "{said}");
 
-    assert_eq!(send(&server, "refused", "user@gone.test").await.0, 550);
+    assert_eq!(
+        send_codes(&server, "refused", "user@gone.test").await.0,
+        550
+    );
     let domains = api_get(server.admin_addr(), TOKEN, "/api/v1/domains").await;
     let gone = domains["domains"]
         .as_array()

@@ -9,27 +9,27 @@
 //! bogus); an unsigned domain delegated from the signed root is insecure, not bogus: its mail flows.
 //! The `"resolver"` mode (the AD bit) keeps its own tests in `readiness.rs` and `e2e_mta_sts.rs`.
 
-use crate::readiness::{PRIMARY, US, World, assert_check, run_check_dns, write_config};
+use crate::readiness::{PRIMARY, US, World, assert_check, write_config};
 use crate::support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use backupmx::delivery::dane::ee_record;
-use backupmx::readiness::{Status, Verdict};
+use backupmx::readiness::{Readiness, Status, Verdict};
 use support::SmtpSink;
-use support::admin::api_get;
-use support::config::{Domain, Settings};
+use support::TestDns;
 use support::dns::{TestRecord, tlsa};
 use support::dnssec::ZoneKey;
-use support::e2e::client::send_one;
-use support::e2e::mail::{message, strip_first_received};
-use support::server::Server;
-use support::tls_front::{FrontTls, TlsFront, self_signed};
-use support::{TestDns, addr, mx};
+use support::e2e::by_mx::{self, first_result, send, zone};
+use support::e2e::mail::strip_first_received;
+use support::server::{Server, check_dns};
+use support::tls_front::{FrontTls, Issued, TlsFront, self_signed};
 
 const WAIT: Duration = Duration::from_secs(30);
 const TOKEN: &str = "dnssec-test-token";
+/// The id of the message the delivery tests send.
+const MESSAGE: &str = "dnssec-dane";
 
 /// The `[dns]` lines that make backupmx validate from `anchor`.
 fn validate_lines(anchor: &Path) -> Vec<String> {
@@ -60,24 +60,47 @@ fn with_tlsa(world: &World, tlsa_records: &[TestRecord]) -> Vec<TestRecord> {
     records
 }
 
+/// A readiness world whose (root) zone key is backupmx's trust anchor.
+struct Anchored {
+    world: World,
+    key: ZoneKey,
+    anchor: PathBuf,
+}
+
+impl Anchored {
+    async fn new() -> Anchored {
+        let world = World::new().await;
+        let key = ZoneKey::generate();
+        let anchor = key.write_trust_anchor(world.dir.path());
+        Anchored { world, key, anchor }
+    }
+
+    /// The readiness of the world asking `dns`, with backupmx validating from the anchor; asserts
+    /// the `dane` check's `status` and the `words` of its detail.
+    async fn assert_dane(&self, dns: &TestDns, status: Status, words: &[&str]) -> Readiness {
+        let world = &self.world;
+        let toml = validating(&world.toml(dns), &self.anchor);
+        let readiness = world.assess_config(&toml, Some(&world.ours)).await;
+        assert_check(&readiness, "dane", status, words);
+        readiness
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_reports_tlsa_records_validated_by_backupmx() {
-    let world = World::new().await;
-    let key = ZoneKey::generate();
-    let anchor = key.write_trust_anchor(world.dir.path());
-    let dns = TestDns::start_signed(&world.records(), &key).await;
-    let toml = validating(&world.toml(&dns), &anchor);
-
-    let readiness = world.assess_config(&toml, Some(&world.ours)).await;
-    assert_check(
-        &readiness,
-        "dane",
-        Status::Ok,
-        &[
-            "matches the TLSA records of _25._tcp.mx2.example.net",
-            "validated by backupmx",
-        ],
-    );
+    let anchored = Anchored::new().await;
+    let (world, key) = (&anchored.world, &anchored.key);
+    let dns = TestDns::start_signed(&world.records(), key).await;
+    let readiness = anchored
+        .assert_dane(
+            &dns,
+            Status::Ok,
+            &[
+                "matches the TLSA records of _25._tcp.mx2.example.net",
+                "validated by backupmx",
+            ],
+        )
+        .await;
     assert_eq!(readiness.verdict, Verdict::Ready, "{readiness}");
 
     // The same signed zone in the default mode: the test server is authoritative, not a
@@ -87,72 +110,53 @@ async fn readiness_reports_tlsa_records_validated_by_backupmx() {
 
     // A validated record our certificate does not match.
     let wrong = [tlsa(&our_tlsa_name(), 3, 1, 1, &[7; 32])];
-    let dns = TestDns::start_signed(&with_tlsa(&world, &wrong), &key).await;
-    let toml = validating(&world.toml(&dns), &anchor);
-    let readiness = world.assess_config(&toml, Some(&world.ours)).await;
-    assert_check(
-        &readiness,
-        "dane",
-        Status::Fail,
-        &["matches none", "3 1 1 0707"],
-    );
+    let dns = TestDns::start_signed(&with_tlsa(world, &wrong), key).await;
+    anchored
+        .assert_dane(&dns, Status::Fail, &["matches none", "3 1 1 0707"])
+        .await;
 
     // Only the primary publishes (validated) records; ours are proven absent (NSEC).
     let primary = [tlsa(&format!("_25._tcp.{PRIMARY}"), 3, 1, 1, &[7; 32])];
-    let dns = TestDns::start_signed(&with_tlsa(&world, &primary), &key).await;
-    let toml = validating(&world.toml(&dns), &anchor);
-    let readiness = world.assess_config(&toml, Some(&world.ours)).await;
-    assert_check(&readiness, "dane", Status::Warn, &[PRIMARY, "has none"]);
+    let dns = TestDns::start_signed(&with_tlsa(world, &primary), key).await;
+    anchored
+        .assert_dane(&dns, Status::Warn, &[PRIMARY, "has none"])
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_record_or_a_zone_signed_with_another_key_is_bogus() {
-    let world = World::new().await;
-    let key = ZoneKey::generate();
-    let anchor = key.write_trust_anchor(world.dir.path());
+    let anchored = Anchored::new().await;
+    let (world, key) = (&anchored.world, &anchored.key);
 
     // Signed with [7; 32], then the data replaced by our certificate's record (which would
     // match): the signature no longer verifies.
     let ours = ee_record(&world.ours.der).unwrap();
     let signed = [tlsa(&our_tlsa_name(), 3, 1, 1, &[7; 32])];
     let forged = [tlsa(&our_tlsa_name(), 3, 1, 1, &ours.data)];
-    let dns = TestDns::start_forged(&with_tlsa(&world, &signed), &key, &forged).await;
-    let toml = validating(&world.toml(&dns), &anchor);
-    let readiness = world.assess_config(&toml, Some(&world.ours)).await;
-    assert_check(
-        &readiness,
-        "dane",
-        Status::Fail,
-        &["DNSSEC validation failed", "bogus", "will not deliver"],
-    );
+    let dns = TestDns::start_forged(&with_tlsa(world, &signed), key, &forged).await;
+    let readiness = anchored
+        .assert_dane(
+            &dns,
+            Status::Fail,
+            &["DNSSEC validation failed", "bogus", "will not deliver"],
+        )
+        .await;
     assert_eq!(readiness.verdict, Verdict::Broken);
 
     // The whole zone signed with a key the anchor does not name.
     let other = ZoneKey::generate();
     let dns = TestDns::start_signed(&world.records(), &other).await;
-    let toml = validating(&world.toml(&dns), &anchor);
-    let readiness = world.assess_config(&toml, Some(&world.ours)).await;
-    assert_check(
-        &readiness,
-        "dane",
-        Status::Fail,
-        &["DNSSEC validation failed"],
-    );
+    anchored
+        .assert_dane(&dns, Status::Fail, &["DNSSEC validation failed"])
+        .await;
 
     // No signatures at all (a zone that should be signed, or nameservers that strip DNSSEC
     // records): not secure, and nothing proves the zone unsigned either.
-    let mut unsigned_records = world.records();
-    unsigned_records.retain(|r| !r.name.starts_with("_25._tcp"));
-    for records in [world.records(), unsigned_records] {
+    for records in [world.records(), with_tlsa(world, &[])] {
         let dns = TestDns::start(&records).await;
-        let toml = validating(&world.toml(&dns), &anchor);
-        let readiness = world.assess_config(&toml, Some(&world.ours)).await;
-        assert_check(
-            &readiness,
-            "dane",
-            Status::Fail,
-            &["DNSSEC validation failed"],
-        );
+        anchored
+            .assert_dane(&dns, Status::Fail, &["DNSSEC validation failed"])
+            .await;
     }
 }
 
@@ -161,62 +165,43 @@ async fn a_forged_record_or_a_zone_signed_with_another_key_is_bogus() {
 /// a DS record for another key the chain breaks: bogus.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chain_of_trust_through_a_ds_record_validates_and_a_wrong_ds_is_bogus() {
-    let world = World::new().await;
-    let root_key = ZoneKey::generate();
-    let anchor = root_key.write_trust_anchor(world.dir.path());
+    let anchored = Anchored::new().await;
+    let root_key = &anchored.key;
     let child_key = ZoneKey::generate();
-    let (child, root): (Vec<TestRecord>, Vec<TestRecord>) = world
+    let (child, root): (Vec<TestRecord>, Vec<TestRecord>) = anchored
+        .world
         .records()
         .into_iter()
         .partition(|r| r.name.ends_with("example.net"));
     assert_eq!(child.len(), 2, "mx2.example.net A and its TLSA record");
+    // The root publishes the DS record of `ds_key` for the child zone signed with `child_key`.
+    let delegated_with_ds = async |ds_key: &ZoneKey| {
+        TestDns::start_delegated_signed(&root, root_key, "example.net", &child, &child_key, ds_key)
+            .await
+    };
 
-    let dns = TestDns::start_delegated_signed(
-        &root,
-        &root_key,
-        "example.net",
-        &child,
-        &child_key,
-        &child_key,
-    )
-    .await;
-    let toml = validating(&world.toml(&dns), &anchor);
-    let readiness = world.assess_config(&toml, Some(&world.ours)).await;
-    assert_check(&readiness, "dane", Status::Ok, &["validated by backupmx"]);
+    let dns = delegated_with_ds(&child_key).await;
+    let readiness = anchored
+        .assert_dane(&dns, Status::Ok, &["validated by backupmx"])
+        .await;
     assert_eq!(readiness.verdict, Verdict::Ready, "{readiness}");
 
-    let stranger = ZoneKey::generate();
-    let dns = TestDns::start_delegated_signed(
-        &root,
-        &root_key,
-        "example.net",
-        &child,
-        &child_key,
-        &stranger,
-    )
-    .await;
-    let toml = validating(&world.toml(&dns), &anchor);
-    let readiness = world.assess_config(&toml, Some(&world.ours)).await;
-    assert_check(
-        &readiness,
-        "dane",
-        Status::Fail,
-        &["DNSSEC validation failed"],
-    );
+    let dns = delegated_with_ds(&ZoneKey::generate()).await;
+    anchored
+        .assert_dane(&dns, Status::Fail, &["DNSSEC validation failed"])
+        .await;
 }
 
 /// `check-dns --json` through the real binary with `dnssec = "validate"`: the validated record is
 /// reported, and a bogus one breaks the verdict (exit 4).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_dns_validates_with_the_configured_trust_anchor() {
-    let world = World::new().await;
-    let key = ZoneKey::generate();
-    let anchor = key.write_trust_anchor(world.dir.path());
+    let Anchored { world, key, anchor } = Anchored::new().await;
     let dns = TestDns::start_signed(&world.records(), &key).await;
     let file = write_config(&world, &dns, &world.ours);
     let toml = std::fs::read_to_string(&file).unwrap();
     std::fs::write(&file, validating(&toml, &anchor)).unwrap();
-    let (code, out) = run_check_dns(&file, true).await;
+    let (code, out) = check_dns("example.com", &file, true).await;
     let json: serde_json::Value = serde_json::from_str(&out).expect("JSON");
     assert_eq!(code, 0, "{json:#}");
     let dane = json["checks"]
@@ -240,98 +225,95 @@ async fn check_dns_validates_with_the_configured_trust_anchor() {
     let other_dir = tempfile::tempdir().unwrap();
     let other_anchor = other.write_trust_anchor(other_dir.path());
     std::fs::write(&file, validating(&toml, &other_anchor)).unwrap();
-    let (code, out) = run_check_dns(&file, false).await;
+    let (code, out) = check_dns("example.com", &file, false).await;
     assert_eq!(code, 4, "{out}");
     assert!(out.contains("FAIL dane"), "{out}");
     assert!(out.contains("DNSSEC validation failed"), "{out}");
 }
 
-fn zone(extra: &[TestRecord]) -> Vec<TestRecord> {
-    let mut records = vec![
-        mx("example.test", 10, "mail.example.test"),
-        mx("example.test", 20, "mx2.example.test"),
-        addr("mail.example.test", "127.0.0.1"),
-        addr("mx2.example.test", "127.0.0.1"),
-    ];
-    records.extend_from_slice(extra);
-    records
+/// The delivery tests' world: a zone key that is backupmx's trust anchor, and the primary of
+/// example.test (a sink behind a TLS front) with a self-signed certificate for another name, so
+/// only DANE (3 1 1) can vouch for it.
+struct Delivery {
+    key: ZoneKey,
+    anchor: PathBuf,
+    sink: SmtpSink,
+    certificate: Issued,
+    front: TlsFront,
+    _dir: tempfile::TempDir,
 }
 
-/// The binary backing up example.test by MX, delivering to `front`, validating DNSSEC from
-/// `anchor` with `dns`.
-async fn start(dns: &TestDns, front: &TlsFront, anchor: &Path) -> Server {
-    let mut settings = Settings::new(None);
-    settings.domains = vec![Domain::by_mx("example.test")];
-    settings.nameservers = vec![dns.addr()];
-    settings.dns_extra = validate_lines(anchor);
-    settings.delivery_port = front.addr().port();
-    Server::with_api_token(settings, TOKEN).await
-}
-
-async fn send(server: &Server) -> Vec<u8> {
-    let body = message("dnssec-dane", "user@example.test");
-    let smtp = server.settings.smtp_addr();
-    let sent = send_one(smtp, "sender@sender.test", &["user@example.test"], &body).await;
-    assert_eq!(sent.data.map(|d| d.code), Some(250), "not accepted");
-    body
-}
-
-/// The first attempt's result of the first queued message, once there is one.
-async fn first_result(server: &Server) -> String {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let queue = api_get(server.admin_addr(), TOKEN, "/api/v1/queue").await;
-        if let Some(id) = queue["messages"][0]["id"].as_str() {
-            let detail = api_get(server.admin_addr(), TOKEN, &format!("/api/v1/queue/{id}")).await;
-            if let Some(text) = detail["history"][0]["result"].as_str() {
-                return text.to_owned();
-            }
+impl Delivery {
+    async fn new() -> Delivery {
+        let key = ZoneKey::generate();
+        let dir = tempfile::tempdir().unwrap();
+        let anchor = key.write_trust_anchor(dir.path());
+        let sink = SmtpSink::start().await;
+        let certificate = self_signed(&["whatever.invalid"]);
+        let front = TlsFront::start(sink.addr(), FrontTls::Terminate(certificate.acceptor())).await;
+        Delivery {
+            key,
+            anchor,
+            sink,
+            certificate,
+            front,
+            _dir: dir,
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no failed attempt in the history\n{}",
-            server.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    /// The binary backing up example.test by MX, delivering to the front, validating DNSSEC from
+    /// the anchor with `dns`.
+    async fn start(&self, dns: &TestDns) -> Server {
+        let mut settings = by_mx::settings(dns, &self.front);
+        settings.dns_extra = validate_lines(&self.anchor);
+        Server::with_api_token(settings, TOKEN).await
+    }
+
+    /// Sends a message through a server asking `dns`, and returns its first attempt's result.
+    async fn first_result(&self, dns: &TestDns) -> String {
+        let server = self.start(dns).await;
+        send(&server, MESSAGE).await;
+        first_result(&server, TOKEN).await
+    }
+
+    /// Sends a message through a server asking `dns`, and asserts that it reached the primary
+    /// unchanged over TLS; returns the server.
+    async fn delivers(&self, dns: &TestDns) -> Server {
+        let server = self.start(dns).await;
+        let body = send(&server, MESSAGE).await;
+        let got = self.sink.wait_for(1, WAIT).await;
+        assert_eq!(strip_first_received(&got[0].data), &body[..]);
+        assert!(self.front.tls_sessions() >= 1, "TLS was not used");
+        server
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delivery_uses_dane_only_on_records_backupmx_validated() {
-    let key = ZoneKey::generate();
-    let dir = tempfile::tempdir().unwrap();
-    let anchor = key.write_trust_anchor(dir.path());
-    let sink = SmtpSink::start().await;
-    // Self-signed for another name: only DANE (3 1 1) can vouch for it.
-    let certificate = self_signed(&["whatever.invalid"]);
-    let front = TlsFront::start(sink.addr(), FrontTls::Terminate(certificate.acceptor())).await;
+    let delivery = Delivery::new().await;
+    let (key, front, sink) = (&delivery.key, &delivery.front, &delivery.sink);
     let tlsa_name = "_25._tcp.mail.example.test";
-    let right = ee_record(&certificate.der).unwrap();
+    let right = ee_record(&delivery.certificate.der).unwrap();
 
     // A validated record that matches nothing: deferred, never in clear.
-    let dns = TestDns::start_signed(&zone(&[tlsa(tlsa_name, 3, 1, 1, &[9; 32])]), &key).await;
-    let server = start(&dns, &front, &anchor).await;
-    send(&server).await;
-    let result = first_result(&server).await;
+    let dns = TestDns::start_signed(&zone(&[tlsa(tlsa_name, 3, 1, 1, &[9; 32])]), key).await;
+    let result = delivery.first_result(&dns).await;
     assert!(
         result.contains("4.7.5") && result.contains("DANE"),
         "{result}"
     );
     assert!(sink.messages().is_empty());
-    drop(server);
 
     // The right record, but forged over a signature made for another: bogus, so the host is
     // not even connected to (neither DANE nor a fallback to opportunistic TLS or clear text).
     let connections = front.connections();
     let dns = TestDns::start_forged(
         &zone(&[tlsa(tlsa_name, 3, 1, 1, &[9; 32])]),
-        &key,
+        key,
         &[tlsa(tlsa_name, 3, 1, 1, &right.data)],
     )
     .await;
-    let server = start(&dns, &front, &anchor).await;
-    send(&server).await;
-    let result = first_result(&server).await;
+    let result = delivery.first_result(&dns).await;
     assert!(
         result.contains("4.7.5") && result.contains("DNSSEC validation failed"),
         "{result}"
@@ -342,16 +324,10 @@ async fn delivery_uses_dane_only_on_records_backupmx_validated() {
         "connected despite a bogus TLSA answer"
     );
     assert!(sink.messages().is_empty());
-    drop(server);
 
     // The right record, validated: delivered over TLS to a certificate no CA vouches for.
-    let dns = TestDns::start_signed(&zone(&[tlsa(tlsa_name, 3, 1, 1, &right.data)]), &key).await;
-    let server = start(&dns, &front, &anchor).await;
-    let body = send(&server).await;
-    let got = sink.wait_for(1, WAIT).await;
-    assert_eq!(strip_first_received(&got[0].data), &body[..]);
-    assert!(front.tls_sessions() >= 1);
-    drop(server);
+    let dns = TestDns::start_signed(&zone(&[tlsa(tlsa_name, 3, 1, 1, &right.data)]), key).await;
+    delivery.delivers(&dns).await;
 }
 
 /// An unsigned domain under the signed root (NS without DS, the absence proven by the root's
@@ -360,19 +336,10 @@ async fn delivery_uses_dane_only_on_records_backupmx_validated() {
 /// opportunistic TLS: validating does not stop mail to the many unsigned domains.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unsigned_domain_under_the_signed_root_is_insecure_and_gets_its_mail() {
-    let key = ZoneKey::generate();
-    let dir = tempfile::tempdir().unwrap();
-    let anchor = key.write_trust_anchor(dir.path());
-    let sink = SmtpSink::start().await;
-    let certificate = self_signed(&["whatever.invalid"]);
-    let front = TlsFront::start(sink.addr(), FrontTls::Terminate(certificate.acceptor())).await;
+    let delivery = Delivery::new().await;
     let unsigned = zone(&[tlsa("_25._tcp.mail.example.test", 3, 1, 1, &[9; 32])]);
-    let dns = TestDns::start_delegated(&[], &key, "example.test", &unsigned).await;
-    let server = start(&dns, &front, &anchor).await;
-    let body = send(&server).await;
-    let got = sink.wait_for(1, WAIT).await;
-    assert_eq!(strip_first_received(&got[0].data), &body[..]);
-    assert!(front.tls_sessions() >= 1, "opportunistic TLS was not used");
+    let dns = TestDns::start_delegated(&[], &delivery.key, "example.test", &unsigned).await;
+    let server = delivery.delivers(&dns).await;
     // Insecure, not a failed look-up (which would also fall back to opportunistic TLS).
     let log = server.log();
     assert!(!log.contains("DNSSEC validation failed"), "{log}");

@@ -12,67 +12,22 @@ use std::time::Duration;
 
 use backupmx::delivery::dane::ee_record;
 use support::SmtpSink;
-use support::admin::api_get;
-use support::config::{Domain, Settings};
-use support::dns::{TestRecord, tlsa, txt};
-use support::e2e::client::send_one;
-use support::e2e::mail::{message, strip_first_received};
+use support::dns::{tlsa, txt};
+use support::e2e::by_mx::{self, PRIMARY, first_result, send, zone};
+use support::e2e::mail::strip_first_received;
 use support::mta_sts::{PolicyServer, enforce};
 use support::server::Server;
 use support::tls_front::{FrontTls, TestCa, TlsFront, self_signed};
-use support::{TestDns, addr, mx};
+use support::{TestDns, addr};
 
 const WAIT: Duration = Duration::from_secs(30);
 const TOKEN: &str = "mta-sts-test-token";
-const PRIMARY: &str = "mail.example.test";
-
-fn zone(extra: &[TestRecord]) -> Vec<TestRecord> {
-    let mut records = vec![
-        mx("example.test", 10, PRIMARY),
-        mx("example.test", 20, "mx2.example.test"),
-        addr(PRIMARY, "127.0.0.1"),
-        addr("mx2.example.test", "127.0.0.1"),
-    ];
-    records.extend_from_slice(extra);
-    records
-}
 
 /// The binary backing up example.test by MX, delivering to `front`, asking `dns`.
 async fn start(dns: &TestDns, front: &TlsFront, extra_delivery: Vec<String>) -> Server {
-    let mut settings = Settings::new(None);
-    settings.domains = vec![Domain::by_mx("example.test")];
-    settings.nameservers = vec![dns.addr()];
-    settings.delivery_port = front.addr().port();
+    let mut settings = by_mx::settings(dns, front);
     settings.delivery_extra = extra_delivery;
     Server::with_api_token(settings, TOKEN).await
-}
-
-async fn send(server: &Server) -> Vec<u8> {
-    let body = message("auto-policy", "user@example.test");
-    let smtp = server.settings.smtp_addr();
-    let sent = send_one(smtp, "sender@sender.test", &["user@example.test"], &body).await;
-    assert_eq!(sent.data.map(|d| d.code), Some(250), "not accepted");
-    body
-}
-
-/// The first attempt's result of the first queued message, once there is one.
-async fn first_result(server: &Server) -> String {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let queue = api_get(server.admin_addr(), TOKEN, "/api/v1/queue").await;
-        if let Some(id) = queue["messages"][0]["id"].as_str() {
-            let detail = api_get(server.admin_addr(), TOKEN, &format!("/api/v1/queue/{id}")).await;
-            if let Some(text) = detail["history"][0]["result"].as_str() {
-                return text.to_owned();
-            }
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no failed attempt in the history\n{}",
-            server.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -98,9 +53,9 @@ async fn an_enforce_policy_defers_on_an_invalid_certificate_and_delivers_on_a_va
         format!("mta_sts_port = {}", policy.addr().port()),
     ];
     let mut server = start(&dns, &invalid, delivery).await;
-    let body = send(&server).await;
+    let body = send(&server, "auto-policy").await;
 
-    let result = first_result(&server).await;
+    let result = first_result(&server, TOKEN).await;
     assert!(
         result.contains("4.7.5") && result.contains("TLS"),
         "{result}"
@@ -150,8 +105,8 @@ async fn an_enforce_policy_not_listing_the_primary_defers_without_connecting() {
         format!("mta_sts_port = {}", policy.addr().port()),
     ];
     let server = start(&dns, &front, delivery).await;
-    send(&server).await;
-    let result = first_result(&server).await;
+    send(&server, "auto-policy").await;
+    let result = first_result(&server, TOKEN).await;
     assert!(
         result.contains("4.7.5") && result.contains("MTA-STS"),
         "{result}"
@@ -175,8 +130,8 @@ async fn validated_tlsa_records_decide_the_certificate() {
     let dns = TestDns::start(&zone(&[tlsa(&tlsa_name, 3, 1, 1, &[9; 32])])).await;
     dns.authenticate(&tlsa_name);
     let server = start(&dns, &front, Vec::new()).await;
-    send(&server).await;
-    let result = first_result(&server).await;
+    send(&server, "auto-policy").await;
+    let result = first_result(&server, TOKEN).await;
     assert!(
         result.contains("4.7.5") && result.contains("DANE"),
         "{result}"
@@ -189,7 +144,7 @@ async fn validated_tlsa_records_decide_the_certificate() {
     let dns = TestDns::start(&zone(&[tlsa(&tlsa_name, 3, 1, 1, &record.data)])).await;
     dns.authenticate(&tlsa_name);
     let server = start(&dns, &front, Vec::new()).await;
-    let body = send(&server).await;
+    let body = send(&server, "auto-policy").await;
     let got = sink.wait_for(1, WAIT).await;
     assert_eq!(strip_first_received(&got[0].data), &body[..]);
     assert!(front.tls_sessions() >= 1);

@@ -5,8 +5,6 @@
 
 use crate::support;
 
-use std::process::{Command, Stdio};
-
 use support::{SmtpSink, TestDns, addr, mx};
 
 /// Writes a config for mx2.example.net backing up example.com, asking `nameserver`, delivering to
@@ -25,20 +23,7 @@ async fn check_dns(nameserver: &str, delivery_port: u16, domain: &str) -> (i32, 
         dir.path().join("spool").display()
     );
     std::fs::write(&file, toml).expect("write the config");
-    let domain = domain.to_string();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_backupmx"))
-            .args(["check-dns", &domain, "--config"])
-            .arg(&file)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run check-dns")
-    })
-    .await
-    .expect("join");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    println!("{stdout}");
-    (output.status.code().expect("exit code"), stdout)
+    support::server::check_dns(domain, &file, false).await
 }
 
 async fn example_zone() -> TestDns {

@@ -13,25 +13,12 @@ use std::time::Duration;
 use support::SmtpSink;
 use support::admin::{api_get, http};
 use support::config::{Domain, Settings};
-use support::e2e::client::send_one;
-use support::e2e::mail::message;
+use support::e2e::client::send_codes;
 use support::server::Server;
 
 const TOKEN: &str = "provisioning-test-token-0123456789";
 const WAIT: Duration = Duration::from_secs(20);
 const LOCALHOST: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
-
-/// The RCPT reply code for `to`, and the final reply's when the message was sent.
-async fn send(server: &Server, id: &str, to: &str) -> (u16, Option<u16>) {
-    let sent = send_one(
-        server.smtp_addr(),
-        "sender@sender.test",
-        &[to],
-        &message(id, to),
-    )
-    .await;
-    (sent.rcpt[0].code, sent.data.map(|d| d.code))
-}
 
 async fn api(
     server: &Server,
@@ -50,6 +37,11 @@ async fn api(
     .await
 }
 
+/// A PUT of `body` for `bad.test`, a domain the refusals never let in.
+async fn put_bad(server: &Server, body: &str) -> support::admin::Reply {
+    api(server, "PUT", "/api/v1/domains/bad.test", Some(body)).await
+}
+
 fn origin_in_list(listing: &serde_json::Value, name: &str) -> serde_json::Value {
     listing["domains"]
         .as_array()
@@ -65,7 +57,7 @@ async fn a_provisioned_domain_takes_mail_survives_a_restart_and_drains_when_remo
     let sink = SmtpSink::start().await;
     let other = SmtpSink::start().await;
     let mut server = Server::with_api_token(Settings::new(Some(other.addr())), TOKEN).await;
-    assert_eq!(send(&server, "before", "user@shop.test").await.0, 550);
+    assert_eq!(send_codes(&server, "before", "user@shop.test").await.0, 550);
 
     // PUT: added (201), mail accepted at once and delivered to its primary.
     let body = format!(r#"{{"primary": "{}", "max_messages": 100}}"#, sink.addr());
@@ -74,7 +66,7 @@ async fn a_provisioned_domain_takes_mail_survives_a_restart_and_drains_when_remo
     assert_eq!(put.json()["action"], "added");
     assert_eq!(put.json()["origin"], "api");
     assert_eq!(
-        send(&server, "first", "user@shop.test").await,
+        send_codes(&server, "first", "user@shop.test").await,
         (250, Some(250))
     );
     let delivered = sink.wait_for(1, WAIT).await;
@@ -93,24 +85,12 @@ async fn a_provisioned_domain_takes_mail_survives_a_restart_and_drains_when_remo
 
     // Refusals: a bad value names its key (the config's own message), a name of the config file is
     // 409, an unknown key is named too.
-    let bad = api(
-        &server,
-        "PUT",
-        "/api/v1/domains/bad.test",
-        Some(r#"{"max_bytes": "lots"}"#),
-    )
-    .await;
+    let bad = put_bad(&server, r#"{"max_bytes": "lots"}"#).await;
     assert_eq!(bad.status, 400, "{}", bad.text());
     assert_eq!(bad.error_code(), "invalid_domain");
     let message = bad.json()["error"]["message"].as_str().unwrap().to_string();
     assert!(message.starts_with("max_bytes: "), "{message}");
-    let unknown = api(
-        &server,
-        "PUT",
-        "/api/v1/domains/bad.test",
-        Some(r#"{"primry": "x"}"#),
-    )
-    .await;
+    let unknown = put_bad(&server, r#"{"primry": "x"}"#).await;
     assert_eq!(unknown.status, 400);
     assert!(
         unknown.text().contains("primry: unknown key"),
@@ -120,7 +100,7 @@ async fn a_provisioned_domain_takes_mail_survives_a_restart_and_drains_when_remo
     let clash = api(&server, "PUT", "/api/v1/domains/example.test", Some("{}")).await;
     assert_eq!(clash.status, 409, "{}", clash.text());
     assert_eq!(clash.error_code(), "defined_in_config");
-    let not_json = api(&server, "PUT", "/api/v1/domains/bad.test", Some("{")).await;
+    let not_json = put_bad(&server, "{").await;
     assert_eq!(not_json.error_code(), "bad_json");
     assert_eq!(
         api(&server, "GET", "/api/v1/domains/bad.test", None)
@@ -147,7 +127,7 @@ async fn a_provisioned_domain_takes_mail_survives_a_restart_and_drains_when_remo
     let shown = api_get(server.admin_addr(), TOKEN, "/api/v1/domains/shop.test").await;
     assert_eq!(shown["origin"], "api", "{shown}");
     assert_eq!(
-        send(&server, "second", "user@shop.test").await,
+        send_codes(&server, "second", "user@shop.test").await,
         (250, Some(250))
     );
     assert_eq!(sink.wait_for(2, WAIT).await.len(), 2);
@@ -155,10 +135,10 @@ async fn a_provisioned_domain_takes_mail_survives_a_restart_and_drains_when_remo
     // DELETE: new mail is refused as for a domain never configured.
     let removed = api(&server, "DELETE", "/api/v1/domains/shop.test", None).await;
     assert_eq!(removed.status, 200, "{}", removed.text());
-    let unknown_code = send(&server, "never", "user@never.test").await.0;
+    let unknown_code = send_codes(&server, "never", "user@never.test").await.0;
     assert_eq!(unknown_code, 550);
     assert_eq!(
-        send(&server, "third", "user@shop.test").await.0,
+        send_codes(&server, "third", "user@shop.test").await.0,
         unknown_code
     );
     let again = api(&server, "DELETE", "/api/v1/domains/shop.test", None).await;
@@ -189,7 +169,7 @@ async fn removed_while_mail_waits_it_drains_to_its_primary() {
     let put = api(&server, "PUT", "/api/v1/domains/drain.test", Some(&body)).await;
     assert_eq!(put.status, 201, "{}", put.text());
     assert_eq!(
-        send(&server, "queued", "user@drain.test").await,
+        send_codes(&server, "queued", "user@drain.test").await,
         (250, Some(250))
     );
     let removed = api(&server, "DELETE", "/api/v1/domains/drain.test", None).await;
@@ -203,7 +183,10 @@ async fn removed_while_mail_waits_it_drains_to_its_primary() {
         .cloned()
         .unwrap_or_default();
     assert_eq!(row["removed"], true, "{listing}");
-    assert_eq!(send(&server, "refused", "user@drain.test").await.0, 550);
+    assert_eq!(
+        send_codes(&server, "refused", "user@drain.test").await.0,
+        550
+    );
     primary.restart().await;
     let delivered = primary.wait_for(1, WAIT).await;
     assert_eq!(delivered[0].recipients, ["user@drain.test"]);
@@ -227,34 +210,24 @@ async fn the_cli_adds_shows_lists_and_removes() {
         )
     };
     let primary = sink.addr().to_string();
-    let (code, out, err) = run(&[
-        "domains",
-        "add",
-        "cli.test",
-        "--primary",
-        &primary,
-        "--max-lifetime",
-        "14d",
-    ]);
+    // `domains add cli.test --primary <the sink>` and then `options`.
+    let add_cli_test = |options: &[&str]| {
+        let mut args = vec!["domains", "add", "cli.test", "--primary", &primary];
+        args.extend_from_slice(options);
+        run(&args)
+    };
+    let (code, out, err) = add_cli_test(&["--max-lifetime", "14d"]);
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains("cli.test: added"), "{out}");
     assert_eq!(
-        send(&server, "cli", "user@cli.test").await,
+        send_codes(&server, "cli", "user@cli.test").await,
         (250, Some(250))
     );
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("domain.json");
     std::fs::write(&file, r#"{"subdomains": true, "max_messages": 7}"#).unwrap();
-    let (code, out, err) = run(&[
-        "domains",
-        "add",
-        "cli.test",
-        "--primary",
-        &primary,
-        "--json-file",
-        file.to_str().unwrap(),
-    ]);
+    let (code, out, err) = add_cli_test(&["--json-file", file.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains("cli.test: replaced"), "{out}");
 
@@ -289,7 +262,7 @@ async fn the_cli_adds_shows_lists_and_removes() {
     let (code, out, err) = run(&["domains", "remove", "cli.test"]);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("cli.test: removed"), "{out}");
-    assert_eq!(send(&server, "gone", "user@cli.test").await.0, 550);
+    assert_eq!(send_codes(&server, "gone", "user@cli.test").await.0, 550);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -321,7 +294,7 @@ async fn a_name_both_in_the_file_and_provisioned_is_reported_and_the_file_wins()
     server.restart().await;
     assert!(server.last_log().contains(needle), "{}", server.last_log());
     assert_eq!(
-        send(&server, "both", "user@both.test").await,
+        send_codes(&server, "both", "user@both.test").await,
         (250, Some(250))
     );
     assert_eq!(file_primary.wait_for(1, WAIT).await.len(), 1);
@@ -335,7 +308,7 @@ async fn a_name_both_in_the_file_and_provisioned_is_reported_and_the_file_wins()
     server.restart().await;
     assert!(!server.last_log().contains(needle), "{}", server.last_log());
     assert_eq!(
-        send(&server, "after", "user@both.test").await,
+        send_codes(&server, "after", "user@both.test").await,
         (250, Some(250))
     );
 }

@@ -9,7 +9,6 @@ use crate::support;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 
 use backupmx::config::Config;
 use backupmx::delivery::Deliverer;
@@ -17,6 +16,7 @@ use backupmx::delivery::dane::ee_record;
 use backupmx::readiness::{Gatherer, Readiness, Status, Verdict};
 use support::dns::{TestRecord, ptr, tlsa, txt};
 use support::mta_sts::{PolicyServer, enforce, policy};
+use support::server::check_dns;
 use support::tls_front::{Issued, TestCa};
 use support::{TestDns, addr, mx};
 use tempfile::TempDir;
@@ -392,40 +392,9 @@ async fn mx_preferences_and_our_address_are_checked() {
 async fn check_dns_json_prints_the_readiness() {
     let world = World::new().await;
     let dns = signed(&world.records()).await;
-    let file = world.dir.path().join("backupmx.toml");
-    let cert = world.dir.path().join("cert.pem");
-    let key = world.dir.path().join("key.pem");
-    std::fs::write(&cert, &world.ours.cert_pem).unwrap();
-    std::fs::write(&key, &world.ours.key_pem).unwrap();
-    let toml = world.toml(&dns).replace(
-        "[spool]",
-        &format!(
-            "tls_cert = {:?}\ntls_key = {:?}\n[spool]",
-            cert.display().to_string(),
-            key.display().to_string()
-        ),
-    );
-    std::fs::write(&file, toml).unwrap();
-    let run = |json: bool| {
-        let file = file.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut command = Command::new(env!("CARGO_BIN_EXE_backupmx"));
-            command
-                .args(["check-dns", "example.com", "--config"])
-                .arg(&file);
-            if json {
-                command.arg("--json");
-            }
-            command
-                .stdin(Stdio::null())
-                .output()
-                .expect("run check-dns")
-        })
-    };
-    let output = run(true).await.unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    println!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
-    assert_eq!(output.status.code(), Some(0), "ready: exit 0");
+    let file = write_config(&world, &dns, &world.ours);
+    let (code, stdout) = check_dns("example.com", &file, true).await;
+    assert_eq!(code, 0, "ready: exit 0");
     let json: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
     assert_eq!(json["domain"], "example.com");
     assert_eq!(json["verdict"], "ready", "{json:#}");
@@ -441,9 +410,7 @@ async fn check_dns_json_prints_the_readiness() {
 
     // The human form: the routing report, then one line per check and the verdict.
     world.policy.set(&enforce(&[PRIMARY]));
-    let output = run(false).await.unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    println!("{stdout}");
+    let (code, stdout) = check_dns("example.com", &file, false).await;
     assert!(
         stdout.contains("OK: mx2.example.net is a backup for mail.example.com"),
         "{stdout}"
@@ -457,7 +424,7 @@ async fn check_dns_json_prints_the_readiness() {
         "{stdout}"
     );
     assert!(stdout.contains("BROKEN: example.com (mta_sts)"), "{stdout}");
-    assert_eq!(output.status.code(), Some(4), "broken: exit 4");
+    assert_eq!(code, 4, "broken: exit 4");
 }
 
 /// Writes the config of `world` with our certificate files, asking `dns`, and returns its path.
@@ -479,29 +446,6 @@ pub(crate) fn write_config(world: &World, dns: &TestDns, certificate: &Issued) -
     file
 }
 
-/// Runs `backupmx check-dns example.com --config FILE [--json]`: (exit status, stdout).
-pub(crate) async fn run_check_dns(file: &std::path::Path, json: bool) -> (i32, String) {
-    let file = file.to_path_buf();
-    let output = tokio::task::spawn_blocking(move || {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_backupmx"));
-        command
-            .args(["check-dns", "example.com", "--config"])
-            .arg(&file);
-        if json {
-            command.arg("--json");
-        }
-        command
-            .stdin(Stdio::null())
-            .output()
-            .expect("run check-dns")
-    })
-    .await
-    .expect("join");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    println!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
-    (output.status.code().expect("an exit status"), stdout)
-}
-
 /// The exit status of `check-dns` is the readiness verdict, with and without `--json`: 0 ready,
 /// 3 warning, 4 broken (and 2 for a bad config).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -510,7 +454,7 @@ async fn check_dns_exit_status_follows_the_verdict() {
     let dns = signed(&world.records()).await;
     let file = write_config(&world, &dns, &world.ours);
     for json in [false, true] {
-        let (code, out) = run_check_dns(&file, json).await;
+        let (code, out) = check_dns("example.com", &file, json).await;
         assert_eq!(code, 0, "ready, json {json}: {out}");
     }
 
@@ -521,7 +465,7 @@ async fn check_dns_exit_status_follows_the_verdict() {
     let expiring = world.ca.issue_valid(&[US], -86_400, 10 * 86_400);
     let file = write_config(&world, &dns, &expiring);
     for json in [false, true] {
-        let (code, out) = run_check_dns(&file, json).await;
+        let (code, out) = check_dns("example.com", &file, json).await;
         assert_eq!(code, 3, "warning, json {json}: {out}");
         if json {
             let parsed: serde_json::Value = serde_json::from_str(&out).expect("JSON");
@@ -535,13 +479,13 @@ async fn check_dns_exit_status_follows_the_verdict() {
     world.policy.set(&enforce(&[PRIMARY]));
     let file = write_config(&world, &dns, &world.ours);
     for json in [false, true] {
-        let (code, out) = run_check_dns(&file, json).await;
+        let (code, out) = check_dns("example.com", &file, json).await;
         assert_eq!(code, 4, "broken, json {json}: {out}");
     }
 
     // A config that does not load: 2, as before.
     std::fs::write(&file, "hostname = 7\n").unwrap();
-    let (code, _) = run_check_dns(&file, true).await;
+    let (code, _) = check_dns("example.com", &file, true).await;
     assert_eq!(code, 2);
 }
 

@@ -6,7 +6,7 @@
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -254,6 +254,29 @@ pub fn run_cli(args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("run the CLI")
+}
+
+/// Runs `backupmx check-dns DOMAIN --config FILE [--json]` off the async runtime and prints what it
+/// wrote: (exit status, stdout).
+pub async fn check_dns(domain: &str, config: &Path, json: bool) -> (i32, String) {
+    let config = config.display().to_string();
+    let mut args = vec![
+        "check-dns".to_owned(),
+        domain.to_owned(),
+        "--config".to_owned(),
+        config,
+    ];
+    if json {
+        args.push("--json".to_owned());
+    }
+    let output = tokio::task::spawn_blocking(move || {
+        run_cli(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    println!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    (output.status.code().expect("an exit status"), stdout)
 }
 
 /// Sends `signal` (`-TERM`, `-HUP`) to exactly this child, by PID.

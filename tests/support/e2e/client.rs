@@ -9,6 +9,7 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::mail::dot_stuff;
+use crate::support::server::Server;
 
 const READ_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -175,6 +176,19 @@ pub async fn send_one(addr: SocketAddr, from: &str, to: &[&str], message: &[u8])
     let sent = client.send(from, to, message).await;
     client.quit().await;
     sent
+}
+
+/// Sends the test message `id` from `sender@sender.test` to `to` through `server`, in a session of
+/// its own: the RCPT reply's code, and the final reply's when the message was sent.
+pub async fn send_codes(server: &Server, id: &str, to: &str) -> (u16, Option<u16>) {
+    let sent = send_one(
+        server.smtp_addr(),
+        "sender@sender.test",
+        &[to],
+        &super::mail::message(id, to),
+    )
+    .await;
+    (sent.rcpt[0].code, sent.data.map(|d| d.code))
 }
 
 /// Sends `n` messages over one session, message `i` to `mailboxes[i % len]`, with ids `{prefix}-{i}`;

@@ -1,7 +1,8 @@
 //! What the end-to-end tests speak and check: an SMTP client ([`client`]), test messages and
-//! delivery checks ([`mail`]), parsed DSNs ([`dsn`]), and the settings for a sender's MX that
-//! receives the DSNs.
+//! delivery checks ([`mail`]), parsed DSNs ([`dsn`]), example.test routed by MX for the delivery
+//! policy tests ([`by_mx`]), and the settings for a sender's MX that receives the DSNs.
 
+pub mod by_mx;
 pub mod client;
 pub mod dsn;
 pub mod mail;
