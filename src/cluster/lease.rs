@@ -142,6 +142,27 @@ pub struct Candidate {
     pub owner: Option<String>,
     /// Arrival of its oldest pending message: older mail is taken first.
     pub oldest_arrival: u64,
+    /// How long the owner's lease has left, by the database's clock (none when free).
+    pub expires_in: Option<Duration>,
+}
+
+/// The least time between two looks at leases about to expire (an expiry already past, or a clock
+/// that rounds, cannot make the loop spin).
+const MIN_TAKEOVER_WAIT: Duration = Duration::from_millis(20);
+/// How long after another node's lease expires `me` looks again, to be past it by the database's clock.
+const TAKEOVER_MARGIN: Duration = Duration::from_millis(50);
+
+/// When `me` should look again so that a destination whose owner stopped renewing (a dead node) is
+/// taken the moment its lease expires, not at `me`'s next periodic heartbeat: the earliest expiry of
+/// another node's lease on a destination with pending mail, plus a margin. `None` when no other node
+/// holds one.
+pub fn takeover_wait(me: &str, candidates: &[Candidate]) -> Option<Duration> {
+    candidates
+        .iter()
+        .filter(|c| c.owner.as_deref().is_some_and(|owner| owner != me))
+        .filter_map(|c| c.expires_in)
+        .min()
+        .map(|left| (left + TAKEOVER_MARGIN).max(MIN_TAKEOVER_WAIT))
 }
 
 /// Which free destinations `me` should try to acquire now, oldest mail first, within its fair share.

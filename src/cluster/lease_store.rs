@@ -111,18 +111,22 @@ pub async fn candidates<C: GenericClient>(
 ) -> Result<Vec<Candidate>, tokio_postgres::Error> {
     query_map(
         client,
-        "SELECT r.destination, l.node, min(m.arrival)
+        "SELECT r.destination, l.node, min(m.arrival),
+                 (extract(epoch FROM l.expires_at - now()) * 1000)::bigint
              FROM recipients r
              JOIN messages m ON m.id = r.message_id
              LEFT JOIN leases l ON l.destination = r.destination AND l.shard = 0 AND l.expires_at >= now()
              WHERE r.status = 0
-             GROUP BY r.destination, l.node
+             GROUP BY r.destination, l.node, l.expires_at
              ORDER BY min(m.arrival)",
         &[],
         |r| Candidate {
             destination: r.get(0),
             owner: r.get(1),
             oldest_arrival: r.get::<_, i64>(2) as u64,
+            expires_in: r
+                .get::<_, Option<i64>>(3)
+                .map(|ms| Duration::from_millis(ms.max(0) as u64)),
         },
     )
     .await

@@ -94,7 +94,29 @@ fn candidate(destination: &str, owner: Option<&str>, oldest_arrival: u64) -> Can
         destination: destination.into(),
         owner: owner.map(str::to_string),
         oldest_arrival,
+        expires_in: owner.map(|_| Duration::from_secs(10)),
     }
+}
+
+#[test]
+fn a_node_looks_again_when_another_nodes_lease_expires() {
+    let expiring = |owner: &str, ms: u64| Candidate {
+        expires_in: Some(Duration::from_millis(ms)),
+        ..candidate(owner, Some(owner), 1)
+    };
+    let ms = Duration::from_millis;
+    assert_eq!(takeover_wait("a", &[]), None);
+    assert_eq!(takeover_wait("a", &[candidate("x", None, 1)]), None);
+    // Its own leases are not waited for.
+    assert_eq!(takeover_wait("a", &[expiring("a", 5)]), None);
+    let candidates = [
+        expiring("b", 7_000),
+        expiring("c", 2_000),
+        expiring("a", 10),
+    ];
+    assert_eq!(takeover_wait("a", &candidates), Some(ms(2_050)));
+    // An expiry already reached (clock rounding) still waits a little.
+    assert_eq!(takeover_wait("a", &[expiring("b", 0)]), Some(ms(50)));
 }
 
 #[test]

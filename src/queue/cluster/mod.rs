@@ -15,7 +15,7 @@ use tracing::{info, warn};
 
 use super::context::QueueContext;
 use crate::cluster::events::Event;
-use crate::cluster::lease::{Leases, to_acquire};
+use crate::cluster::lease::{Leases, takeover_wait, to_acquire};
 use crate::spool::postgres::{Arrivals, PgSpool};
 
 mod admin;
@@ -150,6 +150,11 @@ impl Node {
         self.give_up(lost.destinations, "taken over by another node");
         if self.ctx.shutting_down() {
             return false;
+        }
+        // A dead node's destinations are taken the moment its leases expire, not up to one
+        // renewal interval later.
+        if let Some(wait) = takeover_wait(self.shared.node(), &round.candidates) {
+            self.next_heartbeat = self.next_heartbeat.min(round.sent_at + wait);
         }
         let wanted = to_acquire(self.shared.node(), &round.candidates, round.live_nodes);
         let wanted: Vec<String> = wanted
