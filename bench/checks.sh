@@ -35,9 +35,17 @@ openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$KEYS/rsa.pem
 # One DNS responder for the whole run; its ARC record is the Ed25519 key (seal verification is not
 # part of ingest, so the RSA variant can share it).
 echo "v=DKIM1; k=ed25519; p=$(openssl pkey -in "$KEYS/ed.pem" -pubout -outform DER | tail -c 32 | openssl base64 -A)" > "$KEYS/arc.txt"
+# The responder needs dnspython: the python3 on PATH, or Debian's (python3-dnspython, which test.sh
+# installs). Without it every look-up would time out and the run would measure DNS timeouts.
+DNSPY=
+for python in python3 /usr/bin/python3; do
+  "$python" -c 'import dns.message' 2>/dev/null && { DNSPY=$python; break; }
+done
+[ -n "$DNSPY" ] || { echo "checks.sh: no python3 with dnspython (apt-get install python3-dnspython)" >&2; exit 1; }
 DNSPORT=$(python3 "$LIB/proc.py" freeport)
-python3 "$LIB/dnsbench.py" "$DNSPORT" "$KEYS/arc.txt" 2>> "$OUT/dns.log" & DNS_PID=$!
+"$DNSPY" "$LIB/dnsbench.py" "$DNSPORT" "$KEYS/arc.txt" 2>> "$OUT/dns.log" & DNS_PID=$!
 sleep 0.5
+kill -0 "$DNS_PID" 2>/dev/null || { echo "checks.sh: the DNS responder did not start:" >&2; cat "$OUT/dns.log" >&2; exit 1; }
 
 variant_config() { # VARIANT: writes $W/backupmx.toml
   local mode=tag
