@@ -39,7 +39,8 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
-    /// Validate a config file: prints "FILE: OK" (exit 0) or every error with file, line and key (exit 2).
+    /// Validate a config file: prints "FILE: OK" (exit 0) or every error with file, line and key (exit 2);
+    /// then the domains provisioned through the admin API (`<state_dir>/domains.toml`), if any.
     CheckConfig {
         /// The TOML config file.
         #[arg(value_name = "FILE")]
@@ -222,8 +223,36 @@ async fn readiness(
 
 fn check_config(file: &Path) -> ExitCode {
     match Config::load(file) {
-        Ok(_) => {
+        Ok(config) => {
             println!("{}: OK", file.display());
+            check_provisioned(config)
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            ExitCode::from(EXIT_BAD_CONFIG)
+        }
+    }
+}
+
+/// The domains provisioned through the admin API (`<state_dir>/domains.toml`), when there are any:
+/// checked as `serve` would read them, with a name the config file also defines reported.
+fn check_provisioned(config: Config) -> ExitCode {
+    use backupmx::config::provisioned::{STORE_FILE, load_store};
+    let path = backupmx::admin::state_dir(&config).join(STORE_FILE);
+    if !path.exists() {
+        return ExitCode::SUCCESS;
+    }
+    match load_store(&path, config.delivery.port) {
+        Ok((_, set)) => {
+            let count = set.domains.len();
+            let (_, clashes) = config.with_provisioned(&set);
+            for name in &clashes {
+                eprintln!(
+                    "{}: domain {name:?} is also in the config file, whose [[domain]] stays in force",
+                    path.display()
+                );
+            }
+            println!("{}: OK ({count} provisioned domains)", path.display());
             ExitCode::SUCCESS
         }
         Err(errors) => {

@@ -57,3 +57,49 @@ fn missing_file_exits_two_with_a_clear_message() {
     assert!(stderr.contains(&file.display().to_string()), "{stderr}");
     assert!(stderr.contains("cannot read the config file"), "{stderr}");
 }
+
+#[test]
+fn the_provisioned_domains_file_is_checked_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    let file = dir.path().join("backupmx.toml");
+    let config = format!(
+        "hostname = \"mx2.example.net\"\n[spool]\ndir = {:?}\n[admin]\nstate_dir = {:?}\n\n\
+         [[domain]]\nname = \"example.test\"\nprimary = \"127.0.0.1:2526\"\n",
+        dir.path().join("spool"),
+        state
+    );
+    std::fs::write(&file, config).unwrap();
+    let store = state.join("domains.toml");
+    let good = "[[domain]]\nname = \"added.test\"\nprimary = \"127.0.0.1:2527\"\n\n\
+                [[domain]]\nname = \"example.test\"\nprimary = \"127.0.0.1:2528\"\n";
+    std::fs::write(&store, good).unwrap();
+    let output = check_config(&file);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains(&format!("{}: OK (2 provisioned domains)", store.display())),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("\"example.test\" is also in the config file"),
+        "{stderr}"
+    );
+
+    std::fs::write(
+        &store,
+        "[[domain]]\nname = \"added.test\"\nprimry = \"x\"\n",
+    )
+    .unwrap();
+    let output = check_config(&file);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:3:", store.display())) && stderr.contains("primry"),
+        "{stderr}"
+    );
+}
