@@ -343,6 +343,7 @@ pub async fn run_file(
         tls: tls_reloader.clone(),
         admin_tls: admin_tls_reloader,
         store: std::sync::Mutex::new(store),
+        shared: spool.shared().map(|pg| pg.provisioned_domains()),
     };
     tokio::spawn(reload::run(
         reloader,

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod bodies;
 pub mod commit;
 pub mod db;
+pub mod domains;
 pub mod events;
 pub mod lease;
 pub mod lease_store;

@@ -27,6 +27,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "shared recipient cache",
         sql: include_str!("schema/003_shared_recipient_cache.sql"),
     },
+    Migration {
+        version: 4,
+        name: "shared provisioned domains",
+        sql: include_str!("schema/004_provisioned_domains.sql"),
+    },
 ];
 
 /// The newest schema this binary knows.

@@ -73,24 +73,35 @@ impl ProvisionedDomains {
 
     /// The store file's text: a comment, then one `[[domain]]` table per domain, by name.
     pub fn render(&self) -> String {
-        let mut out = String::from(STORE_HEADER);
-        for table in self.tables.values() {
-            let mut file = toml::Table::new();
-            file.insert(
-                "domain".into(),
-                toml::Value::Array(vec![toml::Value::Table(table.clone())]),
-            );
-            // A table of strings, numbers and booleans always renders.
-            out.push_str(&toml::to_string(&file).unwrap_or_default());
-            out.push('\n');
-        }
-        out
+        store_text(self.tables.keys().filter_map(|name| self.table_text(name)))
+    }
+
+    /// `name`'s `[[domain]]` table in the config file's syntax (what a cluster shares per domain).
+    pub fn table_text(&self, name: &str) -> Option<String> {
+        let table = self.tables.get(name)?;
+        let mut file = toml::Table::new();
+        file.insert(
+            "domain".into(),
+            toml::Value::Array(vec![toml::Value::Table(table.clone())]),
+        );
+        // A table of strings, numbers and booleans always renders.
+        Some(toml::to_string(&file).unwrap_or_default())
     }
 
     /// Validates every domain of the store (with `default_port` for a primary without a port).
     pub fn validate(&self, origin: &str, default_port: u16) -> Result<DomainSet, ConfigErrors> {
         parse(&self.render(), origin, default_port).map(|(_, set)| set)
     }
+}
+
+/// A store file's text from `[[domain]]` tables written by [`ProvisionedDomains::table_text`].
+pub fn store_text(tables: impl IntoIterator<Item = String>) -> String {
+    let mut out = String::from(STORE_HEADER);
+    for table in tables {
+        out.push_str(&table);
+        out.push('\n');
+    }
+    out
 }
 
 /// Reads the store file; a missing file is an empty store. Errors name the file, line and key.

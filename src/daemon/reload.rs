@@ -26,6 +26,8 @@ use crate::provision::{ChangeError, ChangeResult, DomainChange, DomainInbox, Dom
 use crate::queue::QueueContext;
 use crate::recipients::RecipientService;
 
+mod shared;
+
 /// Everything a reload touches.
 pub struct Reloader {
     /// `None`: the server runs on the embedded default; there is nothing to read again.
@@ -38,6 +40,8 @@ pub struct Reloader {
     pub admin_tls: Option<TlsReloader>,
     /// The provisioned domains (`<state_dir>/domains.toml`).
     pub store: Mutex<DomainStore>,
+    /// In a cluster: the provisioned domains every node follows (`shared.rs`).
+    pub shared: Option<crate::cluster::domains::SharedDomains>,
 }
 
 impl Reloader {
@@ -100,13 +104,26 @@ impl Reloader {
         self.live.set(config);
     }
 
-    /// A provisioning change: checked, written to the store (durably), then put in force like a
-    /// reload's domain changes. Nothing changes when any step fails.
-    pub fn provision(&self, change: &DomainChange) -> ChangeResult {
-        let mut store = self.store.lock().unwrap_or_else(PoisonError::into_inner);
+    /// A provisioning change: checked, written to the store (durably; in a cluster first to the
+    /// shared table), then put in force like a reload's domain changes. Nothing changes when any
+    /// step fails.
+    pub async fn provision(&self, change: &DomainChange) -> ChangeResult {
         let running = self.live.get();
-        let planned = crate::provision::plan_change(&running, store.domains(), change)?;
-        store
+        let planned = {
+            let store = self.store.lock().unwrap_or_else(PoisonError::into_inner);
+            crate::provision::plan_change(&running, store.domains(), change)?
+        };
+        if let Some(shared) = &self.shared {
+            let name = &planned.report.name;
+            let settings = planned.store.table_text(name);
+            shared
+                .write(name, settings.as_deref())
+                .await
+                .map_err(|e| ChangeError::Store(e.to_string()))?;
+        }
+        self.store
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
             .replace(planned.store)
             .map_err(|e| ChangeError::Store(e.to_string()))?;
         let plan = plan(&running, planned.config);
@@ -158,6 +175,17 @@ impl Reloader {
     }
 }
 
+/// One step of the reload task.
+enum Work {
+    Hangup,
+    Request(oneshot::Sender<ReloadResult>),
+    Change(DomainChange, oneshot::Sender<ChangeResult>),
+    Follow,
+}
+
+/// How often a node of a cluster reads the shared provisioned domains.
+const FOLLOW_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A domain both in the config file and provisioned: said loudly, at start and at every reload.
 pub fn log_clashes(clashes: &[String]) {
     for name in clashes {
@@ -180,6 +208,8 @@ pub fn run(
 ) -> impl Future<Output = ()> + Send + 'static {
     let hangups = signal(SignalKind::hangup());
     async move {
+        reloader.seed_shared().await;
+        let mut follow = tokio::time::interval(FOLLOW_INTERVAL);
         let mut hangups = match hangups {
             Ok(hangups) => Some(hangups),
             Err(error) => {
@@ -194,24 +224,39 @@ pub fn run(
                     None => std::future::pending().await,
                 }
             };
-            tokio::select! {
+            // What to do is chosen first and done after the select, so no waiting future (the
+            // shutdown watch's guard among them) is held across the work's own awaits.
+            let next = tokio::select! {
                 _ = shutdown.wait_for(|stop| *stop) => return,
                 received = hangup => {
                     if received.is_none() {
                         return;
                     }
-                    tracing::info!("SIGHUP: reloading the config");
-                    let _ = reloader.reload();
+                    Work::Hangup
                 }
                 request = requests.recv() => {
                     let Some(reply) = request else { return };
-                    tracing::info!("reload requested through the admin API");
-                    let _ = reply.send(reloader.reload());
+                    Work::Request(reply)
                 }
                 change = changes.recv() => {
                     let Some((change, reply)) = change else { return };
-                    let _ = reply.send(reloader.provision(&change));
+                    Work::Change(change, reply)
                 }
+                _ = follow.tick(), if reloader.shared.is_some() => Work::Follow,
+            };
+            match next {
+                Work::Hangup => {
+                    tracing::info!("SIGHUP: reloading the config");
+                    let _ = reloader.reload();
+                }
+                Work::Request(reply) => {
+                    tracing::info!("reload requested through the admin API");
+                    let _ = reply.send(reloader.reload());
+                }
+                Work::Change(change, reply) => {
+                    let _ = reply.send(reloader.provision(&change).await);
+                }
+                Work::Follow => reloader.follow_shared().await,
             }
         }
     }

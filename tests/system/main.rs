@@ -15,6 +15,7 @@ mod admin_ui_browser;
 mod admin_ui_recipients;
 mod alerts_cluster;
 mod cluster_db;
+mod cluster_domains;
 mod cluster_faults;
 mod cluster_leases;
 mod cluster_moving_in;

@@ -113,6 +113,11 @@ impl PgSpool {
         self.lease
     }
 
+    /// The provisioned domains shared through this database, changed under this node's name.
+    pub fn provisioned_domains(&self) -> crate::cluster::domains::SharedDomains {
+        crate::cluster::domains::SharedDomains::new(self.pool.clone(), &self.node)
+    }
+
     /// The recipient-verification cache shared through this database, written by this node's name.
     pub fn recipient_cache(&self) -> crate::cluster::verdicts::SharedVerdicts {
         crate::cluster::verdicts::SharedVerdicts::start(self.pool.clone(), &self.node)
