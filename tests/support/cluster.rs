@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 
 use crate::support::config::{Domain, Settings};
+use crate::support::e2e::client::Client;
 use crate::support::server::Server;
 
 /// The lease the cluster tests run with: short, so a takeover is quick to wait for.
@@ -45,4 +46,13 @@ pub async fn start_nodes(
         nodes.push(Server::with_api_token(settings, token).await);
     }
     nodes
+}
+
+/// The reply code `node` gives to `RCPT TO:<address>` (after a MAIL FROM it accepts).
+pub async fn rcpt_code(node: &Server, address: &str) -> u16 {
+    let mut client = Client::connect(node.smtp_addr()).await;
+    assert_eq!(client.cmd("MAIL FROM:<s@sender.test>").await.code, 250);
+    let code = client.cmd(&format!("RCPT TO:<{address}>")).await.code;
+    client.quit().await;
+    code
 }

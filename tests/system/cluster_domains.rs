@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use support::SmtpSink;
 use support::admin::{eventually, http};
-use support::cluster::start_nodes;
-use support::e2e::client::Client;
+use support::cluster::{rcpt_code, start_nodes};
 use support::postgres::TestPostgres;
 use support::server::Server;
 
@@ -28,14 +27,6 @@ async fn api(node: &Server, method: &str, path: &str, body: Option<&str>) -> sup
         body,
     )
     .await
-}
-
-async fn rcpt_code(node: &Server, address: &str) -> u16 {
-    let mut client = Client::connect(node.smtp_addr()).await;
-    assert_eq!(client.cmd("MAIL FROM:<s@sender.test>").await.code, 250);
-    let code = client.cmd(&format!("RCPT TO:<{address}>")).await.code;
-    client.quit().await;
-    code
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

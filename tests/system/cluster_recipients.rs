@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use support::SmtpSink;
 use support::admin::{api_get, eventually, http};
-use support::cluster::node_settings;
-use support::e2e::client::Client;
+use support::cluster::{node_settings, rcpt_code};
 use support::postgres::TestPostgres;
 use support::server::Server;
 
@@ -31,14 +30,6 @@ async fn known(node: &Server, address: &str) -> String {
     let path = format!("/api/v1/recipients/lookup?address={address}");
     let view = api_get(node.admin_addr(), TOKEN, &path).await;
     view["state"].as_str().unwrap_or_default().to_string()
-}
-
-async fn rcpt_code(node: &Server, address: &str) -> u16 {
-    let mut client = Client::connect(node.smtp_addr()).await;
-    assert_eq!(client.cmd("MAIL FROM:<s@sender.test>").await.code, 250);
-    let code = client.cmd(&format!("RCPT TO:<{address}>")).await.code;
-    client.quit().await;
-    code
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
