@@ -1,7 +1,8 @@
 //! What nodes tell each other through PostgreSQL's NOTIFY: new mail was committed (`backupmx_arrivals`)
 //! and an administrator acted on the queue through some node (`backupmx_admin`): the owner of the
 //! affected mail applies it to its scheduler; a node changed the shared recipient cache
-//! (`backupmx_recipients`, see `verdicts.rs`). The payload format is pure and tested here.
+//! (`backupmx_recipients`, see `verdicts.rs`); a node saw a destination's health change
+//! (`backupmx_health`, see `health.rs`). The payload format is pure and tested here.
 
 use crate::envelope::QueueId;
 
@@ -31,6 +32,8 @@ pub enum Event {
         node: String,
         change: crate::recipients::CacheChange,
     },
+    /// A node saw a destination go up or down (`cluster::health`).
+    Health(crate::cluster::health::HealthNotice),
 }
 
 impl AdminEvent {

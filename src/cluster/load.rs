@@ -11,6 +11,7 @@ use tracing::warn;
 use super::commit::ARRIVALS_CHANNEL;
 use super::db::{DbError, open, redacted};
 use super::events::{ADMIN_CHANNEL, AdminEvent, Event};
+use super::health::{HEALTH_CHANNEL, HealthNotice};
 use super::verdicts::{RECIPIENTS_CHANNEL, parse_notification};
 
 /// One recipient as stored.
@@ -122,7 +123,7 @@ pub async fn fill_details<C: GenericClient>(
     Ok(())
 }
 
-/// A connection that listens for committed mail, admin actions and recipient-cache changes. The channel closes when the
+/// A connection that listens for committed mail, admin actions, recipient-cache and health changes. The channel closes when the
 /// connection ends, and the caller's poll timer covers that until it reconnects.
 pub async fn listen_arrivals(
     url: &str,
@@ -157,6 +158,16 @@ pub async fn listen_arrivals(
                         ),
                     }
                 }
+                Some(Ok(AsyncMessage::Notification(n))) if n.channel() == HEALTH_CHANNEL => {
+                    match HealthNotice::parse(n.payload()) {
+                        Some(notice) => {
+                            if tx.send(Event::Health(notice)).await.is_err() {
+                                break;
+                            }
+                        }
+                        None => warn!(payload = n.payload(), "unknown health notification"),
+                    }
+                }
                 Some(Ok(AsyncMessage::Notification(_))) => {
                     // A full channel already holds wake-ups: the owner reads everything anyway.
                     let _ = tx.try_send(Event::Arrival);
@@ -172,7 +183,8 @@ pub async fn listen_arrivals(
     });
     client
         .batch_execute(&format!(
-            "LISTEN {ARRIVALS_CHANNEL}; LISTEN {ADMIN_CHANNEL}; LISTEN {RECIPIENTS_CHANNEL}"
+            "LISTEN {ARRIVALS_CHANNEL}; LISTEN {ADMIN_CHANNEL}; LISTEN {RECIPIENTS_CHANNEL}; \
+             LISTEN {HEALTH_CHANNEL}"
         ))
         .await
         .map_err(|source| DbError::Connect {

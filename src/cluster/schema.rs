@@ -32,6 +32,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "shared provisioned domains",
         sql: include_str!("schema/004_provisioned_domains.sql"),
     },
+    Migration {
+        version: 5,
+        name: "shared destination health",
+        sql: include_str!("schema/005_destination_health.sql"),
+    },
 ];
 
 /// The newest schema this binary knows.

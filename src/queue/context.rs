@@ -46,6 +46,8 @@ pub struct QueueContext {
     state: Arc<QueueState>,
     /// Wakes the loop early (a worker connected, a probe saw the destination come back...).
     wake: Notify,
+    /// A destination's health changed (up, down, misconfigured): the cluster loop shares it.
+    health_changed: Notify,
     shutdown: watch::Receiver<bool>,
     recipients: Arc<RecipientService>,
     /// In a cluster: which destinations this node may still deliver (set by the cluster loop).
@@ -72,6 +74,7 @@ impl QueueContext {
             clock: parts.clock,
             state: parts.state,
             wake: Notify::new(),
+            health_changed: Notify::new(),
             shutdown: parts.shutdown,
             recipients: parts.recipients,
             fence: std::sync::OnceLock::new(),
@@ -283,19 +286,57 @@ impl QueueContext {
     /// The destination answered; true when it was down (its queue is now due at once).
     pub(super) fn mark_up(&self, dest: &str) -> bool {
         let now = self.now();
-        self.state.with(|sched| sched.mark_up(dest, now))
+        self.change_health(dest, |sched| sched.mark_up(dest, now))
     }
 
     pub(super) fn mark_unreachable(&self, dest: &str, error: String) {
         let now = self.now();
-        self.state
-            .with(|sched| sched.mark_unreachable(dest, error, now));
+        self.change_health(dest, |sched| sched.mark_unreachable(dest, error, now));
     }
 
     pub(super) fn mark_misconfigured(&self, dest: &str, reason: String) {
         let now = self.now();
-        self.state
-            .with(|sched| sched.mark_misconfigured(dest, reason, now));
+        self.change_health(dest, |sched| sched.mark_misconfigured(dest, reason, now));
+    }
+
+    /// Applies a health change and tells the cluster loop when the destination's state changed
+    /// (not on every failed probe of a destination already down).
+    fn change_health<R>(&self, dest: &str, change: impl FnOnce(&mut Scheduler) -> R) -> R {
+        let label = |sched: &Scheduler| sched.destination(dest).map(|d| d.health.label());
+        let (result, changed) = self.state.with(|sched| {
+            let before = label(sched);
+            let result = change(sched);
+            (result, label(sched) != before)
+        });
+        if changed {
+            self.health_changed.notify_one();
+        }
+        result
+    }
+
+    /// Resolves once a destination's health changed since the last call (a stored permit).
+    pub(super) async fn health_changed(&self) {
+        self.health_changed.notified().await;
+    }
+
+    /// The health of the destinations in `names` this node holds, by name.
+    pub(super) fn health_of(&self, names: &[String]) -> Vec<(String, Health)> {
+        self.state.read(|sched| {
+            names
+                .iter()
+                .filter_map(|n| Some((n.clone(), sched.destination(n)?.health.clone())))
+                .collect()
+        })
+    }
+
+    /// Another node saw a primary answer again: probe every unreachable destination now.
+    pub(super) fn probe_unreachable_now(&self) -> usize {
+        let now = self.now();
+        let count = self.state.with(|sched| sched.probe_unreachable_now(now));
+        if count > 0 {
+            self.wake();
+        }
+        count
     }
 
     pub(super) fn probe_done(&self, dest: &str) {

@@ -17,6 +17,7 @@ mod alerts_cluster;
 mod cluster_db;
 mod cluster_domains;
 mod cluster_faults;
+mod cluster_health;
 mod cluster_leases;
 mod cluster_moving_in;
 mod cluster_nodes;

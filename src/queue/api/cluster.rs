@@ -3,6 +3,7 @@
 //! node delivering it; actions change the rows and tell every node (NOTIFY), whose scheduler applies
 //! them to what it holds. A bounce is done by the node owning the message's destination.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::views::{AGE_BUCKETS, AgeBucket};
@@ -13,7 +14,7 @@ use super::{
 use crate::clock::to_unix_ms;
 use crate::cluster::events::AdminEvent;
 use crate::cluster::nodes::NodeView;
-use crate::cluster::{load, nodes, view};
+use crate::cluster::{health, load, nodes, view};
 use crate::envelope::QueueId;
 use crate::spool::postgres::{PgSpool, decode_listed};
 use crate::spool::{SpoolError, StoredMessage};
@@ -97,8 +98,15 @@ impl QueueApi {
     ) -> Result<Vec<DomainSummary>, QueueApiError> {
         let client = shared.client().await?;
         let totals = view::destinations(&**client).await.map_err(unavailable)?;
+        let seen: HashMap<String, health::SeenHealth> = health::read_all(&**client)
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .map(|h| (h.destination.clone(), h))
+            .collect();
         let now_ms = to_unix_ms(self.ctx.now());
-        // Health is known where the destination is delivered: this node's own view, for its own.
+        // Health is known where the destination is delivered: this node's own view for what it
+        // delivers, the delivering node's (shared through the database) for the rest.
         let mut local: Vec<DomainSummary> = self.local_domains();
         let mut out = Vec::new();
         let mut names: Vec<String> = self
@@ -139,6 +147,14 @@ impl QueueApi {
                         .unwrap_or(AGE_BUCKETS.len() - 1);
                     s.age_histogram[bucket].count += 1;
                 }
+            }
+            let delivered_here = s.claimed_by.as_deref() == Some(shared.node());
+            if let Some(h) = seen.get(&name)
+                && !delivered_here
+            {
+                s.state = h.state.label();
+                s.since_ms = h.since_ms;
+                s.detail = h.detail.clone();
             }
             out.push(s);
         }

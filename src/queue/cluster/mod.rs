@@ -20,6 +20,7 @@ use crate::spool::postgres::{Arrivals, PgSpool};
 
 mod admin;
 mod fence;
+mod health;
 
 pub(super) use fence::Fence;
 
@@ -43,6 +44,8 @@ struct Node {
     /// Owned destinations and the highest arrival loaded for each.
     loaded: HashMap<String, u64>,
     next_heartbeat: Instant,
+    /// The health of owned destinations as last stored in the database.
+    health: health::SharedHealth,
 }
 
 /// Runs until aborted by the run loop (after its last connection finished, so renewals go on while
@@ -58,6 +61,7 @@ pub(super) async fn run(ctx: Arc<QueueContext>, shared: Arc<PgSpool>) {
         shared,
         loaded: HashMap::new(),
         next_heartbeat: Instant::now(),
+        health: health::SharedHealth::default(),
     };
     let _stop_watchdog = AbortOnDrop(watchdog);
     let mut arrivals: Option<Arrivals> = None;
@@ -73,9 +77,13 @@ pub(super) async fn run(ctx: Arc<QueueContext>, shared: Arc<PgSpool>) {
                 tokio::spawn(resync_recipients(node.ctx.clone()));
             }
         }
-        if Instant::now() >= node.next_heartbeat && node.heartbeat().await {
-            // Newly claimed destinations are loaded at once (a take-over waits for nothing).
-            last_load = Instant::now() - POLL;
+        if Instant::now() >= node.next_heartbeat {
+            if node.heartbeat().await {
+                // Newly claimed destinations are loaded at once (a take-over waits for nothing).
+                last_load = Instant::now() - POLL;
+            }
+            // Also retries a write of the destinations' health that failed.
+            node.share_health().await;
         }
         node.forget_lost(&fence);
         let load_at = last_load + if announced { LOAD_SPACING } else { POLL };
@@ -89,25 +97,42 @@ pub(super) async fn run(ctx: Arc<QueueContext>, shared: Arc<PgSpool>) {
             .next_heartbeat
             .min(next_load)
             .saturating_duration_since(Instant::now());
-        match arrivals.as_mut() {
-            Some(listening) => {
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    event = listening.next() => match event {
-                        Some(Event::Admin(action)) => admin::apply(&node.ctx, action).await,
-                        Some(Event::Arrival) => announced = true,
-                        Some(Event::Recipients { node: from, change }) => {
-                            if from != node.shared.node() {
-                                node.ctx.recipients().apply_shared(change);
-                            }
-                        }
-                        None => arrivals = None,
-                    },
+        let ctx = node.ctx.clone();
+        let woken = match arrivals.as_mut() {
+            Some(listening) => tokio::select! {
+                _ = tokio::time::sleep(wait) => Woken::Timer,
+                _ = ctx.health_changed() => Woken::HealthChanged,
+                event = listening.next() => Woken::Event(event),
+            },
+            None => tokio::select! {
+                _ = tokio::time::sleep(wait) => Woken::Timer,
+                _ = ctx.health_changed() => Woken::HealthChanged,
+            },
+        };
+        match woken {
+            Woken::Timer => {}
+            // A probe or a connection saw a destination change state: the other nodes hear it now.
+            Woken::HealthChanged => node.share_health().await,
+            Woken::Event(Some(Event::Admin(action))) => admin::apply(&node.ctx, action).await,
+            Woken::Event(Some(Event::Arrival)) => announced = true,
+            Woken::Event(Some(Event::Recipients { node: from, change })) => {
+                if from != node.shared.node() {
+                    node.ctx.recipients().apply_shared(change);
                 }
             }
-            None => tokio::time::sleep(wait).await,
+            Woken::Event(Some(Event::Health(notice))) => {
+                health::heard(&node.ctx, &notice, node.shared.node())
+            }
+            Woken::Event(None) => arrivals = None,
         }
     }
+}
+
+/// What ended the cluster loop's wait.
+enum Woken {
+    Timer,
+    HealthChanged,
+    Event(Option<Event>),
 }
 
 /// Stops the fence's watchdog with the loop (the run loop aborts the loop at shutdown).
@@ -199,6 +224,12 @@ impl Node {
             let messages = self.ctx.release_destination(&destination);
             warn!(%destination, messages, reason = why, "stopped delivering destination");
         }
+    }
+
+    /// Stores and announces the owned destinations' changes of health.
+    async fn share_health(&mut self) {
+        let owned: Vec<String> = self.loaded.keys().cloned().collect();
+        self.health.share(&self.ctx, &self.shared, &owned).await;
     }
 
     /// Loads what was committed for owned destinations since the last look.

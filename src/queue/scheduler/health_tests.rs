@@ -367,3 +367,31 @@ fn finishing_an_unknown_claim_does_nothing() {
         Consequences::default()
     );
 }
+
+/// In a cluster, another node seeing a primary answer makes this node probe its unreachable
+/// destinations at once; a misconfigured one (its DNS) and one already being probed are left alone.
+#[test]
+fn unreachable_destinations_can_be_probed_at_once() {
+    let mut s = sched(4);
+    s.insert(msg(1, 0, &["x@a.test"]), t(0));
+    s.insert(msg(2, 0, &["y@b.test"]), t(0));
+    s.mark_unreachable(A, "connection refused".into(), t(0));
+    s.mark_misconfigured(B, "we are the best MX".into(), t(0));
+    for dest in [A, B] {
+        let claim = s.claim_for_deferral(dest, t(0)).unwrap();
+        finish_all(&mut s, dest, &claim, 0, later());
+    }
+    assert!(
+        s.take_due_probes(t(1)).is_empty(),
+        "the next probes are at t(2)"
+    );
+    assert_eq!(s.probe_unreachable_now(t(1)), 1);
+    assert_eq!(s.next_wakeup(), Some(t(1)));
+    assert_eq!(s.take_due_probes(t(1)), vec![A.to_string()]);
+    assert_eq!(s.probe_unreachable_now(t(1)), 0, "A is being probed");
+    // A probe that finds it still down schedules the next one as usual.
+    s.mark_unreachable(A, "connection refused".into(), t(1));
+    s.probe_done(A);
+    assert!(s.take_due_probes(t(2)).iter().all(|d| d != A));
+    assert_eq!(s.take_due_probes(t(3)), vec![A.to_string()]);
+}

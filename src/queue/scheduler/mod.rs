@@ -50,6 +50,18 @@ pub enum Health {
     },
 }
 
+impl Health {
+    /// The label the API, the dashboard and the cluster's shared health use.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Health::Unknown => "unknown",
+            Health::Up => "up",
+            Health::Unreachable { .. } => "down",
+            Health::Misconfigured { .. } => "misconfigured",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct DestinationState {
     pub health: Health,
