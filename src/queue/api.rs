@@ -424,19 +424,20 @@ fn domain_summary(sched: &Scheduler, name: String, now_ms: u64) -> DomainSummary
             s.next_attempt_at_ms = Some(s.next_attempt_at_ms.map_or(due, |n| n.min(due)));
         }
     }
-    match sched.destination(&name).map(|d| &d.health) {
-        Some(Health::Up) => s.state = "up",
-        Some(Health::Unreachable { since_ms, error }) => {
-            s.state = "down";
-            s.since_ms = Some(*since_ms);
-            s.detail = Some(error.clone());
+    if let Some(health) = sched.destination(&name).map(|d| &d.health) {
+        s.state = health.label();
+        if let Health::Unreachable {
+            since_ms,
+            error: detail,
         }
-        Some(Health::Misconfigured { since_ms, reason }) => {
-            s.state = "misconfigured";
+        | Health::Misconfigured {
+            since_ms,
+            reason: detail,
+        } = health
+        {
             s.since_ms = Some(*since_ms);
-            s.detail = Some(reason.clone());
+            s.detail = Some(detail.clone());
         }
-        Some(Health::Unknown) | None => {}
     }
     s
 }

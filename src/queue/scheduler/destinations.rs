@@ -118,16 +118,7 @@ impl Scheduler {
     /// probed now rather than at its next `probe_interval`, since it may share that primary. Returns
     /// how many will be probed.
     pub fn probe_unreachable_now(&mut self, now: SystemTime) -> usize {
-        let mut count = 0;
-        for d in self.destinations.values_mut() {
-            if matches!(d.health, Health::Unreachable { .. })
-                && d.next_probe.is_some_and(|t| t > now)
-            {
-                d.next_probe = Some(now);
-                count += 1;
-            }
-        }
-        count
+        self.probe_now(now, |_, d| matches!(d.health, Health::Unreachable { .. }))
     }
 
     pub fn probe_done(&mut self, dest: &str) {

@@ -320,13 +320,13 @@ impl Scheduler {
             FlushScope::All => {
                 self.book.flush_all(now);
                 self.keep_held_waiting();
-                self.mark_all_for_retry(now, |_| true);
+                self.probe_now(now, |_, _| true);
                 self.messages.len()
             }
             FlushScope::Domain(domain) => {
                 self.book.flush(domain, now);
                 self.keep_held_waiting();
-                self.mark_all_for_retry(now, |d| d == domain);
+                self.probe_now(now, |d, _| d == domain);
                 self.book.queued(domain)
             }
             FlushScope::Ids(ids) => {
@@ -351,13 +351,21 @@ impl Scheduler {
         }
     }
 
-    /// An admin flush also retries a down destination now instead of waiting for its next probe.
-    fn mark_all_for_retry(&mut self, now: SystemTime, pick: impl Fn(&str) -> bool) {
+    /// Brings the next probe of the picked down destinations forward to `now` (an admin flush, or
+    /// another node seeing a primary answer); returns how many were moved earlier.
+    fn probe_now(
+        &mut self,
+        now: SystemTime,
+        pick: impl Fn(&str, &DestinationState) -> bool,
+    ) -> usize {
+        let mut moved = 0;
         for (dest, d) in self.destinations.iter_mut() {
-            if pick(dest) && d.next_probe.is_some() {
+            if pick(dest, d) && d.next_probe.is_some() {
+                moved += usize::from(d.next_probe.is_some_and(|t| t > now));
                 d.next_probe = Some(now);
             }
         }
+        moved
     }
 
     /// The earliest instant something needs doing (a due message or a probe). A down destination
